@@ -1,0 +1,216 @@
+"""One channel, composed once at start-up: decode -> steps -> store (durable) -> destination queues.
+
+The channel decides; connectors only speak. ``receive`` returns an ``Outcome`` only after the
+message and its queue entries are committed, so an AA never precedes durability. On an
+``after_delivery`` channel it then waits for the ``ack_from`` destination and relays its answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+import zlib
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from engine import audit
+from engine.config import ChannelConfig, DestinationConfig
+from engine.errors import DeliveryError, MessageError
+from engine.hl7v2.charset import codec_for, decode_message
+from engine.hl7v2.peek import peek, require_control_id
+from engine.message import ContentType, Message, Outcome, OutcomeStatus
+from engine.registry import build_steps
+from engine.services import Services
+from engine.store.db import utcnow
+from engine.store.schema import audit_events, deliveries, identifiers, messages
+from engine.store.writer import Batch
+
+if TYPE_CHECKING:
+    from engine.delivery import DestinationQueue
+
+__all__ = ["Channel"]
+
+log = logging.getLogger(__name__)
+
+
+class Channel:
+    def __init__(self, config: ChannelConfig, services: Services) -> None:
+        self.config = config
+        self.channel_id = config.id
+        self.charset = codec_for(config.charset) or "gb18030"
+        self.services = services
+        self.steps = build_steps(config, services.app)
+        self.queues: dict[str, DestinationQueue] = {}
+
+    # -- the receive path ---------------------------------------------------------------------------
+    async def receive(
+        self, raw: bytes, peer: str, *, content_type: ContentType = ContentType.HL7V2
+    ) -> tuple[Outcome, Message | None]:
+        msg, outcome, batch, targets = self.prepare(raw, peer, content_type)
+        try:
+            await self.services.writer.write(batch)
+        except Exception as exc:
+            log.error("channel %s: message %s not stored: %s", self.channel_id, msg.id, exc)
+            error = MessageError(f"the message could not be stored, send it again ({type(exc).__name__})")
+            return Outcome(OutcomeStatus.ERRORED, error=error), msg
+        for dest_id, lane in targets:
+            self.queues[dest_id].notify(lane)
+        if outcome.status is OutcomeStatus.ACCEPTED and self.config.ack == "after_delivery":
+            await self._relay(msg, outcome)
+        return outcome, msg
+
+    async def reject_unframed(self, raw: bytes, peer: str, reason: str) -> int | None:
+        """Keep bytes that never became a message, for the auditors; they are told nothing more."""
+        ident = self.services.ids.next()
+        now = utcnow()
+        batch = Batch()
+        batch.insert(messages, self._row(ident, now, raw, peer, ContentType.BYTES, "", None, "errored",
+                                         error=reason))
+        self._audit(batch, now, None, ident, peer, audit.Outcome.SERIOUS_FAILURE, reason)
+        try:
+            await self.services.writer.write(batch)
+        except Exception as exc:
+            log.error("channel %s: errored bytes from %s not stored: %s", self.channel_id, peer, exc)
+            return None
+        return ident
+
+    def prepare(
+        self, raw: bytes, peer: str, content_type: ContentType, *, reprocessed_from: int | None = None,
+        only: Iterable[str] | None = None,
+    ) -> tuple[Message, Outcome, Batch, list[tuple[str, int]]]:
+        """Everything up to the write: decode, run the steps, build the rows. No I/O; the CLI reuses it."""
+        ident = self.services.ids.next()
+        now = utcnow()
+        msg = Message(id=ident, channel_id=self.channel_id, raw=raw, received_at=now, content_type=content_type,
+                      peer=peer)
+        outcome = self._run(msg)
+        batch = Batch()
+        batch.insert(messages, self._message_row(msg, outcome, reprocessed_from))
+        if msg.header is not None:
+            for i in msg.header.identifiers:
+                batch.insert(identifiers, {"message_id": ident, "value": i.value[:100], "authority": i.authority[:100],
+                                           "id_type": i.id_type[:20], "field": i.field})
+        targets: list[tuple[str, int]] = []
+        if outcome.status is OutcomeStatus.ACCEPTED:
+            chosen = set(only) if only is not None else None
+            for dest in self.config.destinations:
+                picked = (msg.routes is None or dest.id in msg.routes) and (chosen is None or dest.id in chosen)
+                lane, key = self._lane(dest, msg)
+                status = "queued" if picked else "filtered"
+                if picked and self.config.ack == "after_delivery" and dest.id == self.config.ack_from:
+                    status = "pending"  # delivered in the request, not from the queue
+                batch.insert(deliveries, {
+                    "id": self.services.ids.next(), "message_id": ident, "channel_id": self.channel_id,
+                    "destination": dest.id, "lane": lane, "order_key": key, "status": status, "attempts": 0,
+                    "next_attempt_at": None, "owner_node": self.services.node_id, "created_at": now,
+                    "updated_at": now, "sent_at": None, "sent": None, "response": None, "last_error": None,
+                })
+                if status == "queued":
+                    targets.append((dest.id, lane))
+        result = {OutcomeStatus.ACCEPTED: audit.Outcome.SUCCESS, OutcomeStatus.FILTERED: audit.Outcome.SUCCESS}
+        self._audit(batch, now, msg, ident, peer, result.get(outcome.status, audit.Outcome.SERIOUS_FAILURE),
+                    outcome.error.text if outcome.error else None)
+        return msg, outcome, batch, targets
+
+    def _run(self, msg: Message) -> Outcome:
+        try:
+            if msg.content_type is ContentType.HL7V2:
+                msg.content, msg.charset = decode_message(msg.raw, self.charset)
+                msg.header = peek(msg.content)
+                require_control_id(msg.header)
+            elif msg.content_type is not ContentType.BYTES:
+                msg.content, msg.charset = msg.raw.decode("utf-8"), "utf-8"
+            for step in self.steps:
+                result = step.apply(msg)
+                if result.filtered:
+                    msg.variables["filtered_by"] = f"{step.kind}: {result.reason}"
+                    return Outcome(OutcomeStatus.FILTERED, message_id=msg.id, warnings=msg.warnings)
+        except MessageError as exc:
+            status = OutcomeStatus.REJECTED if exc.reject else OutcomeStatus.ERRORED
+            return Outcome(status, message_id=msg.id, error=exc)
+        except UnicodeDecodeError as exc:
+            return Outcome(OutcomeStatus.REJECTED, message_id=msg.id,
+                           error=MessageError(f"the content is not UTF-8: {exc}", hl7_code="102", reject=True))
+        except Exception as exc:  # a bug in a step must not take the listener down
+            log.exception("channel %s: step failed on message %s", self.channel_id, msg.id)
+            msg.variables["error_detail"] = _traceback_summary(exc)
+            return Outcome(OutcomeStatus.ERRORED, message_id=msg.id,
+                           error=MessageError(f"internal error in a pipeline step: {type(exc).__name__}: {exc}"))
+        return Outcome(OutcomeStatus.ACCEPTED, message_id=msg.id, warnings=msg.warnings)
+
+    async def _relay(self, msg: Message, outcome: Outcome) -> None:
+        queue = self.queues[self.config.ack_from or ""]
+        try:
+            result = await queue.deliver_now(msg)
+        except DeliveryError as exc:
+            outcome.status = OutcomeStatus.ERRORED
+            outcome.error = MessageError(f"destination {queue.destination_id} did not answer: {exc}")
+            return
+        outcome.response = result.response
+        outcome.response_charset = result.response_charset
+
+    # -- rows ---------------------------------------------------------------------------------------
+    def _message_row(self, msg: Message, outcome: Outcome, reprocessed_from: int | None) -> dict[str, object]:
+        status = {OutcomeStatus.ACCEPTED: "received", OutcomeStatus.FILTERED: "filtered"}.get(outcome.status, "errored")
+        decoded_changed = msg.content_type is not ContentType.BYTES and msg.content and msg.variables.get("changed")
+        error = outcome.error.text if outcome.error else msg.variables.get("filtered_by")
+        row = self._row(msg.id, msg.received_at, msg.raw, msg.peer, msg.content_type, msg.charset,
+                        msg.content if decoded_changed else None, status, error=error,
+                        detail=msg.variables.get("error_detail"))
+        h = msg.header
+        if h is not None:
+            row |= {"control_id": h.control_id[:64], "message_type": h.message_type[:32],
+                    "sending_application": h.sending_application[:100], "sending_facility": h.sending_facility[:100],
+                    "receiving_application": h.receiving_application[:100],
+                    "receiving_facility": h.receiving_facility[:100]}
+        row["warnings"] = json.dumps(msg.warnings, ensure_ascii=False) if msg.warnings else None
+        row["reprocessed_from"] = reprocessed_from
+        return row
+
+    def _row(self, ident: int, now: object, raw: bytes, peer: str, content_type: ContentType, charset: str,
+             content: str | None, status: str, *, error: str | None = None, detail: str | None = None,
+             ) -> dict[str, object]:
+        return {
+            "id": ident, "channel_id": self.channel_id, "received_at": now, "updated_at": now, "status": status,
+            "content_type": content_type.value, "charset": charset, "control_id": "", "message_type": "",
+            "sending_application": "", "sending_facility": "", "receiving_application": "",
+            "receiving_facility": "", "peer": peer[:200], "raw": raw, "content": content, "error": error,
+            "error_detail": detail, "warnings": None, "reprocessed_from": None,
+        }
+
+    def _audit(self, batch: Batch, now: object, msg: Message | None, ident: int, peer: str, outcome: int,
+               description: str | None) -> None:
+        assert isinstance(now, datetime)
+        event = audit.AuditEvent(
+            event_id=audit.IMPORT, action="C", outcome=outcome, event_time=now,
+            event_type=f"channel^{self.channel_id}", outcome_description=description,
+            participants=[
+                audit.participant(peer, requestor=True, role="110153", network=peer.split(":")[0]),
+                audit.participant(self.services.app.engine.name, requestor=False, role="110152"),
+            ],
+            objects=audit.message_objects(msg.header if msg else None, ident),
+            channel_id=self.channel_id, message_id=ident,
+        )
+        batch.insert(audit_events, event.row(self.services.ids.next()))
+
+    def _lane(self, dest: DestinationConfig, msg: Message) -> tuple[int, str]:
+        key = ""
+        h = msg.header
+        if dest.order_by == "patient" and h is not None and h.identifiers:
+            first = h.identifiers[0]
+            key = f"{first.value}^{first.authority}"
+        elif dest.order_by == "sending-facility" and h is not None:
+            key = h.sending_facility
+        if dest.lanes == 1:
+            return 0, key[:200]
+        if dest.order_by == "none" or not key:
+            return msg.id % dest.lanes, key[:200]
+        return zlib.crc32(key.encode()) % dest.lanes, key[:200]
+
+
+def _traceback_summary(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)[-5:]
+    lines = [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} in {f.name}" for f in frames]
+    return f"{type(exc).__name__}: {exc}\n" + "\n".join(lines)

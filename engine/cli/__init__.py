@@ -1,0 +1,1 @@
+"""The ``hie`` command line."""

@@ -1,0 +1,51 @@
+"""``hie``: run the engine, check configuration, send messages, browse the message store."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from engine.cli.common import config_option, load_or_exit, setup_logging
+from engine.cli.send import send
+
+__all__ = ["main"]
+
+
+@click.group()
+@click.version_option(package_name="hie")
+def main() -> None:
+    """hie: an HL7 v2 / IHE interoperability engine."""
+
+
+@main.command()
+@config_option
+def run(config_path: Path | None) -> None:
+    """Start every enabled channel and serve until Ctrl-C / SIGTERM."""
+    app = load_or_exit(config_path)
+    setup_logging(app.engine.log_level)
+    from engine.runtime import Runtime
+
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency, but the engine works without it
+        runner = asyncio.run
+    runner(Runtime(app).run_forever())
+
+
+@main.command()
+@click.argument("config_file", required=False, type=click.Path(path_type=Path))
+def check(config_file: Path | None) -> None:
+    """Load config.yaml and every channel; print each problem with file, line and field."""
+    app = load_or_exit(config_file)
+    click.echo(f"{app.path}: ok, {len(app.channels)} channel(s)")
+    for ch in app.channels:
+        state = "" if ch.enabled else " (disabled)"
+        click.echo(f"  {ch.id}: {ch.source.url} -> {', '.join(d.id for d in ch.destinations) or 'no destinations'}"
+                   f"{state}")
+
+
+main.add_command(send)

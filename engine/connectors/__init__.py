@@ -1,0 +1,1 @@
+"""Connectors: sources receive bytes on a wire, destinations send them. One module per transport."""

@@ -1,0 +1,138 @@
+"""What every connector implements, and what a source may ask of its channel."""
+
+from __future__ import annotations
+
+import ssl
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from urllib.parse import SplitResult, urlsplit
+
+from pydantic import BaseModel, ConfigDict
+
+from engine.message import ContentType, Message, Outcome
+
+if TYPE_CHECKING:
+    from engine.config import AppConfig
+
+__all__ = [
+    "Destination",
+    "Options",
+    "Outbound",
+    "Receiver",
+    "SendResult",
+    "Source",
+    "parse_url",
+]
+
+
+class Options(BaseModel):
+    """Base of connector option models: unknown keys are errors, reported with file and line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def parse_url(url: str) -> SplitResult:
+    return urlsplit(url)
+
+
+class Receiver(Protocol):
+    """The channel, as seen by a source connector."""
+
+    channel_id: str
+    charset: str
+
+    async def receive(
+        self, raw: bytes, peer: str, *, content_type: ContentType = ContentType.HL7V2
+    ) -> tuple[Outcome, Message | None]: ...
+
+    async def reject_unframed(self, raw: bytes, peer: str, reason: str) -> int | None:
+        """Keep bytes that never became a message (broken frame, oversize...) as an errored record."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """One delivery handed to a destination connector."""
+
+    delivery_id: int
+    message_id: int
+    channel_id: str
+    control_id: str
+    content_type: ContentType
+    charset: str
+    raw: bytes  # the bytes received
+    content: str | None  # transformed content, or None when it is the received message unchanged
+    attempt: int
+
+    def payload(self, charset: str | None = None) -> bytes:
+        """The bytes to send: the received bytes when nothing changed them, else the content encoded."""
+        if self.content is None and (charset is None or charset == self.charset):
+            return self.raw
+        text = self.content if self.content is not None else self.raw.decode(self.charset or "utf-8", "replace")
+        return text.encode(charset or self.charset or "utf-8", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    sent: bytes
+    response: bytes | None = None
+    response_charset: str = ""
+
+
+class Source(ABC):
+    scheme: ClassVar[str]
+    Options: ClassVar[type[Options]]
+
+    def __init__(self, url: SplitResult, options: Any, receiver: Receiver, app: AppConfig,
+                 tls: ssl.SSLContext | None) -> None:
+        self.url = url
+        self.options = options
+        self.receiver = receiver
+        self.app = app
+        self.tls = tls
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def stop(self) -> None: ...
+
+    def describe(self) -> str:
+        return self.url.geturl()
+
+    @classmethod
+    def check_url(cls, url: SplitResult) -> str | None:
+        """A problem with the URL, for ``hie check``; None when it is fine."""
+        return None
+
+
+class Destination(ABC):
+    scheme: ClassVar[str]
+    Options: ClassVar[type[Options]]
+    # May a delivery be sent twice without harm (e.g. a file named after the message)? Then
+    # several sends can share one status commit; otherwise each send is committed before the next.
+    idempotent: ClassVar[bool] = False
+
+    def __init__(self, url: SplitResult, options: Any, app: AppConfig, tls: ssl.SSLContext | None,
+                 channel_id: str, destination_id: str) -> None:
+        self.url = url
+        self.options = options
+        self.app = app
+        self.tls = tls
+        self.channel_id = channel_id
+        self.destination_id = destination_id
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    @abstractmethod
+    async def send(self, out: Outbound) -> SendResult:
+        """Deliver once. Raise DeliveryError to retry later, PermanentDeliveryError to dead-letter."""
+
+    @classmethod
+    def check_url(cls, url: SplitResult) -> str | None:
+        return None

@@ -1,0 +1,119 @@
+"""Starts and stops every channel: store, destination queues, sources, housekeeping jobs, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from engine.channel import Channel
+from engine.config import AppConfig
+from engine.connectors.base import Source, parse_url
+from engine.delivery import DestinationQueue, recover_orphans
+from engine.registry import destination_options, source_options, tls_context
+from engine.services import Services
+from engine.store.db import heartbeat
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 10
+
+
+class Runtime:
+    def __init__(self, app: AppConfig) -> None:
+        self.app = app
+        self.channels: dict[str, Channel] = {}
+        self.sources: dict[str, Source] = {}
+        self.queues: list[DestinationQueue] = []
+        self.services: Services | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+        self._stop = asyncio.Event()
+
+    async def start(self) -> None:
+        app = self.app
+        self.services = services = await asyncio.to_thread(Services.open, app)
+        for cfg in app.channels:
+            if not cfg.enabled:
+                log.info("channel %s is disabled", cfg.id)
+                continue
+            channel = Channel(cfg, services)
+            for i, dest in enumerate(cfg.destinations):
+                cls, options = destination_options(cfg, i)
+                tls = tls_context(app, getattr(options, "tls", None), server=False)
+                connector = cls(parse_url(dest.url), options, app, tls, cfg.id, dest.id)
+                queue = DestinationQueue(cfg.id, dest, connector, services)
+                channel.queues[dest.id] = queue
+                self.queues.append(queue)
+            src_cls, src_options = source_options(cfg)
+            tls = tls_context(app, getattr(src_options, "tls", None), server=True)
+            self.sources[cfg.id] = src_cls(parse_url(cfg.source.url), src_options, channel, app, tls)
+            self.channels[cfg.id] = channel
+        await asyncio.to_thread(recover_orphans, services, self.queues)
+        for queue in self.queues:
+            await queue.start()
+        started: list[Source] = []
+        try:
+            for source in self.sources.values():
+                await source.start()
+                started.append(source)
+        except Exception:
+            for source in started:
+                await source.stop()
+            for queue in self.queues:
+                await queue.stop()
+            services.close()
+            raise
+        self._scheduler = AsyncIOScheduler()
+        self._scheduler.add_job(self._housekeeping, "interval", seconds=HEARTBEAT_SECONDS, max_instances=1,
+                                coalesce=True)
+        self._scheduler.start()
+        log.info("engine started: %d channel(s), node %d, store %s", len(self.channels), services.node_id,
+                 _redact(app.store_url))
+
+    async def _housekeeping(self) -> None:
+        assert self.services is not None
+        try:
+            await asyncio.to_thread(heartbeat, self.services.db, self.services.node_id)
+            await asyncio.to_thread(recover_orphans, self.services, self.queues)
+        except Exception as exc:
+            log.error("housekeeping failed: %s", exc)
+
+    async def stop(self) -> None:
+        for source in self.sources.values():
+            with contextlib.suppress(Exception):
+                await source.stop()
+        for queue in self.queues:
+            await queue.stop()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        if self.services is not None:
+            await asyncio.to_thread(self.services.close)
+        log.info("engine stopped")
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run_forever(self) -> None:
+        await self.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, self.request_stop)
+        try:
+            await self._stop.wait()
+        finally:
+            await self.stop()
+
+
+def _redact(url: str) -> str:
+    """Never log a password from the store URL."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}"
+    return url

@@ -1,0 +1,1 @@
+"""Pipeline steps: filter, map, route. Each is composed once at start-up from its YAML options."""

@@ -1,0 +1,98 @@
+"""Opening the database: SQLite pragmas, Alembic migrations, and this node's registration."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, create_engine, event, insert, select, update
+from sqlalchemy.engine import make_url
+
+from engine.store.schema import nodes
+
+__all__ = ["heartbeat", "live_nodes", "migrate", "open_engine", "register_node", "utcnow"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def open_engine(url: str, *, synchronous: str = "full", pool_size: int = 5) -> Engine:
+    """An SQLAlchemy engine; for SQLite: WAL, the chosen fsync policy, a busy timeout."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        eng = create_engine(url, pool_size=pool_size, max_overflow=10, connect_args={"timeout": 30})
+
+        @event.listens_for(eng, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is on disk before the ACK goes out, even across a power cut.
+            cur.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return eng
+    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+
+
+def migrate(eng: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (idempotent)."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def register_node(eng: Engine) -> int:
+    now = utcnow()
+    with eng.begin() as conn:
+        result = conn.execute(
+            insert(nodes).values(hostname=socket.gethostname(), pid=os.getpid(), started_at=now, heartbeat_at=now)
+        )
+        pk = result.inserted_primary_key
+        assert pk is not None
+        return int(pk[0])
+
+
+def heartbeat(eng: Engine, node_id: int) -> None:
+    with eng.begin() as conn:
+        conn.execute(update(nodes).where(nodes.c.id == node_id).values(heartbeat_at=utcnow()))
+
+
+def live_nodes(eng: Engine, *, stale_after: float = 30.0) -> set[int]:
+    """Nodes that beat recently; queue entries owned by any other node are orphans to take over.
+
+    A node on this host whose process is gone is dead at once, without waiting for its heartbeat to
+    go stale: that is the restart after ``kill -9``.
+    """
+    since = utcnow() - timedelta(seconds=stale_after)
+    host = socket.gethostname()
+    alive = set()
+    with eng.connect() as conn:
+        rows = conn.execute(select(nodes.c.id, nodes.c.hostname, nodes.c.pid).where(nodes.c.heartbeat_at >= since))
+        for ident, hostname, pid in rows:
+            if hostname == host and pid != os.getpid() and not _process_exists(pid):
+                continue
+            alive.add(ident)
+    return alive
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

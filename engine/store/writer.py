@@ -1,0 +1,185 @@
+"""Group commit: one writer thread turns many small writes into few transactions.
+
+SQLite in WAL mode does about 6,500 single-row commits/s but about 40,000 rows/s in batches, and
+PostgreSQL likewise pays one WAL flush per commit. Callers submit a ``Batch`` (the rows of one
+message: the message, its identifiers, its queue entries, its audit records) and await a future
+that completes only after the transaction holding it has committed. That is the moment an ACK
+may go out.
+
+If a transaction fails, the writer retries its batches one by one so that one bad write fails
+only its own caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, update
+
+from engine.store.schema import attempts, audit_events, deliveries, identifiers, messages
+
+__all__ = ["Batch", "BatchWriter"]
+
+log = logging.getLogger(__name__)
+
+# Applied in this order inside one transaction, so an update never runs before its row's insert.
+_INSERTS: tuple[Table, ...] = (messages, identifiers, deliveries, attempts, audit_events)
+_UPDATES: tuple[Table, ...] = (messages, deliveries)
+
+
+@dataclass
+class Batch:
+    """Rows to write atomically together. Update rows carry the primary key as ``b_id``."""
+
+    inserts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    updates: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def insert(self, table: Table, row: dict[str, Any]) -> None:
+        self.inserts.setdefault(table.name, []).append(row)
+
+    def update(self, table: Table, ident: int, values: dict[str, Any]) -> None:
+        self.updates.setdefault(table.name, []).append({"b_id": ident, **values})
+
+    def rows(self) -> int:
+        return sum(len(v) for v in self.inserts.values()) + sum(len(v) for v in self.updates.values())
+
+
+_Done = Callable[[BaseException | None], None]
+
+
+class BatchWriter:
+    """The single writer thread. ``submit`` may be called from any thread; ``write`` from a loop."""
+
+    def __init__(self, eng: Engine, *, batch_max: int = 512) -> None:
+        self._eng = eng
+        self._batch_max = batch_max
+        self._queue: queue.SimpleQueue[tuple[Batch, _Done] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="hie-store-writer", daemon=True)
+        self._started = False
+        self.commits = 0
+        self.rows_written = 0
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Write everything submitted so far, then stop the thread."""
+        if self._started:
+            self._queue.put(None)
+            self._thread.join()
+            self._started = False
+
+    def submit(self, batch: Batch, done: _Done) -> None:
+        self._queue.put((batch, done))
+
+    async def write(self, batch: Batch) -> None:
+        """Submit and wait until committed. Raises what the database raised for this batch."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def done(exc: BaseException | None) -> None:
+            loop.call_soon_threadsafe(_resolve, fut, exc)
+
+        self.submit(batch, done)
+        await fut
+
+    def write_sync(self, batch: Batch) -> None:
+        """Submit from a non-async caller (CLI, scheduler jobs) and wait."""
+        event = threading.Event()
+        box: list[BaseException | None] = [None]
+
+        def done(exc: BaseException | None) -> None:
+            box[0] = exc
+            event.set()
+
+        self.submit(batch, done)
+        event.wait()
+        if box[0] is not None:
+            raise box[0]
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is None:
+                break
+            group = [item]
+            rows = item[0].rows()
+            while rows < self._batch_max:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stopping = True
+                    break
+                group.append(nxt)
+                rows += nxt[0].rows()
+            self._commit(group)
+
+    def _commit(self, group: list[tuple[Batch, _Done]]) -> None:
+        try:
+            with self._eng.begin() as conn:
+                _apply(conn, [b for b, _ in group])
+        except Exception as exc:
+            if len(group) == 1:
+                log.error("store write failed: %s", exc)
+                group[0][1](exc)
+                return
+            log.warning("group commit of %d batches failed (%s); retrying one by one", len(group), exc)
+            for item in group:
+                self._commit([item])
+            return
+        self.commits += 1
+        self.rows_written += sum(b.rows() for b, _ in group)
+        for _, done in group:
+            done(None)
+
+
+def _resolve(fut: asyncio.Future[None], exc: BaseException | None) -> None:
+    if fut.done():
+        return
+    if exc is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(exc)
+
+
+_update_statements: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _apply(conn: Connection, batches: Sequence[Batch]) -> None:
+    for table in _INSERTS:
+        rows = [r for b in batches for r in b.inserts.get(table.name, ())]
+        if rows:
+            conn.execute(insert(table), rows)
+    for table in _UPDATES:
+        # executemany needs one column set per statement; group consecutive rows by their keys,
+        # keeping order so two updates of one row apply in submission order.
+        rows = [r for b in batches for r in b.updates.get(table.name, ())]
+        start = 0
+        while start < len(rows):
+            keys = tuple(sorted(rows[start]))
+            end = start
+            while end < len(rows) and tuple(sorted(rows[end])) == keys:
+                end += 1
+            conn.execute(_update_for(table, keys), rows[start:end])
+            start = end
+
+
+def _update_for(table: Table, keys: tuple[str, ...]) -> Any:
+    cache_key = (table.name, keys)
+    stmt = _update_statements.get(cache_key)
+    if stmt is None:
+        values = {k: bindparam(k) for k in keys if k != "b_id"}
+        stmt = update(table).where(table.c.id == bindparam("b_id")).values(values)
+        _update_statements[cache_key] = stmt
+    return stmt

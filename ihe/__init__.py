@@ -1,0 +1,1 @@
+"""One module per IHE transaction (wire parsing and building). Filled by later issues."""

@@ -1,0 +1,1 @@
+"""IHE actors with state and the platform's canonical models. Filled by later issues."""

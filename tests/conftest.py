@@ -1,0 +1,126 @@
+"""Shared fixtures: a configuration written to a temp dir, a running engine, both stores.
+
+Tests use real sockets on 127.0.0.1, a real SQLite file and the real PostgreSQL server at
+127.0.0.1:5432 (override with HIE_TEST_PG_URL); each PostgreSQL test gets a database of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from engine.config import AppConfig, load_config
+from engine.runtime import Runtime
+
+DATA = Path(__file__).parent / "data"
+PG_URL = os.environ.get("HIE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sample(name: str) -> bytes:
+    """A sample message from tests/data/hl7, with CR segment terminators as on the wire."""
+    return (DATA / "hl7" / name).read_bytes().replace(b"\r\n", b"\r").replace(b"\n", b"\r")
+
+
+def hl7_message(control_id: str = "MSG00001", *, event: str = "A01", patient: str = "100001",
+                charset: str = "UNICODE UTF-8", name: str = "王^小明", extra: str = "") -> str:
+    """A synthetic ADT message (made-up patient) with the given control id."""
+    return (
+        f"MSH|^~\\&|HIS|HOSP_A|HIE|CITY_HIE|20261122083000||ADT^{event}^ADT_A01|{control_id}|P|2.5|||AL|NE|CHN|"
+        f"{charset}\r"
+        f"EVN|{event}|20261122083000\r"
+        f"PID|1||{patient}^^^HOSP_A&1.2.156.112604.1.1&ISO^PI||{name}||19850312|M\r"
+        f"PV1|1|I|W01^101^1^HOSP_A\r{extra}"
+    )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test runs on a fresh SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    yield from _pg_database()
+
+
+def _pg_database() -> Iterator[str]:
+    base = make_url(PG_URL)
+    name = f"hie_test_{uuid.uuid4().hex[:12]}"
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    yield from _pg_database()
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Callable[..., AppConfig]:
+    """Write config.yaml and channels/<id>.yaml under tmp_path and load them."""
+
+    def make(channels: dict[str, str], *, store_url: str | None = None, extra: str = "") -> AppConfig:
+        (tmp_path / "channels").mkdir(exist_ok=True)
+        for cid, text in channels.items():
+            (tmp_path / "channels" / f"{cid}.yaml").write_text(text, encoding="utf-8")
+        url = store_url or f"sqlite:///{tmp_path / 'store.db'}"
+        (tmp_path / "config.yaml").write_text(
+            f"engine: {{data_dir: data}}\nstore: {{url: '{url}'}}\n{extra}", encoding="utf-8")
+        return load_config(tmp_path / "config.yaml")
+
+    return make
+
+
+@asynccontextmanager
+async def running(app: AppConfig) -> AsyncIterator[Runtime]:
+    rt = Runtime(app)
+    await rt.start()
+    try:
+        yield rt
+    finally:
+        await rt.stop()
+
+
+def fields(segment: str, sep: str = "|") -> list[str]:
+    return segment.split(sep)
+
+
+def by_segment(text: str) -> dict[str, list[str]]:
+    """First occurrence of each segment, split into fields (MSH-n at index n-1)."""
+    out: dict[str, list[str]] = {}
+    for seg in text.replace("\n", "\r").split("\r"):
+        if seg and seg[:3] not in out:
+            out[seg[:3]] = seg.split("|")
+    return out
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met within timeout")
