@@ -222,7 +222,7 @@ def load_config(path: Path | str, *, check_connectors: bool = True) -> AppConfig
             channels.append(channel)
             files[channel.id] = ch_loc
     app = AppConfig(path, raw, channels, files)
-    if check_connectors and not problems:
+    if check_connectors:
         from engine.registry import check_channels  # connectors import config; import late
 
         problems += check_channels(app)

@@ -102,7 +102,11 @@ class DestinationQueue:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), IDLE_POLL)
                 continue
-            await self._serve(entries)
+            try:
+                await self._serve(entries)
+            except Exception:  # a bug or a store failure must not end the lane for good
+                log.exception("%s/%s: lane %d failed; resuming", self.channel_id, self.destination_id, lane)
+                await self._sleep(IDLE_POLL)
 
     async def _serve(self, entries: list[_Entry]) -> None:
         batch = Batch()

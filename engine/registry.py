@@ -89,12 +89,14 @@ def check_channels(app: AppConfig) -> list[ConfigProblem]:
                 cls.Options.model_validate(channel.source.model_extra or {})
             except ValidationError as exc:
                 problems += problems_from_validation(loc, exc, ("source",))
-            if url.scheme in ("mllp", "http") and url.port is not None and channel.enabled:
-                key = (url.hostname or "", url.port)
+            port = _port(url)
+            if url.scheme in ("mllp", "http") and port is not None and channel.enabled:
+                key = (url.hostname or "", port)
                 other = listeners.get(key)
                 # HTTP sources on one host:port share a server; MLLP ones cannot
                 if other is not None and (url.scheme == "mllp" or other.startswith("mllp:")):
-                    problems.append(loc.problem(("source", "url"), f"port {url.port} is already used by {other.split(':', 1)[1]}"))
+                    problems.append(loc.problem(("source", "url"),
+                                                f"port {port} is already used by {other.split(':', 1)[1]}"))
                 listeners.setdefault(key, f"{url.scheme}:channel {channel.id}")
         for i, dest in enumerate(channel.destinations):
             durl = parse_url(dest.url)
@@ -124,6 +126,13 @@ def check_channels(app: AppConfig) -> list[ConfigProblem]:
             for path, message in step.problems():
                 problems.append(loc.problem(("steps", i, kind, *path), message))
     return problems
+
+
+def _port(url: Any) -> int | None:
+    try:
+        return int(url.port) if url.port is not None else None
+    except ValueError:
+        return None
 
 
 def _check_url(cls: type[Source] | type[Destination], url: Any) -> str | None:

@@ -7,6 +7,9 @@ engine processes can share one PostgreSQL database.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -19,11 +22,35 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
 )
 
 __all__ = ["attempts", "audit_events", "deliveries", "identifiers", "messages", "metadata", "nodes"]
 
 metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps are UTC and timezone-aware on the way out, whatever the database keeps.
+
+    SQLite has no time zones and hands back naive values; PostgreSQL keeps ``timestamptz``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
 
 nodes = Table(
     "engine_nodes",
@@ -31,8 +58,8 @@ nodes = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("hostname", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("heartbeat_at", UtcDateTime(), nullable=False),
 )
 
 messages = Table(
@@ -40,8 +67,8 @@ messages = Table(
     metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=False),
     Column("channel_id", String(100), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     # received | filtered | errored | queued (deliveries pending) | sent (every delivery done)
     Column("status", String(16), nullable=False),
     Column("content_type", String(16), nullable=False),
@@ -90,11 +117,11 @@ deliveries = Table(
     # queued | sent | filtered | errored (dead letter: retries spent or refused for good)
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
     Column("owner_node", Integer, nullable=True),  # node serving this queue entry
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("sent_at", UtcDateTime(), nullable=True),
     Column("sent", LargeBinary, nullable=True),  # the bytes sent (last attempt)
     Column("response", LargeBinary, nullable=True),  # the destination's answer (last attempt)
     Column("last_error", Text, nullable=True),
@@ -108,7 +135,7 @@ attempts = Table(
     Column("id", BigInteger, primary_key=True, autoincrement=False),
     Column("delivery_id", BigInteger, nullable=False),
     Column("attempt", Integer, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("outcome", String(16), nullable=False),  # sent | failed | refused
     Column("duration_ms", Float, nullable=False, default=0.0),
     Column("response", LargeBinary, nullable=True),
@@ -120,7 +147,7 @@ audit_events = Table(
     "audit_events",
     metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=False),
-    Column("event_time", DateTime(timezone=True), nullable=False),
+    Column("event_time", UtcDateTime(), nullable=False),
     # DICOM PS3.15 A.5: EventID (code^display^system), EventActionCode, EventOutcomeIndicator
     Column("event_id", String(64), nullable=False),
     Column("event_type", String(128), nullable=False, default=""),
