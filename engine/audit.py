@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import json
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from xml.etree import ElementTree as ET
 
 from engine.hl7v2.peek import Header
 
-__all__ = ["AuditEvent", "EventId", "Outcome", "message_objects", "to_dicom_xml"]
+__all__ = ["AuditEvent", "EventId", "Outcome", "message_objects", "message_read_event", "to_dicom_xml"]
 
 # Event ids (DICOM PS3.16 CID 400): code, display name, coding system
 EventId = tuple[str, str, str]
@@ -100,6 +101,36 @@ def message_objects(header: Header | None, message_id: int | None) -> list[dict[
     # type 2 system object, role 3 report: the HL7 message as a whole
     out.append({"type": 2, "role": 3, "id_type": "MSH-10", "id": header.control_id if header else "", "detail": detail})
     return out
+
+
+def message_read_event(
+    *, user: str, message_id: int, channel_id: str | None, control_id: str, message_type: str,
+    patients: Iterable[tuple[str, str]], event_time: datetime, application: str = "hie",
+    outcome: int = Outcome.SUCCESS, description: str | None = None,
+) -> AuditEvent:
+    """DICOM 110110 "Patient Record", action R: a person read a stored message (CLI, API).
+
+    ``patients`` are (value, assigning authority) pairs from ``message_identifiers``. Participants: the
+    user (the requestor) and this application (role 110150 Application); objects: each patient the
+    message names, then the message itself, as ``message_objects`` describes a received one.
+    """
+    objects: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for value, authority in patients:
+        key = f"{value}^^^{authority}" if authority else value
+        if key in seen:
+            continue
+        seen.add(key)
+        objects.append({"type": 1, "role": 1, "id_type": "2", "id": key})
+    detail = {"message_id": str(message_id), "MSH-10": control_id, "MSH-9": message_type}
+    objects.append({"type": 2, "role": 3, "id_type": "MSH-10", "id": control_id, "detail": detail})
+    return AuditEvent(
+        event_id=PATIENT_RECORD, action="R", outcome=outcome, event_time=event_time,
+        event_type=f"channel^{channel_id}" if channel_id else "", outcome_description=description,
+        participants=[participant(user, requestor=True),
+                      participant(f"{application}@{_SOURCE_ID}", requestor=False, role="110150")],
+        objects=objects, user_id=user, channel_id=channel_id, message_id=message_id,
+    )
 
 
 def cli_user() -> str:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 from engine import audit
 from engine.config import ChannelConfig, DestinationConfig
-from engine.errors import DeliveryError, MessageError
+from engine.errors import CharsetError, DeliveryError, MessageError
 from engine.hl7v2.charset import codec_for, decode_message
-from engine.hl7v2.peek import peek, require_control_id
+from engine.hl7v2.peek import Header, peek, require_control_id
 from engine.message import ContentType, Message, Outcome, OutcomeStatus
 from engine.registry import build_steps
 from engine.services import Services
@@ -101,8 +101,10 @@ class Channel:
                 status = "queued" if picked else "filtered"
                 if picked and self.config.ack == "after_delivery" and dest.id == self.config.ack_from:
                     status = "pending"  # delivered in the request, not from the queue
+                delivery_id = self.services.ids.next()
+                msg.variables.setdefault("delivery_ids", {})[dest.id] = delivery_id
                 batch.insert(deliveries, {
-                    "id": self.services.ids.next(), "message_id": ident, "channel_id": self.channel_id,
+                    "id": delivery_id, "message_id": ident, "channel_id": self.channel_id,
                     "destination": dest.id, "lane": lane, "order_key": key, "status": status, "attempts": 0,
                     "next_attempt_at": None, "owner_node": self.services.node_id, "created_at": now,
                     "updated_at": now, "sent_at": None, "sent": None, "response": None, "last_error": None,
@@ -117,7 +119,11 @@ class Channel:
     def _run(self, msg: Message) -> Outcome:
         try:
             if msg.content_type is ContentType.HL7V2:
-                msg.content, msg.charset = decode_message(msg.raw, self.charset)
+                try:
+                    msg.content, msg.charset = decode_message(msg.raw, self.charset)
+                except CharsetError:
+                    msg.header = _ascii_header(msg.raw)  # so the NAK still names the message (MSA-2)
+                    raise
                 msg.header = peek(msg.content)
                 require_control_id(msg.header)
             elif msg.content_type is not ContentType.BYTES:
@@ -208,6 +214,21 @@ class Channel:
         if dest.order_by == "none" or not key:
             return msg.id % dest.lanes, key[:200]
         return zlib.crc32(key.encode()) % dest.lanes, key[:200]
+
+
+def _ascii_header(raw: bytes) -> Header | None:
+    """MSH of a message whose bytes do not decode, read as ASCII (MSH is ASCII in every charset we accept).
+
+    Only for answering and indexing the errored record: the charset the sender named is not echoed in
+    the ACK (it is unknown, or its bytes were wrong) and identifiers, perhaps garbled, are not indexed.
+    """
+    try:
+        header = peek(raw.decode("ascii", "replace"))
+    except MessageError:
+        return None
+    header.charset = ""
+    header.identifiers.clear()
+    return header
 
 
 def _traceback_summary(exc: BaseException) -> str:

@@ -227,10 +227,7 @@ class DestinationQueue:
     # -- after_delivery -----------------------------------------------------------------------------
     async def deliver_now(self, msg: Message) -> SendResult:
         """Send the ``pending`` entry of ``msg`` at once (one attempt: the sender retries, not us)."""
-        d = deliveries
-        with self.services.db.connect() as conn:
-            ident = conn.execute(select(d.c.id).where(d.c.message_id == msg.id,
-                                                      d.c.destination == self.destination_id)).scalar_one()
+        ident = msg.variables["delivery_ids"][self.destination_id]
         content = msg.content if msg.variables.get("changed") else None
         entry = _Entry(ident, msg.id, 0, None, msg.raw, content, msg.charset, msg.content_type.value, msg.control_id)
         batch = Batch()

@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from engine.cli.common import config_option, load_or_exit, setup_logging
+from engine.cli.messages import messages
 from engine.cli.send import send
+from engine.cli.stats import stats
 
 __all__ = ["main"]
 
@@ -29,11 +31,10 @@ def run(config_path: Path | None) -> None:
 
     try:
         import uvloop
-
-        runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency, but the engine works without it
-        runner = asyncio.run
-    runner(Runtime(app).run_forever())
+        asyncio.run(Runtime(app).run_forever())
+    else:
+        uvloop.run(Runtime(app).run_forever())
 
 
 @main.command()
@@ -49,3 +50,5 @@ def check(config_file: Path | None) -> None:
 
 
 main.add_command(send)
+main.add_command(messages)
+main.add_command(stats)

@@ -17,7 +17,7 @@ import asyncio
 import collections
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from pydantic import Field
 
@@ -44,7 +44,8 @@ class MllpSourceOptions(Options):
     max_message_bytes: int | None = Field(None, ge=1024, description="default: listeners.mllp")
     max_connections: int | None = Field(None, ge=1, description="default: listeners.mllp")
     idle_timeout: float | None = Field(None, gt=0, description="seconds; default: listeners.mllp")
-    max_pipelined: int = Field(64, ge=1, description="unanswered messages per connection before reading pauses")
+    max_pipelined: int = Field(
+        64, ge=1, description="unanswered messages per connection before reading pauses")
 
 
 class MllpSource(Source):
@@ -114,8 +115,8 @@ class _Connection(asyncio.Protocol):
 
     # -- asyncio.Protocol -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it
+        self.transport = cast(asyncio.Transport, transport)
         host, port = (transport.get_extra_info("peername") or ("?", 0))[:2]
         self.peer = f"{host}:{port}"
         cert = transport.get_extra_info("peercert")
@@ -125,10 +126,11 @@ class _Connection(asyncio.Protocol):
         if len(self.source.connections) >= self.source.max_connections:
             # A flood must not starve the senders already connected: turn the newcomer away at once.
             self.source.refused += 1
-            log.warning("channel %s: refused connection from %s: %d connections already open (max_connections)",
-                        self.source.receiver.channel_id, self.peer, len(self.source.connections))
+            log.warning("channel %s: refused connection from %s: %d connections already open "
+                        "(max_connections)", self.source.receiver.channel_id, self.peer,
+                        len(self.source.connections))
             self.closing = True
-            transport.abort()
+            self.transport.abort()
             return
         self.source.connections.add(self)
         self._arm_idle()
@@ -139,7 +141,7 @@ class _Connection(asyncio.Protocol):
             self.idle_handle.cancel()
         if self.in_frame and self.buffer and not self.closing:
             self._keep_unframed(bytes(self.buffer), f"truncated message: the connection closed after "
-                                                    f"{len(self.buffer)} bytes without an end block (0x1C 0x0D)")
+                                f"{len(self.buffer)} bytes without an end block (0x1C 0x0D)")
         self.buffer.clear()
         self.closing = True
 
@@ -165,7 +167,8 @@ class _Connection(asyncio.Protocol):
                 self.in_frame = True
             end = buf.find(END)
             if end == -1:
-                if len(buf) > self.source.max_bytes:
+                # a trailing 0x1C may be the first half of the end block: it is not message content
+                if len(buf) - buf.endswith(EB) > self.source.max_bytes:
                     self._oversize()
                 return
             if end > self.source.max_bytes:
@@ -180,7 +183,7 @@ class _Connection(asyncio.Protocol):
                 self._nak_unframed(payload[:cut], "truncated message: a new start block 0x0B came before "
                                                   "the end block of the previous message")
                 payload = payload[cut + 1:]
-            self._submit(self.source.receiver.receive(payload, self.peer))
+            self._submit(payload)
 
     def _oversize(self) -> None:
         limit = self.source.max_bytes
@@ -193,29 +196,33 @@ class _Connection(asyncio.Protocol):
         self._close_after_answers()
 
     # -- answers ----------------------------------------------------------------------------------
-    def _submit(self, work: Any) -> None:
-        self.pending.append(asyncio.ensure_future(self._answer(work)))
+    def _submit(self, payload: bytes) -> None:
+        self.pending.append(asyncio.ensure_future(self._answer(payload)))
         if len(self.pending) >= self.source.options.max_pipelined and not self.paused and self.transport:
             self.paused = True
             self.transport.pause_reading()
         if self.writer_task is None:
             self.writer_task = asyncio.ensure_future(self._write_answers())
 
-    async def _answer(self, work: Any) -> bytes:
+    async def _answer(self, payload: bytes) -> bytes:
         try:
-            outcome, msg = await work
+            outcome, msg = await self.source.receiver.receive(payload, self.peer)
             return self.source.answer_for(outcome, msg)
-        except Exception:
-            log.exception("channel %s: internal error answering %s", self.source.receiver.channel_id, self.peer)
-            error = MessageError("internal error: the message was not stored; send it again", hl7_code="207")
+        except Exception as exc:
+            log.exception("channel %s: internal error answering %s", self.source.receiver.channel_id,
+                          self.peer)
+            # the bytes are still kept, as an errored record, like any other input that did not go through
+            self._keep_unframed(payload, f"internal error: {type(exc).__name__}: {exc}")
+            error = MessageError("internal error: the message was not accepted; send it again",
+                                 hl7_code="207")
             return encode_text(build_ack(None, "AE", error, application=self.source.app.engine.name), "utf-8")
 
     def _nak_unframed(self, raw: bytes, reason: str) -> None:
         self._keep_unframed(raw, reason)
 
         async def nak() -> bytes:
-            return encode_text(build_ack(None, "AR", FramingError(reason), application=self.source.app.engine.name),
-                               "utf-8")
+            ack = build_ack(None, "AR", FramingError(reason), application=self.source.app.engine.name)
+            return encode_text(ack, "utf-8")
 
         self.pending.append(asyncio.ensure_future(nak()))
         if self.writer_task is None:
@@ -233,7 +240,8 @@ class _Connection(asyncio.Protocol):
                 self.pending.popleft()
                 if self.transport is not None and not self.transport.is_closing():
                     self.transport.write(frame(answer))
-                if self.paused and len(self.pending) < self.source.options.max_pipelined // 2 and self.transport:
+                low_water = self.source.options.max_pipelined // 2
+                if self.paused and len(self.pending) < low_water and self.transport:
                     self.paused = False
                     self.transport.resume_reading()
         finally:
@@ -258,8 +266,8 @@ class _Connection(asyncio.Protocol):
                 max(0.05, self.source.idle_timeout - idle), self._check_idle)
             return
         if self.in_frame and self.buffer:
-            self._keep_unframed(bytes(self.buffer), f"truncated message: no end block within the idle timeout "
-                                                    f"of {self.source.idle_timeout:g} s")
+            self._keep_unframed(bytes(self.buffer), f"truncated message: no end block within the idle "
+                                f"timeout of {self.source.idle_timeout:g} s")
         else:
             log.info("channel %s: closing idle connection from %s after %g s",
                      self.source.receiver.channel_id, self.peer, self.source.idle_timeout)
@@ -326,7 +334,8 @@ class MllpDestination(Destination):
             data = await asyncio.wait_for(reader.readuntil(END), self.options.ack_timeout)
         except TimeoutError:
             writer.close()
-            raise DeliveryError(f"no answer from {self.url.netloc} within {self.options.ack_timeout:g} s") from None
+            raise DeliveryError(
+                f"no answer from {self.url.netloc} within {self.options.ack_timeout:g} s") from None
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
             writer.close()
             raise DeliveryError(f"connection to {self.url.netloc} failed: {exc}") from None
@@ -344,7 +353,8 @@ class MllpDestination(Destination):
         except MessageError as exc:
             raise DeliveryError(f"unusable answer from {self.url.netloc}: {exc.text}") from None
         if self.options.check_control_id and out.control_id and ack.control_id != out.control_id:
-            raise DeliveryError(f"answer acknowledges {ack.control_id!r}, not the message sent ({out.control_id!r})")
+            raise DeliveryError(
+                f"answer acknowledges {ack.control_id!r}, not the message sent ({out.control_id!r})")
         why = f"{ack.code} from {self.url.netloc}" + (f": {ack.text}" if ack.text else "")
         if ack.code in ("AA", "CA"):
             return

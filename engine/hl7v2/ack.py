@@ -84,7 +84,9 @@ def build_ack(
         to_app, to_fac = header.sending_application, header.sending_facility
         processing = header.processing_id or "P"
     encoding_chars = f"{cs}{rs}\\{ss}"
-    msg_type = f"ACK{cs}{trigger}{cs}ACK" if trigger else "ACK"
+    # MSH-9.3 (message structure) exists since v2.3.1 and is required in v2.5: ACK^^ACK when the
+    # trigger is unknown (bytes that were not HL7), so a strict receiver still knows the structure.
+    msg_type = f"ACK{cs}{trigger}{cs}ACK" if trigger or _version_tuple(version) >= (2, 3, 1) else "ACK"
     msh = [
         "MSH",
         encoding_chars,

@@ -179,7 +179,7 @@ def _update_for(table: Table, keys: tuple[str, ...]) -> Any:
     cache_key = (table.name, keys)
     stmt = _update_statements.get(cache_key)
     if stmt is None:
-        values = {k: bindparam(k) for k in keys if k != "b_id"}
+        values: dict[str, Any] = {k: bindparam(k) for k in keys if k != "b_id"}
         stmt = update(table).where(table.c.id == bindparam("b_id")).values(values)
         _update_statements[cache_key] = stmt
     return stmt

@@ -95,7 +95,8 @@ def drop(directory: Path, name: str, data: bytes | str, *, age: float = 60.0) ->
 
 
 def source(app: AppConfig, directory: Path, receiver: FakeReceiver, **options: object) -> FileSource:
-    return FileSource(parse_url(f"file://{directory}"), FileSource.Options(**options), receiver, app, None)
+    opts = FileSource.Options.model_validate(options)
+    return FileSource(parse_url(f"file://{directory}"), opts, receiver, app, None)
 
 
 def names(directory: Path) -> list[str]:
@@ -319,24 +320,35 @@ def test_split_batch_keeps_text_before_the_first_msh_as_its_own_piece() -> None:
     assert split_batch(b"MSH|a\rOBX|1|ST|||MSH|x\r") == [b"MSH|a\rOBX|1|ST|||MSH|x\r"]
 
 
-async def test_start_polls_at_once_and_stop_ends_polling(app: AppConfig, inbox: Path) -> None:
+async def wait_for_file(path: Path, seconds: float = 3.0) -> bool:
+    for _ in range(int(seconds / 0.02)):
+        if await asyncio.to_thread(path.exists):
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def test_start_polls_at_once(app: AppConfig, inbox: Path) -> None:
     drop(inbox, "a.hl7", message("A"))
+    src = source(app, inbox, FakeReceiver(), poll_interval=60)  # the first interval is far away
+
+    await src.start()
+    try:
+        assert await wait_for_file(inbox / "done" / "a.hl7")
+    finally:
+        await src.stop()
+
+
+async def test_polling_repeats_until_stop(app: AppConfig, inbox: Path) -> None:
     receiver = FakeReceiver()
     src = source(app, inbox, receiver, poll_interval=0.05, min_age=0)
 
     await src.start()
     try:
-        for _ in range(100):
-            if (inbox / "done" / "a.hl7").exists():
-                break
-            await asyncio.sleep(0.02)
-        assert names(inbox / "done") == ["a.hl7"]
+        drop(inbox, "a.hl7", message("A"))
+        assert await wait_for_file(inbox / "done" / "a.hl7")
         drop(inbox, "b.hl7", message("B"))
-        for _ in range(100):  # the interval job keeps polling
-            if (inbox / "done" / "b.hl7").exists():
-                break
-            await asyncio.sleep(0.02)
-        assert names(inbox / "done") == ["a.hl7", "b.hl7"]
+        assert await wait_for_file(inbox / "done" / "b.hl7")
     finally:
         await src.stop()
 
@@ -344,6 +356,40 @@ async def test_start_polls_at_once_and_stop_ends_polling(app: AppConfig, inbox: 
     await asyncio.sleep(0.3)
     assert (inbox / "c.hl7").exists()
     assert len(receiver.calls) == 2
+
+
+class SlowReceiver(FakeReceiver):
+    """A channel that takes its time storing, until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def receive(self, raw: bytes, peer: str, *,
+                      content_type: ContentType = ContentType.HL7V2) -> tuple[Outcome, Message | None]:
+        self.entered.set()
+        await self.release.wait()
+        return await super().receive(raw, peer, content_type=content_type)
+
+
+async def test_stop_lets_the_file_being_handled_finish(app: AppConfig, inbox: Path) -> None:
+    drop(inbox, "a.hl7", message("A"))
+    drop(inbox, "b.hl7", message("B"))
+    receiver = SlowReceiver()
+    src = source(app, inbox, receiver, poll_interval=60)
+    await src.start()
+    await asyncio.wait_for(receiver.entered.wait(), 3)
+
+    stopping = asyncio.create_task(src.stop())
+    await asyncio.sleep(0.1)
+    assert not stopping.done()  # stop waits for the message being stored...
+    receiver.release.set()
+    await asyncio.wait_for(stopping, 3)
+
+    assert names(inbox / "done") == ["a.hl7"]  # ...then its file is moved, and no new file is started
+    assert names(inbox) == ["b.hl7", "done"]
+    assert len(receiver.calls) == 1
 
 
 async def test_start_creates_the_watched_directory(app: AppConfig, tmp_path: Path) -> None:
@@ -383,8 +429,8 @@ def outbound(control_id: str = "MSG00001", *, content: str | None = None, messag
 
 
 def destination(app: AppConfig, directory: Path, **options: object) -> FileDestination:
-    return FileDestination(parse_url(f"file://{directory}"), FileDestination.Options(**options), app, None,
-                           "test-channel", "to-lab")
+    opts = FileDestination.Options.model_validate(options)
+    return FileDestination(parse_url(f"file://{directory}"), opts, app, None, "test-channel", "to-lab")
 
 
 async def test_destination_writes_the_file_named_by_the_template(app: AppConfig, tmp_path: Path) -> None:
@@ -420,7 +466,7 @@ async def test_unsafe_control_ids_are_sanitised(app: AppConfig, tmp_path: Path) 
     assert set(names(tmp_path)) == {"channels", "config.yaml", "out"}  # nothing escaped the directory
 
 
-async def test_transformed_content_is_encoded_in_the_configured_charset(app: AppConfig, tmp_path: Path) -> None:
+async def test_transformed_content_is_encoded_in_the_output_charset(app: AppConfig, tmp_path: Path) -> None:
     text = message("MSG00002").replace("Zhang^San", "张^三")
     dest = destination(app, tmp_path, filename="{message_id}.hl7", charset="GBK")
 
@@ -452,7 +498,7 @@ async def test_an_unwritable_directory_is_a_delivery_error(app: AppConfig, tmp_p
     blocker.write_text("a file where the directory should be", encoding="utf-8")
     dest = destination(app, blocker)
 
-    with pytest.raises(DeliveryError, match="cannot write test-channel-7.hl7"):
+    with pytest.raises(DeliveryError, match=r"cannot write test-channel-7\.hl7"):
         await dest.send(outbound())
 
 
