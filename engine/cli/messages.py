@@ -39,7 +39,7 @@ from engine.hl7v2.peek import segments
 from engine.ids import IdGenerator
 from engine.message import ContentType, OutcomeStatus
 from engine.services import Services
-from engine.store.db import live_nodes, migrate, open_engine, register_node, utcnow
+from engine.store.db import migrate, open_engine, register_node, utcnow
 from engine.store.queries import SEARCH_STATUSES, Search, get_message, matching_ids, originals, search
 from engine.store.schema import audit_events, deliveries, nodes
 from engine.store.writer import Batch, BatchWriter
@@ -218,24 +218,6 @@ def open_store(app: AppConfig) -> Iterator[Engine]:
         db.dispose()
 
 
-def _register_cli_node(db: Engine) -> int:
-    """A node row for this command whose id bits differ from every live node's.
-
-    Ids carry only ``node % 1024`` (``engine.ids``); every CLI run registers a node, so after 1024 runs a
-    new node could share a running engine's bits and both could make the same id in the same millisecond.
-    """
-    taken = {IdGenerator(n).node for n in live_nodes(db)}
-    skipped: list[int] = []
-    node_id = register_node(db)
-    while IdGenerator(node_id).node in taken and len(skipped) < 1024:
-        skipped.append(node_id)
-        node_id = register_node(db)
-    if skipped:
-        with db.begin() as conn:
-            conn.execute(delete(nodes).where(nodes.c.id.in_(skipped)))
-    return node_id
-
-
 @contextmanager
 def cli_services(app: AppConfig, db: Engine) -> Iterator[Services]:
     """What the engine's channels use, but the CLI's own: a node of its own, a writer, an id maker.
@@ -243,7 +225,7 @@ def cli_services(app: AppConfig, db: Engine) -> Iterator[Services]:
     The node row is removed again at the end (the CLI owns no queue entries), so ``engine_nodes`` does
     not grow by one row per command.
     """
-    node_id = _register_cli_node(db)
+    node_id = register_node(db)
     writer = BatchWriter(db, batch_max=app.store.batch_max)
     writer.start()
     try:

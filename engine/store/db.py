@@ -10,7 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, insert, select, update
+from sqlalchemy import Engine, create_engine, delete, event, insert, select, update
 from sqlalchemy.engine import make_url
 
 from engine.store.schema import nodes
@@ -55,6 +55,24 @@ def migrate(eng: Engine) -> None:
 
 
 def register_node(eng: Engine) -> int:
+    """A row in ``engine_nodes`` for this process, whose id bits differ from every live node's.
+
+    Ids carry only ``node % 1024`` (``engine.ids``): after 1024 registrations a new node could share a
+    live node's bits, and both could then make the same id in the same millisecond.
+    """
+    taken = {n % 1024 for n in live_nodes(eng)}
+    skipped: list[int] = []
+    node_id = _insert_node(eng)
+    while node_id % 1024 in taken and len(skipped) < 1024:
+        skipped.append(node_id)
+        node_id = _insert_node(eng)
+    if skipped:
+        with eng.begin() as conn:
+            conn.execute(delete(nodes).where(nodes.c.id.in_(skipped)))
+    return node_id
+
+
+def _insert_node(eng: Engine) -> int:
     now = utcnow()
     with eng.begin() as conn:
         result = conn.execute(

@@ -366,6 +366,32 @@ destinations:
     assert d["status"] == "queued" and d["owner_node"] is None  # nobody waits for this answer
 
 
+async def test_reprocess_to_a_destination_the_routes_do_not_choose_is_reported(
+    make_app: Callable[..., AppConfig],
+) -> None:
+    channel = """id: routed
+source: {url: 'memory://routed'}
+steps:
+  - route:
+      rules:
+        - when: {message_type: ADT^A08}
+          to: [b]
+      otherwise: [a]
+destinations:
+  - {id: a, url: 'memory://routed-a'}
+  - {id: b, url: 'memory://routed-b'}
+"""
+    app = make_app({"routed": channel})
+    async with running(app):
+        _, msg = await memory.inject("routed", hl7_message("R1").encode())
+    assert msg is not None
+    args = ["messages", "reprocess", str(msg.id), "--to", "b", "--config", str(app.path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "no destination chosen" in result.stdout and "0 with queued deliveries" in result.stdout
+    assert "not queued for b: the channel's routes do not send it there" in result.stderr
+
+
 async def test_reprocess_many_in_chunks_with_a_progress_bar(make_app: Callable[..., AppConfig],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli_messages, "CHUNK", 7)
