@@ -99,14 +99,30 @@ def message_objects(header: Header | None, message_id: int | None) -> list[dict[
     if header is not None:
         detail |= {"MSH-10": header.control_id, "MSH-9": header.message_type}
     # type 2 system object, role 3 report: the HL7 message as a whole
-    out.append({"type": 2, "role": 3, "id_type": "MSH-10", "id": header.control_id if header else "", "detail": detail})
+    out.append(
+        {
+            "type": 2,
+            "role": 3,
+            "id_type": "MSH-10",
+            "id": header.control_id if header else "",
+            "detail": detail,
+        }
+    )
     return out
 
 
 def message_read_event(
-    *, user: str, message_id: int, channel_id: str | None, control_id: str, message_type: str,
-    patients: Iterable[tuple[str, str]], event_time: datetime, application: str = "hie",
-    outcome: int = Outcome.SUCCESS, description: str | None = None,
+    *,
+    user: str,
+    message_id: int,
+    channel_id: str | None,
+    control_id: str,
+    message_type: str,
+    patients: Iterable[tuple[str, str]],
+    event_time: datetime,
+    application: str = "hie",
+    outcome: int = Outcome.SUCCESS,
+    description: str | None = None,
 ) -> AuditEvent:
     """DICOM 110110 "Patient Record", action R: a person read a stored message (CLI, API).
 
@@ -125,11 +141,20 @@ def message_read_event(
     detail = {"message_id": str(message_id), "MSH-10": control_id, "MSH-9": message_type}
     objects.append({"type": 2, "role": 3, "id_type": "MSH-10", "id": control_id, "detail": detail})
     return AuditEvent(
-        event_id=PATIENT_RECORD, action="R", outcome=outcome, event_time=event_time,
-        event_type=f"channel^{channel_id}" if channel_id else "", outcome_description=description,
-        participants=[participant(user, requestor=True),
-                      participant(f"{application}@{_SOURCE_ID}", requestor=False, role="110150")],
-        objects=objects, user_id=user, channel_id=channel_id, message_id=message_id,
+        event_id=PATIENT_RECORD,
+        action="R",
+        outcome=outcome,
+        event_time=event_time,
+        event_type=f"channel^{channel_id}" if channel_id else "",
+        outcome_description=description,
+        participants=[
+            participant(user, requestor=True),
+            participant(f"{application}@{_SOURCE_ID}", requestor=False, role="110150"),
+        ],
+        objects=objects,
+        user_id=user,
+        channel_id=channel_id,
+        message_id=message_id,
     )
 
 
@@ -143,7 +168,7 @@ def cli_user() -> str:
 def to_dicom_xml(row: dict[str, Any]) -> str:
     """Render a stored record as a DICOM PS3.15 AuditMessage (for export to an audit repository)."""
     root = ET.Element("AuditMessage")
-    code, display, system = (row["event_id"].split("^") + ["", "", ""])[:3]
+    code, display, system = [*row["event_id"].split("^"), "", "", ""][:3]
     ev = ET.SubElement(
         root,
         "EventIdentification",
@@ -153,7 +178,13 @@ def to_dicom_xml(row: dict[str, Any]) -> str:
     )
     ET.SubElement(ev, "EventID", csd_code=code, codeSystemName=system, originalText=display)
     if row.get("event_type"):
-        ET.SubElement(ev, "EventTypeCode", csd_code=row["event_type"], codeSystemName="hie", originalText=row["event_type"])
+        ET.SubElement(
+            ev,
+            "EventTypeCode",
+            csd_code=row["event_type"],
+            codeSystemName="hie",
+            originalText=row["event_type"],
+        )
     if row.get("outcome_description"):
         ET.SubElement(ev, "EventOutcomeDescription").text = row["outcome_description"]
     for p in json.loads(row["participants"]):

@@ -55,7 +55,9 @@ class TlsSettings(_Strict):
 class MllpLimits(_Strict):
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     max_connections: int = Field(256, ge=1)
-    idle_timeout: float = Field(300.0, gt=0, description="seconds without a byte before a connection is closed")
+    idle_timeout: float = Field(
+        300.0, gt=0, description="seconds without a byte before a connection is closed"
+    )
 
 
 class HttpListener(_Strict):
@@ -110,7 +112,9 @@ class DestinationConfig(BaseModel):
     )
     lanes: int = Field(1, ge=1, le=64, description="parallel delivery lanes; ordering holds within a lane")
     batch: int | None = Field(
-        None, ge=1, le=1000,
+        None,
+        ge=1,
+        le=1000,
         description="deliveries sent before their status is committed (default: 1 unless idempotent)",
     )
 
@@ -146,7 +150,9 @@ class RawAppConfig(_Strict):
 class AppConfig:
     """The whole configuration: engine settings and the channels, paths resolved."""
 
-    def __init__(self, path: Path, raw: RawAppConfig, channels: list[ChannelConfig], files: dict[str, Located]):
+    def __init__(
+        self, path: Path, raw: RawAppConfig, channels: list[ChannelConfig], files: dict[str, Located]
+    ):
         self.path = path
         self.base_dir = path.parent.resolve()
         self.engine = raw.engine
@@ -213,9 +219,15 @@ def load_config(path: Path | str, *, check_connectors: bool = True) -> AppConfig
                 problems += problems_from_validation(ch_loc, exc)
                 continue
             if channel.id != file.stem:
-                problems.append(ch_loc.problem(("id",), f"channel id {channel.id!r} differs from file name {file.stem!r}"))
+                problems.append(
+                    ch_loc.problem(("id",), f"channel id {channel.id!r} differs from file name {file.stem!r}")
+                )
             if channel.id in seen:
-                problems.append(ch_loc.problem(("id",), f"duplicate channel id {channel.id!r} (also in {seen[channel.id]})"))
+                problems.append(
+                    ch_loc.problem(
+                        ("id",), f"duplicate channel id {channel.id!r} (also in {seen[channel.id]})"
+                    )
+                )
                 continue
             seen[channel.id] = str(file)
             problems += _check_channel(channel, ch_loc, raw)
@@ -257,5 +269,7 @@ def _check_channel(channel: ChannelConfig, loc: Located, raw: RawAppConfig) -> l
     for i, dest in enumerate(channel.destinations):
         name = (dest.model_extra or {}).get("tls")
         if name is not None and name not in raw.tls:
-            out.append(loc.problem(("destinations", i, "tls"), f"no TLS settings named {name!r} in config.yaml"))
+            out.append(
+                loc.problem(("destinations", i, "tls"), f"no TLS settings named {name!r} in config.yaml")
+            )
     return out

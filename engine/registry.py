@@ -78,8 +78,12 @@ def check_channels(app: AppConfig) -> list[ConfigProblem]:
         loc = app.files[channel.id]
         url = parse_url(channel.source.url)
         if url.scheme not in SOURCES:
-            problems.append(loc.problem(("source", "url"), f"unknown source connector scheme {url.scheme!r} "
-                                        f"(known: {', '.join(sorted(SOURCES))})"))
+            problems.append(
+                loc.problem(
+                    ("source", "url"),
+                    f"unknown source connector scheme {url.scheme!r} (known: {', '.join(sorted(SOURCES))})",
+                )
+            )
         else:
             cls = SOURCES[url.scheme]
             problem = _check_url(cls, url)
@@ -95,14 +99,22 @@ def check_channels(app: AppConfig) -> list[ConfigProblem]:
                 other = listeners.get(key)
                 # HTTP sources on one host:port share a server; MLLP ones cannot
                 if other is not None and (url.scheme == "mllp" or other.startswith("mllp:")):
-                    problems.append(loc.problem(("source", "url"),
-                                                f"port {port} is already used by {other.split(':', 1)[1]}"))
+                    problems.append(
+                        loc.problem(
+                            ("source", "url"), f"port {port} is already used by {other.split(':', 1)[1]}"
+                        )
+                    )
                 listeners.setdefault(key, f"{url.scheme}:channel {channel.id}")
         for i, dest in enumerate(channel.destinations):
             durl = parse_url(dest.url)
             if durl.scheme not in DESTINATIONS:
-                problems.append(loc.problem(("destinations", i, "url"), f"unknown destination connector scheme "
-                                            f"{durl.scheme!r} (known: {', '.join(sorted(DESTINATIONS))})"))
+                problems.append(
+                    loc.problem(
+                        ("destinations", i, "url"),
+                        f"unknown destination connector scheme "
+                        f"{durl.scheme!r} (known: {', '.join(sorted(DESTINATIONS))})",
+                    )
+                )
                 continue
             dcls = DESTINATIONS[durl.scheme]
             problem = _check_url(dcls, durl)
@@ -115,7 +127,11 @@ def check_channels(app: AppConfig) -> list[ConfigProblem]:
         for i, spec in enumerate(channel.steps):
             ((kind, options),) = spec.items()
             if kind not in STEPS:
-                problems.append(loc.problem(("steps", i, kind), f"unknown step {kind!r} (known: {', '.join(sorted(STEPS))})"))
+                problems.append(
+                    loc.problem(
+                        ("steps", i, kind), f"unknown step {kind!r} (known: {', '.join(sorted(STEPS))})"
+                    )
+                )
                 continue
             step_cls = STEPS[kind]
             try:

@@ -87,7 +87,9 @@ def _build(node: yaml.Node, path: Path_, loc: Located, env: Mapping[str, str]) -
             key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else str(_scalar(key_node))
             if key in out:
                 loc.problems.append(
-                    ConfigProblem(loc.file, key_node.start_mark.line + 1, _dotted((*path, key)), "duplicate key")
+                    ConfigProblem(
+                        loc.file, key_node.start_mark.line + 1, _dotted((*path, key)), "duplicate key"
+                    )
                 )
             loc.lines[(*path, key)] = key_node.start_mark.line + 1
             out[key] = _build(value_node, (*path, key), loc, env)
@@ -113,7 +115,9 @@ def _interpolate(value: str, path: Path_, loc: Located, env: Mapping[str, str]) 
             return env[name]
         if default is not None:
             return default
-        loc.problems.append(loc.problem(path, f"environment variable {name} is not set (write ${{{name}:-default}})"))
+        loc.problems.append(
+            loc.problem(path, f"environment variable {name} is not set (write ${{{name}:-default}})")
+        )
         return ""
 
     return _VAR.sub(repl, value)

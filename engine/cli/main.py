@@ -45,8 +45,10 @@ def check(config_file: Path | None) -> None:
     click.echo(f"{app.path}: ok, {len(app.channels)} channel(s)")
     for ch in app.channels:
         state = "" if ch.enabled else " (disabled)"
-        click.echo(f"  {ch.id}: {ch.source.url} -> {', '.join(d.id for d in ch.destinations) or 'no destinations'}"
-                   f"{state}")
+        click.echo(
+            f"  {ch.id}: {ch.source.url} -> {', '.join(d.id for d in ch.destinations) or 'no destinations'}"
+            f"{state}"
+        )
 
 
 main.add_command(send)

@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 
 from engine.connectors.mllp import END, SB, frame
+from engine.errors import MessageError
 from engine.hl7v2.ack import parse_ack
 from engine.hl7v2.charset import decode_message
 from engine.hl7v2.peek import segments
-from engine.errors import MessageError
 
 __all__ = ["send", "split_messages"]
 
@@ -33,21 +33,34 @@ def split_messages(data: bytes) -> list[bytes]:
 
 @click.command()
 @click.argument("url")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--timeout", default=30.0, show_default=True, help="seconds to wait for each answer")
-@click.option("--tls-ca", type=click.Path(exists=True, path_type=Path), help="CA bundle: use TLS and verify the server")
-@click.option("--tls-cert", type=click.Path(exists=True, path_type=Path), help="client certificate (mutual TLS)")
+@click.option(
+    "--tls-ca", type=click.Path(exists=True, path_type=Path), help="CA bundle: use TLS and verify the server"
+)
+@click.option(
+    "--tls-cert", type=click.Path(exists=True, path_type=Path), help="client certificate (mutual TLS)"
+)
 @click.option("--tls-key", type=click.Path(exists=True, path_type=Path), help="client key (mutual TLS)")
 @click.option("--quiet", "-q", is_flag=True, help="print one line per message instead of the whole answer")
-def send(url: str, files: tuple[Path, ...], timeout: float, tls_ca: Path | None, tls_cert: Path | None,
-         tls_key: Path | None, quiet: bool) -> None:
+def send(
+    url: str,
+    files: tuple[Path, ...],
+    timeout: float,
+    tls_ca: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    quiet: bool,
+) -> None:
     """Send each message in FILES to URL (mllp://host:port) and print the answer.
 
     Exits 1 if any answer is not AA (or CA).
     """
     if not url.startswith("mllp://"):
         raise click.BadParameter("only mllp://host:port is supported", param_hint="URL")
-    host, _, port = url[len("mllp://"):].rstrip("/").rpartition(":")
+    host, _, port = url[len("mllp://") :].rstrip("/").rpartition(":")
     if not port.isdigit():
         raise click.BadParameter(f"{url}: needs a port", param_hint="URL")
     messages = [(f, m) for f in files for m in split_messages(f.read_bytes())]
@@ -58,7 +71,12 @@ def send(url: str, files: tuple[Path, ...], timeout: float, tls_ca: Path | None,
         if tls_cert is not None:
             ctx.load_cert_chain(str(tls_cert), str(tls_key) if tls_key else None)
         sock = ctx.wrap_socket(sock, server_hostname=host)
-    with sock, click.progressbar(messages, label="sending", file=None, hidden=not quiet or len(messages) < 20) as bar:
+    with (
+        sock,
+        click.progressbar(
+            messages, label="sending", file=None, hidden=not quiet or len(messages) < 20
+        ) as bar,
+    ):
         for path, message in bar:
             sock.sendall(frame(message))
             answer = _read_answer(sock)
@@ -90,4 +108,4 @@ def _read_answer(sock: socket.socket) -> bytes:
             raise click.ClickException("the connection closed before an answer arrived")
         data += chunk
     start = data.find(SB)
-    return data[start + 1: data.find(END)]
+    return data[start + 1 : data.find(END)]

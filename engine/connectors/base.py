@@ -69,7 +69,9 @@ class Outbound:
         """The bytes to send: the received bytes when nothing changed them, else the content encoded."""
         if self.content is None and (charset is None or charset == self.charset):
             return self.raw
-        text = self.content if self.content is not None else self.raw.decode(self.charset or "utf-8", "replace")
+        text = (
+            self.content if self.content is not None else self.raw.decode(self.charset or "utf-8", "replace")
+        )
         return text.encode(charset or self.charset or "utf-8", "replace")
 
 
@@ -84,8 +86,9 @@ class Source(ABC):
     scheme: ClassVar[str]
     Options: ClassVar[type[Options]]
 
-    def __init__(self, url: SplitResult, options: Any, receiver: Receiver, app: AppConfig,
-                 tls: ssl.SSLContext | None) -> None:
+    def __init__(
+        self, url: SplitResult, options: Any, receiver: Receiver, app: AppConfig, tls: ssl.SSLContext | None
+    ) -> None:
         self.url = url
         self.options = options
         self.receiver = receiver
@@ -114,8 +117,15 @@ class Destination(ABC):
     # several sends can share one status commit; otherwise each send is committed before the next.
     idempotent: ClassVar[bool] = False
 
-    def __init__(self, url: SplitResult, options: Any, app: AppConfig, tls: ssl.SSLContext | None,
-                 channel_id: str, destination_id: str) -> None:
+    def __init__(
+        self,
+        url: SplitResult,
+        options: Any,
+        app: AppConfig,
+        tls: ssl.SSLContext | None,
+        channel_id: str,
+        destination_id: str,
+    ) -> None:
         self.url = url
         self.options = options
         self.app = app

@@ -66,7 +66,9 @@ class MemoryDestination(Destination):
             raise PermanentDeliveryError("memory destination refuses every message")
         if self._failures < self.options.fail_times:
             self._failures += 1
-            raise DeliveryError(f"memory destination failing on purpose ({self._failures}/{self.options.fail_times})")
+            raise DeliveryError(
+                f"memory destination failing on purpose ({self._failures}/{self.options.fail_times})"
+            )
         payload = out.payload()
         SINKS.setdefault(self.url.netloc, []).append(payload)
         response = None

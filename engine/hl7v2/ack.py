@@ -78,7 +78,12 @@ def build_ack(
         to_app = to_fac = ""
         processing = "P"
     else:
-        fs, cs, rs, ss = header.field_sep, header.component_sep, header.repetition_sep, header.subcomponent_sep
+        fs, cs, rs, ss = (
+            header.field_sep,
+            header.component_sep,
+            header.repetition_sep,
+            header.subcomponent_sep,
+        )
         version = header.version or "2.5"
         trigger, control = header.trigger_event, header.control_id
         to_app, to_fac = header.sending_application, header.sending_facility

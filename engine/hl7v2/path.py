@@ -36,7 +36,8 @@ class FieldPath:
         m = _PATH.match(text.strip())
         if m is None:
             raise ValueError(
-                f"bad field path {text!r}: expected SEG.field[.component[.subcomponent]], e.g. PID.3.1 or MSH.9.2"
+                f"bad field path {text!r}: expected SEG.field[.component[.subcomponent]], "
+                "e.g. PID.3.1 or MSH.9.2"
             )
         return cls(
             segment=m["seg"],
@@ -66,7 +67,12 @@ class FieldPath:
             return reps[self.repetition - 1] if len(reps) >= self.repetition else ""
         return str(
             parsed.extract_field(
-                self.segment, self.occurrence, self.field, self.repetition, self.component, self.subcomponent or 1
+                self.segment,
+                self.occurrence,
+                self.field,
+                self.repetition,
+                self.component,
+                self.subcomponent or 1,
             )
         )
 

@@ -87,10 +87,11 @@ class Criteria(StepOptions):
 
     def holds(self, msg: Message) -> bool:
         header = msg.header
-        if self.message_type is not None:
-            if header is None or not any(_type_matches(t, header.message_code, header.trigger_event)
-                                         for t in self.message_type):
-                return False
+        if self.message_type is not None and (
+            header is None
+            or not any(_type_matches(t, header.message_code, header.trigger_event) for t in self.message_type)
+        ):
+            return False
         if self.sending_application is not None and (
             header is None or header.sending_application not in self.sending_application
         ):
@@ -102,8 +103,12 @@ class Criteria(StepOptions):
         return all(c.holds(msg) for c in self.fields)
 
     def is_empty(self) -> bool:
-        return self.message_type is None and self.sending_application is None and \
-            self.sending_facility is None and not self.fields
+        return (
+            self.message_type is None
+            and self.sending_application is None
+            and self.sending_facility is None
+            and not self.fields
+        )
 
 
 def _type_matches(pattern: str, code: str, event: str) -> bool:

@@ -1,11 +1,11 @@
 """``filter``: keep only the messages an integrator wants; the rest are stored as filtered and ACKed AA.
 
-    - filter:
-        message_type: [ADT^A01, ADT^A04, ADT^A08]
-        sending_facility: HOSP_A
-        fields:
-          - {path: PID.8, in: [M, F]}
-        exclude: false      # true: drop the messages that match instead
+- filter:
+    message_type: [ADT^A01, ADT^A04, ADT^A08]
+    sending_facility: HOSP_A
+    fields:
+      - {path: PID.8, in: [M, F]}
+    exclude: false      # true: drop the messages that match instead
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """``route``: choose destinations by content. Every rule that holds adds its destinations.
 
-    - route:
-        rules:
-          - when: {message_type: ADT^A01}
-            to: [archive, empi]
-          - when: {fields: [{path: PV1.2, equals: I}]}
-            to: [inpatient-system]
-        otherwise: [archive]   # when no rule holds; empty = the message is filtered
+- route:
+    rules:
+      - when: {message_type: ADT^A01}
+        to: [archive, empi]
+      - when: {fields: [{path: PV1.2, equals: I}]}
+        to: [inpatient-system]
+    otherwise: [archive]   # when no rule holds; empty = the message is filtered
 """
 
 from __future__ import annotations

@@ -76,7 +76,9 @@ def _insert_node(eng: Engine) -> int:
     now = utcnow()
     with eng.begin() as conn:
         result = conn.execute(
-            insert(nodes).values(hostname=socket.gethostname(), pid=os.getpid(), started_at=now, heartbeat_at=now)
+            insert(nodes).values(
+                hostname=socket.gethostname(), pid=os.getpid(), started_at=now, heartbeat_at=now
+            )
         )
         pk = result.inserted_primary_key
         assert pk is not None
@@ -98,7 +100,9 @@ def live_nodes(eng: Engine, *, stale_after: float = 30.0) -> set[int]:
     host = socket.gethostname()
     alive = set()
     with eng.connect() as conn:
-        rows = conn.execute(select(nodes.c.id, nodes.c.hostname, nodes.c.pid).where(nodes.c.heartbeat_at >= since))
+        rows = conn.execute(
+            select(nodes.c.id, nodes.c.hostname, nodes.c.pid).where(nodes.c.heartbeat_at >= since)
+        )
         for ident, hostname, pid in rows:
             if hostname == host and pid != os.getpid() and not _process_exists(pid):
                 continue

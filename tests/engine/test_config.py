@@ -69,12 +69,16 @@ def test_two_mllp_channels_on_one_port(tmp_path: Path) -> None:
 def test_missing_mapping_file_and_unknown_step(tmp_path: Path) -> None:
     text = GOOD + "steps:\n  - map: {mapping: vendor-x}\n  - transmogrify: {}\n"
     found = problems(write(tmp_path, {"adt": text}))
-    assert any(":8:" in p and "steps[0].map.mapping" in p and "mapping file not found" in p for p in found), found
+    assert any(":8:" in p and "steps[0].map.mapping" in p and "mapping file not found" in p for p in found), (
+        found
+    )
     assert any(":9:" in p and "unknown step 'transmogrify'" in p for p in found), found
 
 
 def test_route_to_unknown_destination_and_bad_filter_path(tmp_path: Path) -> None:
-    text = GOOD + """steps:
+    text = (
+        GOOD
+        + """steps:
   - filter:
       fields:
         - {path: PID-3, equals: x}
@@ -83,6 +87,7 @@ def test_route_to_unknown_destination_and_bad_filter_path(tmp_path: Path) -> Non
         - when: {message_type: ADT^A01}
           to: [out, nowhere]
 """
+    )
     found = problems(write(tmp_path, {"adt": text}))
     assert any(":10:" in p and "bad field path 'PID-3'" in p for p in found), found
     assert any(":14:" in p and "no destination with id 'nowhere'" in p for p in found), found
@@ -93,10 +98,15 @@ def test_after_delivery_needs_a_known_destination(tmp_path: Path) -> None:
     assert any(":8:" in p and "no destination with id 'elsewhere'" in p for p in found), found
 
 
-def test_environment_interpolation_and_missing_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_interpolation_and_missing_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HIE_TEST_PORT", "2599")
-    path = write(tmp_path, {"adt": GOOD.replace("2575", "${HIE_TEST_PORT}")},
-                 "engine: {data_dir: data}\nstore:\n  url: postgresql+psycopg://hie:${HIE_TEST_NO_SUCH_SECRET}@db/hie\n")
+    path = write(
+        tmp_path,
+        {"adt": GOOD.replace("2575", "${HIE_TEST_PORT}")},
+        "engine: {data_dir: data}\nstore:\n  url: postgresql+psycopg://hie:${HIE_TEST_NO_SUCH_SECRET}@db/hie\n",
+    )
     (msg,) = problems(path)
     assert "config.yaml:3:" in msg and "HIE_TEST_NO_SUCH_SECRET is not set" in msg
     monkeypatch.setenv("HIE_TEST_NO_SUCH_SECRET", "s3cret")
@@ -106,8 +116,11 @@ def test_environment_interpolation_and_missing_variable(tmp_path: Path, monkeypa
 
 
 def test_yaml_syntax_error_and_missing_tls_file(tmp_path: Path) -> None:
-    path = write(tmp_path, {"adt": "id: adt\nsource: [unclosed\n"},
-                 "tls:\n  hosp:\n    cert: nope.pem\n    key: nope.key\n")
+    path = write(
+        tmp_path,
+        {"adt": "id: adt\nsource: [unclosed\n"},
+        "tls:\n  hosp:\n    cert: nope.pem\n    key: nope.key\n",
+    )
     found = problems(path)
     assert any("adt.yaml:" in p and "YAML syntax error" in p for p in found), found
     assert any("config.yaml:3:" in p and "tls.hosp.cert" in p and "file not found" in p for p in found), found

@@ -22,8 +22,8 @@ destinations:
 {extra_dests}"""
 
 
-async def until(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
-    for _ in range(int(timeout / 0.05)):
+async def until(predicate: Callable[[], Any], limit: float = 15.0) -> Any:
+    for _ in range(int(limit / 0.05)):
         value = predicate()
         if value:
             return value
@@ -38,7 +38,9 @@ def rows(rt: Any, table: Any, *where: Any) -> list[dict[str, Any]]:
 
 async def test_retry_with_backoff_then_sent(make_app: Callable[..., AppConfig], store_url: str) -> None:
     memory.SINKS.clear()
-    app = make_app({"adt": channel("fail_times: 2, retry: {backoff: 0.05, max_attempts: 5}")}, store_url=store_url)
+    app = make_app(
+        {"adt": channel("fail_times: 2, retry: {backoff: 0.05, max_attempts: 5}")}, store_url=store_url
+    )
     async with running(app) as rt:
         outcome, _ = await memory.inject("in", hl7_message("R1").encode())
         assert outcome.ack_code == "AA"
@@ -51,7 +53,9 @@ async def test_retry_with_backoff_then_sent(make_app: Callable[..., AppConfig], 
     assert memory.SINKS["out"] == [hl7_message("R1").encode()]
 
 
-async def test_dead_letter_after_max_attempts_and_the_lane_moves_on(make_app: Callable[..., AppConfig]) -> None:
+async def test_dead_letter_after_max_attempts_and_the_lane_moves_on(
+    make_app: Callable[..., AppConfig],
+) -> None:
     memory.SINKS.clear()
     app = make_app({"adt": channel("fail_times: 3, retry: {backoff: 0.02, max_attempts: 3}")})
     async with running(app) as rt:
@@ -62,8 +66,13 @@ async def test_dead_letter_after_max_attempts_and_the_lane_moves_on(make_app: Ca
         d1 = rows(rt, deliveries, deliveries.c.message_id == by_control["D1"])[0]
         assert d1["status"] == "errored" and d1["attempts"] == 3
         assert "failing on purpose (3/3)" in d1["last_error"]
-        d2 = await until(lambda: [r for r in rows(rt, deliveries, deliveries.c.message_id == by_control["D2"])
-                                  if r["status"] == "sent"])
+        d2 = await until(
+            lambda: [
+                r
+                for r in rows(rt, deliveries, deliveries.c.message_id == by_control["D2"])
+                if r["status"] == "sent"
+            ]
+        )
         assert d2
     assert memory.SINKS["out"] == [hl7_message("D2").encode()]
 
@@ -78,7 +87,9 @@ async def test_refused_delivery_is_errored_without_retry(make_app: Callable[...,
         assert [e["outcome"] for e in events] == [8]  # export, serious failure
 
 
-async def test_order_per_patient_holds_while_another_patient_is_retrying(make_app: Callable[..., AppConfig]) -> None:
+async def test_order_per_patient_holds_while_another_patient_is_retrying(
+    make_app: Callable[..., AppConfig],
+) -> None:
     memory.SINKS.clear()
     app = make_app({"adt": channel("order_by: patient, lanes: 4")})
     async with running(app):
@@ -93,7 +104,9 @@ async def test_order_per_patient_holds_while_another_patient_is_retrying(make_ap
         assert [c for c in got if c.startswith(f"P{p}-")] == [c for c in sent if c.startswith(f"P{p}-")]
 
 
-async def test_work_of_a_dead_node_is_taken_over_at_start(make_app: Callable[..., AppConfig], store_url: str) -> None:
+async def test_work_of_a_dead_node_is_taken_over_at_start(
+    make_app: Callable[..., AppConfig], store_url: str
+) -> None:
     memory.SINKS.clear()
     app = make_app({"adt": channel("delay: 0")}, store_url=store_url)
     async with running(app) as rt:
@@ -113,13 +126,16 @@ async def test_work_of_a_dead_node_is_taken_over_at_start(make_app: Callable[...
 
 async def test_only_routed_destinations_are_queued(make_app: Callable[..., AppConfig]) -> None:
     memory.SINKS.clear()
-    text = channel("delay: 0", extra_dests="  - {id: lab, url: 'memory://lab'}\n") + """steps:
+    text = (
+        channel("delay: 0", extra_dests="  - {id: lab, url: 'memory://lab'}\n")
+        + """steps:
   - route:
       rules:
         - when: {fields: [{path: PV1.2, equals: I}]}
           to: [lab]
       otherwise: [out]
 """
+    )
     app = make_app({"adt": text})
     async with running(app) as rt:
         await memory.inject("in", hl7_message("I1").encode())

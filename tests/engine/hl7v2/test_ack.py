@@ -51,7 +51,9 @@ def test_our_acks_pass_hl7apy_strict_validation(code: str) -> None:
 
 
 def test_parse_ack_reads_msa_and_error_text() -> None:
-    ack = parse_ack("MSH|^~\\&|X|Y|HIE|C|20261122||ACK|A1|P|2.5\rMSA|AE|C-9\rERR||PID^1^3|204|E||||unknown patient\r")
+    ack = parse_ack(
+        "MSH|^~\\&|X|Y|HIE|C|20261122||ACK|A1|P|2.5\rMSA|AE|C-9\rERR||PID^1^3|204|E||||unknown patient\r"
+    )
     assert (ack.code, ack.control_id, ack.text) == ("AE", "C-9", "unknown patient")
     with pytest.raises(MessageError):
         parse_ack("MSH|^~\\&|X|Y|HIE|C|20261122||ACK|A1|P|2.5\r")

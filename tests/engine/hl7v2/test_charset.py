@@ -9,13 +9,23 @@ from engine.hl7v2.charset import codec_for, decode_message, msh18_from_bytes
 
 
 def msg(charset: str, name: str = "李^秀英") -> str:
-    return f"MSH|^~\\&|HIS|HOSP_A|HIE|CITY|20261122||ADT^A01|C1|P|2.5|||||CHN|{charset}\rPID|1||1^^^A||{name}\r"
+    return (
+        f"MSH|^~\\&|HIS|HOSP_A|HIE|CITY|20261122||ADT^A01|C1|P|2.5|||||CHN|{charset}\rPID|1||1^^^A||{name}\r"
+    )
 
 
 @pytest.mark.parametrize(
     ("declared", "codec"),
-    [("UNICODE UTF-8", "utf-8"), ("UTF8", "utf-8"), ("GB 18030-2000", "gb18030"), ("GBK", "gb18030"),
-     ("GB2312", "gb18030"), ("8859/1", "latin-1"), ("ISO8859_1", "latin-1"), ("ASCII", "ascii")],
+    [
+        ("UNICODE UTF-8", "utf-8"),
+        ("UTF8", "utf-8"),
+        ("GB 18030-2000", "gb18030"),
+        ("GBK", "gb18030"),
+        ("GB2312", "gb18030"),
+        ("8859/1", "latin-1"),
+        ("ISO8859_1", "latin-1"),
+        ("ASCII", "ascii"),
+    ],
 )
 def test_msh18_aliases_seen_in_hospital_feeds(declared: str, codec: str) -> None:
     assert codec_for(declared) == codec
