@@ -10,6 +10,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
+from engine.hl7v2.charset import codec_for, with_msh18
 from engine.message import ContentType, Message, Outcome
 
 if TYPE_CHECKING:
@@ -66,13 +67,19 @@ class Outbound:
     attempt: int
 
     def payload(self, charset: str | None = None) -> bytes:
-        """The bytes to send: the received bytes when nothing changed them, else the content encoded."""
-        if self.content is None and (charset is None or charset == self.charset):
+        """The bytes to send: the received bytes when nothing changed them, else the content encoded.
+
+        ``charset`` (a destination's option, aliases allowed) re-encodes; MSH-18 then names it.
+        """
+        target = (codec_for(charset) or charset) if charset else self.charset or "utf-8"
+        if self.content is None and target == (self.charset or "utf-8"):
             return self.raw
-        text = (
-            self.content if self.content is not None else self.raw.decode(self.charset or "utf-8", "replace")
-        )
-        return text.encode(charset or self.charset or "utf-8", "replace")
+        text = self.content
+        if text is None:
+            text = self.raw.decode(self.charset or "utf-8", "replace")
+        if self.content_type is ContentType.HL7V2 and target != self.charset:
+            text = with_msh18(text, target)
+        return text.encode(target, "replace")
 
 
 @dataclass(frozen=True, slots=True)

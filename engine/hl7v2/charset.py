@@ -17,7 +17,7 @@ import codecs
 
 from engine.errors import CharsetError
 
-__all__ = ["ALIASES", "codec_for", "decode_message", "encode_text", "msh18_from_bytes"]
+__all__ = ["ALIASES", "codec_for", "decode_message", "encode_text", "msh18_from_bytes", "with_msh18"]
 
 # Keys are normalised by ``_norm`` (upper case, spaces, dashes and underscores removed).
 ALIASES: dict[str, str] = {
@@ -113,3 +113,26 @@ def _decode(raw: bytes, codec: str, why: str) -> tuple[str, str]:
 def encode_text(text: str, codec: str) -> bytes:
     """Encode an answer in the sender's charset; unencodable characters become '?', never an error."""
     return text.encode(codec, "replace")
+
+
+# How we name a codec in MSH-18 when we re-encode a message (HL7 table 0211 where it has a name).
+_TABLE_0211 = {"utf-8": "UNICODE UTF-8", "gb18030": "GB 18030-2000", "latin-1": "8859/1", "ascii": "ASCII"}
+
+
+def with_msh18(text: str, codec: str) -> str:
+    """The message with MSH-18 naming ``codec``, so a re-encoded message does not lie about its bytes."""
+    if not text.startswith("MSH") or len(text) < 8:
+        return text
+    end = len(text)
+    for terminator in ("\r", "\n"):
+        pos = text.find(terminator)
+        if pos != -1:
+            end = min(end, pos)
+    fs = text[3]
+    fields = text[:end].split(fs)
+    name = _TABLE_0211.get(codecs.lookup(codec).name, codec.upper())
+    if codec == "ascii" and len(fields) < 18:
+        return text  # ASCII is the default when MSH-18 is empty
+    fields += [""] * (18 - len(fields))
+    fields[17] = name
+    return fs.join(fields) + text[end:]

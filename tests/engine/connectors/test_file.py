@@ -22,6 +22,7 @@ from engine.config import AppConfig, load_config
 from engine.connectors.base import Outbound, parse_url
 from engine.connectors.file import FileDestination, FileSource, split_batch
 from engine.errors import DeliveryError, MessageError
+from engine.hl7v2.charset import with_msh18
 from engine.hl7v2.peek import peek
 from engine.message import ContentType, Message, Outcome, OutcomeStatus
 
@@ -472,8 +473,11 @@ async def test_transformed_content_is_encoded_in_the_output_charset(app: AppConf
 
     result = await dest.send(outbound("MSG00002", content=text))
 
-    assert (tmp_path / "7.hl7").read_bytes() == text.encode("gb18030")
-    assert result.sent == text.encode("gb18030")
+    # re-encoded, and MSH-18 now says so (HL7 table 0211 name)
+    expected = with_msh18(text, "gb18030").encode("gb18030")
+    assert expected.split(b"\r")[0].endswith(b"|GB 18030-2000")
+    assert (tmp_path / "7.hl7").read_bytes() == expected
+    assert result.sent == expected
 
 
 async def test_a_failed_write_keeps_the_old_file_whole(

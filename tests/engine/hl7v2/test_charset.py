@@ -68,3 +68,22 @@ def test_declared_utf8_but_gbk_bytes_names_the_offset() -> None:
 def test_msh18_read_from_bytes_stops_at_segment_end() -> None:
     assert msh18_from_bytes(b"MSH|^~\\&|A\rPID|1|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16|UTF8") == ""
     assert msh18_from_bytes(msg("GBK~UTF8").encode()) == "GBK"
+
+
+def test_reencoded_message_names_its_new_charset_in_msh18() -> None:
+    from engine.hl7v2.charset import with_msh18
+
+    assert with_msh18(msg("GB 18030-2000"), "utf-8") == msg("UNICODE UTF-8")
+    short = "MSH|^~\\&|HIS|HOSP_A|HIE|CITY|20261122||ADT^A01|C1|P|2.5\rPID|1\r"
+    assert with_msh18(short, "gb18030").split("\r")[0].split("|")[17] == "GB 18030-2000"
+    assert with_msh18(short, "gb18030").endswith("\rPID|1\r")
+
+
+def test_outbound_payload_keeps_bytes_or_reencodes_with_msh18() -> None:
+    from engine.connectors.base import Outbound
+    from engine.message import ContentType
+
+    raw = msg("GB 18030-2000").encode("gb18030")
+    out = Outbound(1, 1, "c", "C1", ContentType.HL7V2, "gb18030", raw, None, 1)
+    assert out.payload() == raw and out.payload("GBK") == raw
+    assert out.payload("utf-8") == msg("UNICODE UTF-8").encode("utf-8")
