@@ -60,13 +60,7 @@ class MllpLimits(_Strict):
     )
 
 
-class HttpListener(_Strict):
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
-
-
 class Listeners(_Strict):
-    http: HttpListener = HttpListener()
     mllp: MllpLimits = MllpLimits()
 
 

@@ -74,6 +74,7 @@ def check_channels(app: AppConfig) -> list[ConfigProblem]:
     """Connector schemes and options, step kinds and options, and clashing listeners."""
     problems: list[ConfigProblem] = []
     listeners: dict[tuple[str, int], str] = {}
+    http_paths: dict[tuple[str, int], dict[str, tuple[str, object]]] = {}
     for channel in app.channels:
         loc = app.files[channel.id]
         url = parse_url(channel.source.url)
@@ -105,6 +106,8 @@ def check_channels(app: AppConfig) -> list[ConfigProblem]:
                         )
                     )
                 listeners.setdefault(key, f"{url.scheme}:channel {channel.id}")
+                if url.scheme == "http":
+                    problems += _check_http_sharing(channel, url, key, http_paths, loc)
         for i, dest in enumerate(channel.destinations):
             durl = parse_url(dest.url)
             if durl.scheme not in DESTINATIONS:
@@ -142,6 +145,33 @@ def check_channels(app: AppConfig) -> list[ConfigProblem]:
             for path, message in step.problems():
                 problems.append(loc.problem(("steps", i, kind, *path), message))
     return problems
+
+
+def _check_http_sharing(
+    channel: ChannelConfig,
+    url: Any,
+    key: tuple[str, int],
+    http_paths: dict[tuple[str, int], dict[str, tuple[str, object]]],
+    loc: Any,
+) -> list[ConfigProblem]:
+    """HTTP sources may share a host:port, but not a path, and all must agree on TLS."""
+    tls = (channel.source.model_extra or {}).get("tls")
+    paths = http_paths.setdefault(key, {})
+    out = []
+    path = url.path or "/"
+    if path in paths:
+        other = paths[path][0]
+        out.append(
+            loc.problem(("source", "url"), f"path {path} on port {key[1]} is already used by channel {other}")
+        )
+    for other, other_tls in paths.values():
+        if other_tls != tls:
+            out.append(
+                loc.problem(("source", "tls"), f"channel {other} on the same port uses tls {other_tls!r}")
+            )
+            break
+    paths[path] = (channel.id, tls)
+    return out
 
 
 def _port(url: Any) -> int | None:

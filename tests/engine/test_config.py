@@ -139,3 +139,18 @@ def test_hie_check_ok_lists_channels(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["check", str(write(tmp_path, {"adt": GOOD}))])
     assert result.exit_code == 0, result.output
     assert "ok, 1 channel(s)" in result.output and "adt: mllp://127.0.0.1:2575 -> out" in result.output
+
+
+def test_http_sources_share_a_port_but_not_a_path(tmp_path: Path) -> None:
+    http = "id: {id}\nsource:\n  url: http://127.0.0.1:8099{path}\n"
+    found = problems(
+        write(
+            tmp_path,
+            {
+                "adt": http.format(id="adt", path="/hl7/adt"),
+                "lab": http.format(id="lab", path="/hl7/lab"),
+                "oru": http.format(id="oru", path="/hl7/adt"),
+            },
+        )
+    )
+    assert len(found) == 1 and "oru.yaml:3:" in found[0] and "path /hl7/adt on port 8099" in found[0], found
