@@ -65,7 +65,10 @@ def send(
         raise click.BadParameter(f"{url}: needs a port", param_hint="URL")
     messages = [(f, m) for f in files for m in split_messages(f.read_bytes())]
     failures = 0
-    sock = socket.create_connection((host, int(port)), timeout=timeout)
+    try:
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
+    except OSError as exc:
+        raise click.ClickException(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
     if tls_ca is not None:
         ctx = ssl.create_default_context(cafile=str(tls_ca))
         if tls_cert is not None:
