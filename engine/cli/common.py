@@ -17,7 +17,11 @@ __all__ = ["config_option", "load_or_exit", "setup_logging"]
 DEFAULT_CONFIG = "config.yaml"
 
 config_option = click.option(
-    "--config", "-c", "config_path", type=click.Path(path_type=Path), default=None,
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
     help="config.yaml to use (default: $HIE_CONFIG or ./config.yaml)",
 )
 

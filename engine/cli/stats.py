@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 
 from engine.cli.common import config_option, load_or_exit
-from engine.cli.messages import WHEN, format_table, local_time, open_store
+from engine.cli.output import WHEN, format_table, local_time
+from engine.cli.store_access import open_store
 from engine.store import queries
 from engine.store.queries import STAT_COLUMNS
 
@@ -40,16 +41,26 @@ def stats(channel: str | None, since: datetime | None, as_json: bool, config_pat
     names = sorted(counts)
     total = {k: sum(counts[n][k] for n in names) for k in keys}
     if as_json:
-        click.echo(json.dumps({"since": since.astimezone(UTC).isoformat() if since else None,
-                               "channels": {n: counts[n] for n in names}, "total": total}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "since": since.astimezone(UTC).isoformat() if since else None,
+                    "channels": {n: counts[n] for n in names},
+                    "total": total,
+                },
+                indent=2,
+            )
+        )
         return
     if since is not None:
         click.echo(f"since {local_time(since)}")
     right = range(1, len(STAT_COLUMNS) + 1)
     lines = format_table(
         ("CHANNEL", *(c.upper() for c in STAT_COLUMNS)),
-        [*([n, *(counts[n][c] for c in STAT_COLUMNS)] for n in names),
-         ["total", *(total[c] for c in STAT_COLUMNS)]],
+        [
+            *([n, *(counts[n][c] for c in STAT_COLUMNS)] for n in names),
+            ["total", *(total[c] for c in STAT_COLUMNS)],
+        ],
         right=right,
     )
     for line in lines[:-1]:

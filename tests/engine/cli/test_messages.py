@@ -13,9 +13,10 @@ from click.testing import CliRunner, Result
 from sqlalchemy import and_, func, insert, select, update
 
 from engine import audit, runtime
-from engine.cli import messages as cli_messages
+from engine.cli import reprocess as cli_reprocess
 from engine.cli.main import main
-from engine.cli.messages import format_table, parse_when
+from engine.cli.output import format_table, parse_when
+from engine.cli.store_access import cli_services
 from engine.config import AppConfig, load_config
 from engine.connectors import memory
 from engine.store.db import migrate, open_engine
@@ -394,7 +395,7 @@ destinations:
 
 async def test_reprocess_many_in_chunks_with_a_progress_bar(make_app: Callable[..., AppConfig],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_messages, "CHUNK", 7)
+    monkeypatch.setattr(cli_reprocess, "CHUNK", 7)
     app = make_app({"adt": ADT})
     async with running(app):
         for i in range(60):
@@ -424,7 +425,7 @@ def test_cli_node_bits_never_clash_with_a_live_node(tmp_path: Path) -> None:
                  "heartbeat_at": now - timedelta(hours=1)},
             ])
         app = make_config(tmp_path)
-        with cli_messages.cli_services(app, db) as services:
+        with cli_services(app, db) as services:
             assert services.node_id == 1030 and services.ids.node == 6  # 1029 would share node 5's bits
             with db.connect() as conn:
                 assert sorted(conn.execute(select(nodes.c.id)).scalars()) == [5, 1028, 1030]
