@@ -10,8 +10,6 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,51 +23,7 @@ from engine.errors import DeliveryError, MessageError
 from engine.hl7v2.charset import with_msh18
 from engine.hl7v2.peek import peek
 from engine.message import ContentType, Message, Outcome, OutcomeStatus
-
-SAMPLE = (
-    "MSH|^~\\&|HIS|HOSP_A|HIE|CITY|20261122083000||ADT^A01^ADT_A01|MSG00001|P|2.5\r"
-    "PID|1||100001^^^HOSP_A^PI||Zhang^San||19800101|M\r"
-)
-
-
-def message(control_id: str) -> str:
-    return SAMPLE.replace("MSG00001", control_id)
-
-
-@dataclass
-class Call:
-    raw: bytes
-    peer: str
-    content_type: ContentType
-
-
-Decide = Callable[[bytes], Outcome]
-
-
-class FakeReceiver:
-    """The channel as a source sees it: records every call, answers with ``decide(raw)``."""
-
-    channel_id = "test-channel"
-    charset = "utf-8"
-
-    def __init__(self, decide: Decide | None = None) -> None:
-        self.calls: list[Call] = []
-        self.unframed: list[tuple[bytes, str, str]] = []
-        self.decide = decide or (lambda raw: Outcome(OutcomeStatus.ACCEPTED, message_id=len(self.calls)))
-
-    async def receive(self, raw: bytes, peer: str, *,
-                      content_type: ContentType = ContentType.HL7V2) -> tuple[Outcome, Message | None]:
-        self.calls.append(Call(raw, peer, content_type))
-        outcome = self.decide(raw)
-        text = raw.decode("utf-8", "replace")
-        msg = Message(id=outcome.message_id or 0, channel_id=self.channel_id, raw=raw,
-                      received_at=datetime.now(UTC), content_type=content_type, content=text,
-                      charset="utf-8", header=peek(text) if text.startswith("MSH") else None, peer=peer)
-        return outcome, msg
-
-    async def reject_unframed(self, raw: bytes, peer: str, reason: str) -> int | None:
-        self.unframed.append((raw, peer, reason))
-        return 99
+from tests.engine.connectors.fakes import SAMPLE, FakeReceiver, message
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import ssl
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -27,55 +26,18 @@ from engine.connectors.http import HttpDestination, HttpSource, content_type_of
 from engine.errors import DeliveryError, MessageError, PermanentDeliveryError
 from engine.hl7v2.ack import build_ack, parse_ack
 from engine.hl7v2.peek import peek
-from engine.message import ContentType, Message, Outcome, OutcomeStatus
+from engine.message import ContentType, Outcome, OutcomeStatus
+from tests.conftest import free_port
+from tests.engine.connectors.fakes import SAMPLE, FakeReceiver
 
-SAMPLE = (
-    "MSH|^~\\&|HIS|HOSP_A|HIE|CITY|20261122083000||ADT^A01^ADT_A01|MSG00001|P|2.5\r"
-    "PID|1||100001^^^HOSP_A^PI||Zhang^San||19800101|M\r"
-)
 HL7 = {"Content-Type": "application/hl7-v2"}
 
 
 Starter = Callable[[HttpSource], Awaitable[HttpSource]]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-@dataclass
-class Call:
-    raw: bytes
-    peer: str
-    content_type: ContentType
-
-
-class FakeReceiver:
-    """The channel as a source sees it: records every call, answers with ``decide(raw)``."""
-
-    charset = "utf-8"
-
-    def __init__(self, decide: Callable[[bytes], Outcome] | None = None, channel_id: str = "test-channel"):
-        self.channel_id = channel_id
-        self.calls: list[Call] = []
-        self.unframed: list[tuple[bytes, str, str]] = []
-        self.decide = decide or (lambda raw: Outcome(OutcomeStatus.ACCEPTED, message_id=1))
-
-    async def receive(self, raw: bytes, peer: str, *,
-                      content_type: ContentType = ContentType.HL7V2) -> tuple[Outcome, Message | None]:
-        self.calls.append(Call(raw, peer, content_type))
-        outcome = self.decide(raw)
-        text = raw.decode("utf-8", "replace")
-        msg = Message(id=outcome.message_id or 0, channel_id=self.channel_id, raw=raw,
-                      received_at=datetime.now(UTC), content_type=content_type, content=text,
-                      charset="utf-8", header=peek(text) if text.startswith("MSH") else None, peer=peer)
-        return outcome, msg
-
-    async def reject_unframed(self, raw: bytes, peer: str, reason: str) -> int | None:
-        self.unframed.append((raw, peer, reason))
-        return 99
 
 
 @pytest.fixture
