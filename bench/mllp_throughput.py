@@ -60,14 +60,18 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 # --------------------------------------------------------------------------------------------------
 # synthetic messages
 
-_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾萧田董袁潘蒋蔡余杜叶程魏苏吕丁任沈"
-_GIVEN = "伟芳娜秀敏静丽强磊军洋勇艳杰娟涛明超霞平刚桂英华玉兰萍红鹏辉建国志文斌宇浩凯欣怡梓涵子轩雨晨思远"
+_SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢"
+             "宋唐许韩冯邓曹彭曾萧田董袁潘蒋蔡余杜叶程魏苏吕丁任沈")
+_GIVEN = ("伟芳娜秀敏静丽强磊军洋勇艳杰娟涛明超霞平刚桂英"
+          "华玉兰萍红鹏辉建国志文斌宇浩凯欣怡梓涵子轩雨晨思远")
 _CITIES = (
-    ("110101", "北京市", "东城区"), ("310104", "上海市", "徐汇区"), ("440305", "广东省深圳市", "南山区"),
-    ("510107", "四川省成都市", "武侯区"), ("330106", "浙江省杭州市", "西湖区"), ("420102", "湖北省武汉市", "江岸区"),
+    ("110101", "北京市", "东城区"), ("310104", "上海市", "徐汇区"),
+    ("440305", "广东省深圳市", "南山区"), ("510107", "四川省成都市", "武侯区"),
+    ("330106", "浙江省杭州市", "西湖区"), ("420102", "湖北省武汉市", "江岸区"),
     ("320102", "江苏省南京市", "玄武区"), ("610113", "陕西省西安市", "雁塔区"),
 )
-_STREETS = "人民路 解放路 中山路 建设路 和平街 长江路 黄河路 友谊路 光明街 文化路".split()
+_STREETS = ("人民路", "解放路", "中山路", "建设路", "和平街",
+            "长江路", "黄河路", "友谊路", "光明街", "文化路")
 _WARDS = ("心内科", "呼吸内科", "普外科", "骨科", "神经内科", "消化内科", "肾内科", "内分泌科")
 _DIAGNOSES = (
     ("I10", "原发性高血压"), ("E11.9", "2型糖尿病，不伴有并发症"), ("J18.9", "肺炎，未特指"),
@@ -107,7 +111,8 @@ def adt_a01(i: int, tag: str) -> bytes:
     name = rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.choice((1, 2))))
     kin = rng.choice(_SURNAMES) + rng.choice(_GIVEN) + rng.choice(_GIVEN)
     mrn = f"{100000 + i % 5000:06d}"  # 5,000 patients, several messages each
-    street = f"{rng.choice(_STREETS)}{rng.randrange(1, 999)}号{rng.randrange(1, 30)}栋{rng.randrange(101, 2999)}室"
+    street = (f"{rng.choice(_STREETS)}{rng.randrange(1, 999)}号"
+              f"{rng.randrange(1, 30)}栋{rng.randrange(101, 2999)}室")
     phone = f"1{rng.choice('3589')}{rng.randrange(10**8, 10**9)}"
     ward = rng.choice(_WARDS)
     dx_code, dx_text = rng.choice(_DIAGNOSES)
@@ -129,7 +134,8 @@ def adt_a01(i: int, tag: str) -> bytes:
         f"OBX|2|NM|29463-7^体重^LN||{rng.randrange(45, 95)}|kg|||||F",
         f"AL1|1|DA|{al_code}^{al_text}^ICD10|MO|皮疹",
         f"DG1|1||{dx_code}^{dx_text}^ICD10||{when}|A",
-        f"IN1|1|{rng.choice(('310', '390'))}^{rng.choice(('城镇职工基本医疗保险', '城乡居民基本医疗保险'))}^CHN_INS|"
+        f"IN1|1|{rng.choice(('310', '390'))}^"
+        f"{rng.choice(('城镇职工基本医疗保险', '城乡居民基本医疗保险'))}^CHN_INS|"
         f"{area}^{district}医疗保障局|{district}医疗保障局||||||||||{name}|SEL^本人^HL70063|{birth:%Y%m%d}|"
         f"{street}^^{district}^{province}^{area}^CHN",
     ]
@@ -281,8 +287,8 @@ def run_load(port: int, messages: int, connections: int, procs: int, tag: str, *
         if not group:
             continue
         parent_end, child_end = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=client_process, args=(port, group, tag, verify, start, child_end, ack_timeout),
-                           daemon=True)
+        proc = ctx.Process(target=client_process, daemon=True,
+                           args=(port, group, tag, verify, start, child_end, ack_timeout))
         proc.start()
         child_end.close()
         pipes.append(parent_end)
@@ -399,7 +405,7 @@ def _vm_hwm_mb(pid: int) -> float:
 
 
 def write_config(base: Path, store_url: str, port: int, outdir: Path, destination: str = "file",
-                 synchronous: str = "full") -> Path:
+                 synchronous: str = "full", lanes: int = 1) -> Path:
     (base / "channels").mkdir(parents=True)
     (base / "config.yaml").write_text(
         "engine:\n"
@@ -423,6 +429,7 @@ def write_config(base: Path, store_url: str, port: int, outdir: Path, destinatio
            "  - id: archive\n"
            f"    url: file://{outdir}\n"
            "    filename: '{channel}-{control_id}-{message_id}.hl7'\n"
+           f"    lanes: {lanes}\n"
            + ("    fsync: false\n" if destination == "file-nofsync" else "")),
         encoding="utf-8",
     )
@@ -496,7 +503,7 @@ def _run_engine(args: argparse.Namespace, base: Path, store_url: str, tag: str, 
                 result: EngineResult) -> None:
     port = free_port()
     outdir = base / "out"
-    config = write_config(base, store_url, port, outdir, args.destination, args.synchronous)
+    config = write_config(base, store_url, port, outdir, args.destination, args.synchronous, args.file_lanes)
     hie = Path(sys.executable).with_name("hie")
     log_path = base / "engine.log"
     with open(log_path, "wb") as log:
@@ -514,7 +521,7 @@ def _run_engine(args: argparse.Namespace, base: Path, store_url: str, tag: str, 
         cpu1 = _proc_cpu(proc.pid)
         result.load = load
         result.cpu_percent = 100 * (cpu1 - cpu0) / load.seconds if load.seconds else 0.0
-        if spy is not None:
+        if spy is not None and not args.py_spy_drain:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
             spy = None
@@ -526,12 +533,16 @@ def _run_engine(args: argparse.Namespace, base: Path, store_url: str, tag: str, 
             time.sleep(0.02)
             count = _count_files(outdir)
         last_file = time.perf_counter()
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+            spy = None
         result.files = count
         if count >= expected:
             result.drain_after_last_ack = max(0.0, last_file - ack_done)
             result.delivery_rate = count / (last_file - load.started_at)
-        names = {e.name for e in os.scandir(outdir) if not e.name.startswith(".")} if outdir.exists() else set()
-        written = {n.split("-")[1] for n in names}
+        names = [e.name for e in os.scandir(outdir)] if outdir.exists() else []
+        written = {n.split("-")[1] for n in names if not n.startswith(".")}
         result.files_missing = sum(1 for i in range(args.messages) if control_id(tag, i) not in written)
         result.peak_rss_mb = _vm_hwm_mb(proc.pid)
     finally:
@@ -556,8 +567,10 @@ def _start_py_spy(pid: int, target: Path, fmt: str) -> subprocess.Popen[bytes] |
     print(f"  py-spy recording the engine ({pid}) to {target}")
     target.parent.mkdir(parents=True, exist_ok=True)
     # --nonblocking: sampling must not pause the engine, or the profile measures py-spy
+    extra = os.environ.get("HIE_BENCH_PY_SPY_ARGS", "").split()  # e.g. "--gil" or "--native --idle"
     proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "200", "--threads", "--nonblocking",
-                             "--format", fmt, "-o", str(target)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--format", fmt, "-o", str(target), *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # attach before the load starts
     return proc
 
@@ -589,9 +602,10 @@ def _mark(ok: bool) -> str:
 
 def print_load(title: str, load: LoadResult) -> None:
     cpu = 100 * load.client_cpu_seconds / load.seconds if load.seconds else 0.0
-    print(f"  {title}: {load.acked_ok:,}/{load.messages:,} AA in {load.seconds:.2f} s = {_fmt_rate(load.rate)} msg/s; "
-          f"ACK latency p50 {load.pct(50):.2f} ms, p99 {load.pct(99):.2f} ms, max {max(load.latencies_ms or [0]):.1f} "
-          f"ms; client CPU {cpu:.0f}% of one core")
+    worst = max(load.latencies_ms or [0])
+    print(f"  {title}: {load.acked_ok:,}/{load.messages:,} AA in {load.seconds:.2f} s = "
+          f"{_fmt_rate(load.rate)} msg/s; ACK latency p50 {load.pct(50):.2f} ms, p99 {load.pct(99):.2f} ms, "
+          f"max {worst:.1f} ms; client CPU {cpu:.0f}% of one core")
     for problem in load.bad[:5]:
         print(f"    ! {problem}")
     if len(load.bad) > 5:
@@ -606,9 +620,12 @@ def print_engine(res: EngineResult) -> None:
         return
     assert res.load is not None
     print_load(f"engine ({res.store})", res.load)
-    drain = f"{res.drain_after_last_ack:.2f} s after the last ACK" if res.drain_after_last_ack is not None else \
-        f"NOT drained: {res.files:,} files"
-    print(f"    engine CPU {res.cpu_percent:.0f}% of one core while receiving; peak RSS {res.peak_rss_mb:.0f} MB; "
+    if res.drain_after_last_ack is not None:
+        drain = f"{res.drain_after_last_ack:.2f} s after the last ACK"
+    else:
+        drain = f"NOT drained: {res.files:,} files"
+    print(f"    engine CPU {res.cpu_percent:.0f}% of one core while receiving; "
+          f"peak RSS {res.peak_rss_mb:.0f} MB; "
           f"file destination drained {drain}, delivery {_fmt_rate(res.delivery_rate)} msg/s; "
           f"{res.files_missing} control ids missing from the files")
 
@@ -639,12 +656,15 @@ def summary(args: argparse.Namespace, echo: list[LoadResult], engines: dict[str,
               f"   target >= {TARGET_RATE:,.0f}: {_mark(med >= TARGET_RATE)}")
         print(f"    ratio engine / echo                      {ratio:.3f}"
               f"   target >= {TARGET_RATIO}: {_mark(ratio >= TARGET_RATIO)}")
-        print(f"    ACK latency p50                          {_spread([x.pct(50) for x in loads], '{:.2f}')} ms")
-        print(f"    ACK latency p99                          {_spread([x.pct(99) for x in loads], '{:.2f}')} ms")
+        p50s, p99s = [x.pct(50) for x in loads], [x.pct(99) for x in loads]
+        print(f"    ACK latency p50                          {_spread(p50s, '{:.2f}')} ms")
+        print(f"    ACK latency p99                          {_spread(p99s, '{:.2f}')} ms")
         print(f"    ACK latency max                          "
               f"{_spread([max(x.latencies_ms or [0]) for x in loads], '{:.1f}')} ms")
-        print(f"    ACK check (AA with the right MSA-2)      {sum(x.acked_ok for x in loads):,} ok, {bad} bad")
-        print(f"    engine CPU while receiving               {_spread([r.cpu_percent for r in ok])} % of one core")
+        good = sum(x.acked_ok for x in loads)
+        print(f"    ACK check (AA with the right MSA-2)      {good:,} ok, {bad} bad")
+        cpu = _spread([r.cpu_percent for r in ok])
+        print(f"    engine CPU while receiving               {cpu} % of one core")
         print(f"    engine peak RSS (VmHWM)                  {_spread([r.peak_rss_mb for r in ok])} MB")
         drains = [r.drain_after_last_ack for r in ok if r.drain_after_last_ack is not None]
         print(f"    file destination drain after last ACK    {_spread(drains, '{:.2f}')} s"
@@ -658,20 +678,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--client-procs", type=int, default=1, help="client processes sharing the connections")
+    parser.add_argument("--client-procs", type=int, default=1,
+                        help="client processes sharing the connections")
     parser.add_argument("--store-url", default="", help="store of the engine run (default: a fresh SQLite "
                         "file); a postgresql+psycopg:// URL names a database created and dropped for the run")
     parser.add_argument("--postgres", nargs="?", const=DEFAULT_PG, default=None, metavar="URL",
-                        help=f"also run the engine on a fresh PostgreSQL database (server of URL, default {DEFAULT_PG})")
+                        help=f"also run the engine on a fresh PostgreSQL database "
+                             f"(on the server of URL, default {DEFAULT_PG})")
     parser.add_argument("--repeat", type=int, default=1, help="measure everything this many times (noise)")
     parser.add_argument("--no-echo", action="store_true", help="skip the echo ceiling")
+    parser.add_argument("--no-engine", action="store_true", help="only the echo ceiling")
     parser.add_argument("--drain-timeout", type=float, default=300.0)
     parser.add_argument("--py-spy", metavar="FILE", help="record the engine with py-spy while it receives")
     parser.add_argument("--py-spy-format", default="flamegraph", choices=("flamegraph", "speedscope", "raw"))
+    parser.add_argument("--py-spy-drain", action="store_true",
+                        help="keep recording until the file destination has drained")
     parser.add_argument("--destination", default="file", choices=("file", "file-nofsync", "none"),
                         help="experiments: the file destination without fsync, or no destination at all")
     parser.add_argument("--synchronous", default="full", choices=("full", "normal"),
-                        help="experiments: SQLite synchronous=normal (survives a process kill, not a power cut)")
+                        help="experiments: SQLite synchronous=normal "
+                             "(survives a process kill, not a power cut)")
+    parser.add_argument("--file-lanes", type=int, default=1,
+                        help="experiments: lanes of the file destination (parallel writers)")
     parser.add_argument("--keep", action="store_true", help="keep the temp config, store and files")
     args = parser.parse_args(argv)
 
@@ -679,10 +707,11 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [len(adt_a01(i, "T" * 10)) for i in range(200)]
     assert all(valid_id_card(id_card("110101", date(1980, 1, 2), s)) for s in range(20))
     print(f"messages: {args.messages:,}, {statistics.mean(sizes):,.0f} bytes on average "
-          f"({min(sizes)}-{max(sizes)}), {args.connections} connections, {args.client_procs} client process(es)")
+          f"({min(sizes)}-{max(sizes)}), {args.connections} connections, "
+          f"{args.client_procs} client process(es)")
 
-    stores = [args.store_url]
-    if args.postgres:
+    stores = [] if args.no_engine else [args.store_url]
+    if args.postgres and not args.no_engine:
         stores.append(args.postgres)
     echo: list[LoadResult] = []
     engines: dict[str, list[EngineResult]] = {}

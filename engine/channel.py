@@ -66,8 +66,9 @@ class Channel:
         ident = self.services.ids.next()
         now = utcnow()
         batch = Batch()
-        batch.insert(messages, self._row(ident, now, raw, peer, ContentType.BYTES, "", None, "errored",
-                                         error=reason))
+        batch.insert(
+            messages, self._row(ident, now, raw, peer, ContentType.BYTES, "", None, "errored", error=reason)
+        )
         self._audit(batch, now, None, ident, peer, audit.Outcome.SERIOUS_FAILURE, reason)
         try:
             await self.services.writer.write(batch)
@@ -77,43 +78,89 @@ class Channel:
         return ident
 
     def prepare(
-        self, raw: bytes, peer: str, content_type: ContentType, *, reprocessed_from: int | None = None,
+        self,
+        raw: bytes,
+        peer: str,
+        content_type: ContentType,
+        *,
+        reprocessed_from: int | None = None,
         only: Iterable[str] | None = None,
     ) -> tuple[Message, Outcome, Batch, list[tuple[str, int]]]:
         """Everything up to the write: decode, run the steps, build the rows. No I/O; the CLI reuses it."""
         ident = self.services.ids.next()
         now = utcnow()
-        msg = Message(id=ident, channel_id=self.channel_id, raw=raw, received_at=now, content_type=content_type,
-                      peer=peer)
+        msg = Message(
+            id=ident,
+            channel_id=self.channel_id,
+            raw=raw,
+            received_at=now,
+            content_type=content_type,
+            peer=peer,
+        )
         outcome = self._run(msg)
         batch = Batch()
         batch.insert(messages, self._message_row(msg, outcome, reprocessed_from))
         if msg.header is not None:
             for i in msg.header.identifiers:
-                batch.insert(identifiers, {"message_id": ident, "value": i.value[:100], "authority": i.authority[:100],
-                                           "id_type": i.id_type[:20], "field": i.field})
+                batch.insert(
+                    identifiers,
+                    {
+                        "message_id": ident,
+                        "value": i.value[:100],
+                        "authority": i.authority[:100],
+                        "id_type": i.id_type[:20],
+                        "field": i.field,
+                    },
+                )
         targets: list[tuple[str, int]] = []
         if outcome.status is OutcomeStatus.ACCEPTED:
             chosen = set(only) if only is not None else None
             for dest in self.config.destinations:
-                picked = (msg.routes is None or dest.id in msg.routes) and (chosen is None or dest.id in chosen)
+                picked = (msg.routes is None or dest.id in msg.routes) and (
+                    chosen is None or dest.id in chosen
+                )
                 lane, key = self._lane(dest, msg)
                 status = "queued" if picked else "filtered"
                 if picked and self.config.ack == "after_delivery" and dest.id == self.config.ack_from:
                     status = "pending"  # delivered in the request, not from the queue
                 delivery_id = self.services.ids.next()
                 msg.variables.setdefault("delivery_ids", {})[dest.id] = delivery_id
-                batch.insert(deliveries, {
-                    "id": delivery_id, "message_id": ident, "channel_id": self.channel_id,
-                    "destination": dest.id, "lane": lane, "order_key": key, "status": status, "attempts": 0,
-                    "next_attempt_at": None, "owner_node": self.services.node_id, "created_at": now,
-                    "updated_at": now, "sent_at": None, "sent": None, "response": None, "last_error": None,
-                })
+                batch.insert(
+                    deliveries,
+                    {
+                        "id": delivery_id,
+                        "message_id": ident,
+                        "channel_id": self.channel_id,
+                        "destination": dest.id,
+                        "lane": lane,
+                        "order_key": key,
+                        "status": status,
+                        "attempts": 0,
+                        "next_attempt_at": None,
+                        "owner_node": self.services.node_id,
+                        "created_at": now,
+                        "updated_at": now,
+                        "sent_at": None,
+                        "sent": None,
+                        "response": None,
+                        "last_error": None,
+                    },
+                )
                 if status == "queued":
                     targets.append((dest.id, lane))
-        result = {OutcomeStatus.ACCEPTED: audit.Outcome.SUCCESS, OutcomeStatus.FILTERED: audit.Outcome.SUCCESS}
-        self._audit(batch, now, msg, ident, peer, result.get(outcome.status, audit.Outcome.SERIOUS_FAILURE),
-                    outcome.error.text if outcome.error else None)
+        result = {
+            OutcomeStatus.ACCEPTED: audit.Outcome.SUCCESS,
+            OutcomeStatus.FILTERED: audit.Outcome.SUCCESS,
+        }
+        self._audit(
+            batch,
+            now,
+            msg,
+            ident,
+            peer,
+            result.get(outcome.status, audit.Outcome.SERIOUS_FAILURE),
+            outcome.error.text if outcome.error else None,
+        )
         return msg, outcome, batch, targets
 
     def _run(self, msg: Message) -> Outcome:
@@ -137,13 +184,19 @@ class Channel:
             status = OutcomeStatus.REJECTED if exc.reject else OutcomeStatus.ERRORED
             return Outcome(status, message_id=msg.id, error=exc)
         except UnicodeDecodeError as exc:
-            return Outcome(OutcomeStatus.REJECTED, message_id=msg.id,
-                           error=MessageError(f"the content is not UTF-8: {exc}", hl7_code="102", reject=True))
+            return Outcome(
+                OutcomeStatus.REJECTED,
+                message_id=msg.id,
+                error=MessageError(f"the content is not UTF-8: {exc}", hl7_code="102", reject=True),
+            )
         except Exception as exc:  # a bug in a step must not take the listener down
             log.exception("channel %s: step failed on message %s", self.channel_id, msg.id)
             msg.variables["error_detail"] = _traceback_summary(exc)
-            return Outcome(OutcomeStatus.ERRORED, message_id=msg.id,
-                           error=MessageError(f"internal error in a pipeline step: {type(exc).__name__}: {exc}"))
+            return Outcome(
+                OutcomeStatus.ERRORED,
+                message_id=msg.id,
+                error=MessageError(f"internal error in a pipeline step: {type(exc).__name__}: {exc}"),
+            )
         return Outcome(OutcomeStatus.ACCEPTED, message_id=msg.id, warnings=msg.warnings)
 
     async def _relay(self, msg: Message, outcome: Outcome) -> None:
@@ -159,45 +212,101 @@ class Channel:
 
     # -- rows ---------------------------------------------------------------------------------------
     def _message_row(self, msg: Message, outcome: Outcome, reprocessed_from: int | None) -> dict[str, object]:
-        status = {OutcomeStatus.ACCEPTED: "received", OutcomeStatus.FILTERED: "filtered"}.get(outcome.status, "errored")
-        decoded_changed = msg.content_type is not ContentType.BYTES and msg.content and msg.variables.get("changed")
+        status = {OutcomeStatus.ACCEPTED: "received", OutcomeStatus.FILTERED: "filtered"}.get(
+            outcome.status, "errored"
+        )
+        decoded_changed = (
+            msg.content_type is not ContentType.BYTES and msg.content and msg.variables.get("changed")
+        )
         error = outcome.error.text if outcome.error else msg.variables.get("filtered_by")
-        row = self._row(msg.id, msg.received_at, msg.raw, msg.peer, msg.content_type, msg.charset,
-                        msg.content if decoded_changed else None, status, error=error,
-                        detail=msg.variables.get("error_detail"))
+        row = self._row(
+            msg.id,
+            msg.received_at,
+            msg.raw,
+            msg.peer,
+            msg.content_type,
+            msg.charset,
+            msg.content if decoded_changed else None,
+            status,
+            error=error,
+            detail=msg.variables.get("error_detail"),
+        )
         h = msg.header
         if h is not None:
-            row |= {"control_id": h.control_id[:64], "message_type": h.message_type[:32],
-                    "sending_application": h.sending_application[:100], "sending_facility": h.sending_facility[:100],
-                    "receiving_application": h.receiving_application[:100],
-                    "receiving_facility": h.receiving_facility[:100]}
+            row |= {
+                "control_id": h.control_id[:64],
+                "message_type": h.message_type[:32],
+                "sending_application": h.sending_application[:100],
+                "sending_facility": h.sending_facility[:100],
+                "receiving_application": h.receiving_application[:100],
+                "receiving_facility": h.receiving_facility[:100],
+            }
         row["warnings"] = json.dumps(msg.warnings, ensure_ascii=False) if msg.warnings else None
         row["reprocessed_from"] = reprocessed_from
         return row
 
-    def _row(self, ident: int, now: object, raw: bytes, peer: str, content_type: ContentType, charset: str,
-             content: str | None, status: str, *, error: str | None = None, detail: str | None = None,
-             ) -> dict[str, object]:
+    def _row(
+        self,
+        ident: int,
+        now: object,
+        raw: bytes,
+        peer: str,
+        content_type: ContentType,
+        charset: str,
+        content: str | None,
+        status: str,
+        *,
+        error: str | None = None,
+        detail: str | None = None,
+    ) -> dict[str, object]:
         return {
-            "id": ident, "channel_id": self.channel_id, "received_at": now, "updated_at": now, "status": status,
-            "content_type": content_type.value, "charset": charset, "control_id": "", "message_type": "",
-            "sending_application": "", "sending_facility": "", "receiving_application": "",
-            "receiving_facility": "", "peer": peer[:200], "raw": raw, "content": content, "error": error,
-            "error_detail": detail, "warnings": None, "reprocessed_from": None,
+            "id": ident,
+            "channel_id": self.channel_id,
+            "received_at": now,
+            "updated_at": now,
+            "status": status,
+            "content_type": content_type.value,
+            "charset": charset,
+            "control_id": "",
+            "message_type": "",
+            "sending_application": "",
+            "sending_facility": "",
+            "receiving_application": "",
+            "receiving_facility": "",
+            "peer": peer[:200],
+            "raw": raw,
+            "content": content,
+            "error": error,
+            "error_detail": detail,
+            "warnings": None,
+            "reprocessed_from": None,
         }
 
-    def _audit(self, batch: Batch, now: object, msg: Message | None, ident: int, peer: str, outcome: int,
-               description: str | None) -> None:
+    def _audit(
+        self,
+        batch: Batch,
+        now: object,
+        msg: Message | None,
+        ident: int,
+        peer: str,
+        outcome: int,
+        description: str | None,
+    ) -> None:
         assert isinstance(now, datetime)
         event = audit.AuditEvent(
-            event_id=audit.IMPORT, action="C", outcome=outcome, event_time=now,
-            event_type=f"channel^{self.channel_id}", outcome_description=description,
+            event_id=audit.IMPORT,
+            action="C",
+            outcome=outcome,
+            event_time=now,
+            event_type=f"channel^{self.channel_id}",
+            outcome_description=description,
             participants=[
                 audit.participant(peer, requestor=True, role="110153", network=peer.split(":")[0]),
                 audit.participant(self.services.app.engine.name, requestor=False, role="110152"),
             ],
             objects=audit.message_objects(msg.header if msg else None, ident),
-            channel_id=self.channel_id, message_id=ident,
+            channel_id=self.channel_id,
+            message_id=ident,
         )
         batch.insert(audit_events, event.row(self.services.ids.next()))
 

@@ -38,6 +38,7 @@ __all__ = ["DestinationQueue", "recover_orphans"]
 log = logging.getLogger(__name__)
 
 IDLE_POLL = 1.0  # seconds a lane sleeps when it was not notified (catches work from other nodes)
+STOPPED_MID_SEND = "the engine stopped before the destination answered; the sender was not acknowledged"
 
 
 @dataclass(slots=True)
@@ -54,7 +55,9 @@ class _Entry:
 
 
 class DestinationQueue:
-    def __init__(self, channel_id: str, config: DestinationConfig, connector: Destination, services: Services):
+    def __init__(
+        self, channel_id: str, config: DestinationConfig, connector: Destination, services: Services
+    ):
         self.channel_id = channel_id
         self.destination_id = config.id
         self.config = config
@@ -76,8 +79,10 @@ class DestinationQueue:
 
     async def start(self) -> None:
         await self.connector.start()
-        self._tasks = [asyncio.create_task(self._lane(i), name=f"{self.channel_id}/{self.destination_id}/{i}")
-                       for i in range(self.config.lanes)]
+        self._tasks = [
+            asyncio.create_task(self._lane(i), name=f"{self.channel_id}/{self.destination_id}/{i}")
+            for i in range(self.config.lanes)
+        ]
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -142,11 +147,25 @@ class DestinationQueue:
     def _fetch(self, lane: int) -> list[_Entry]:
         d, m = deliveries, messages
         query = (
-            select(d.c.id, d.c.message_id, d.c.attempts, d.c.next_attempt_at, m.c.raw, m.c.content, m.c.charset,
-                   m.c.content_type, m.c.control_id)
+            select(
+                d.c.id,
+                d.c.message_id,
+                d.c.attempts,
+                d.c.next_attempt_at,
+                m.c.raw,
+                m.c.content,
+                m.c.charset,
+                m.c.content_type,
+                m.c.control_id,
+            )
             .join(m, m.c.id == d.c.message_id)
-            .where(d.c.channel_id == self.channel_id, d.c.destination == self.destination_id,
-                   d.c.status == "queued", d.c.lane == lane, d.c.owner_node == self.services.node_id)
+            .where(
+                d.c.channel_id == self.channel_id,
+                d.c.destination == self.destination_id,
+                d.c.status == "queued",
+                d.c.lane == lane,
+                d.c.owner_node == self.services.node_id,
+            )
             .order_by(d.c.id)
             .limit(max(self.batch_size, 32))
         )
@@ -154,15 +173,23 @@ class DestinationQueue:
             return [_Entry(*row) for row in conn.execute(query)]
 
     # -- one attempt --------------------------------------------------------------------------------
-    async def _attempt(self, entry: _Entry, batch: Batch, *, retry: bool = True) -> tuple[bool, SendResult | None]:
+    async def _attempt(
+        self, entry: _Entry, batch: Batch, *, retry: bool = True
+    ) -> tuple[bool, SendResult | None]:
         """Send once and record it in ``batch``: (finished, the result when sent).
 
         Finished means sent or dead-lettered; an unfinished entry stays queued for a retry.
         """
         out = Outbound(
-            delivery_id=entry.id, message_id=entry.message_id, channel_id=self.channel_id,
-            control_id=entry.control_id, content_type=ContentType(entry.content_type), charset=entry.charset,
-            raw=entry.raw or b"", content=entry.content, attempt=entry.attempts + 1,
+            delivery_id=entry.id,
+            message_id=entry.message_id,
+            channel_id=self.channel_id,
+            control_id=entry.control_id,
+            content_type=ContentType(entry.content_type),
+            charset=entry.charset,
+            raw=entry.raw or b"",
+            content=entry.content,
+            attempt=entry.attempts + 1,
         )
         started = time.monotonic()
         now = utcnow()
@@ -174,53 +201,131 @@ class DestinationQueue:
         self.sent += 1
         ms = (time.monotonic() - started) * 1000
         sent = None if result.sent == out.raw else result.sent  # None = the received bytes, unchanged
-        batch.update(deliveries, entry.id, {"status": "sent", "attempts": number, "sent_at": now, "updated_at": now,
-                                            "sent": sent, "response": result.response, "last_error": None,
-                                            "next_attempt_at": None})
-        batch.insert(attempts, {"id": self.services.ids.next(), "delivery_id": entry.id, "attempt": number,
-                                "at": now, "outcome": "sent", "duration_ms": ms, "response": result.response,
-                                "error": None})
+        batch.update(
+            deliveries,
+            entry.id,
+            {
+                "status": "sent",
+                "attempts": number,
+                "sent_at": now,
+                "updated_at": now,
+                "sent": sent,
+                "response": result.response,
+                "last_error": None,
+                "next_attempt_at": None,
+            },
+        )
+        batch.insert(
+            attempts,
+            {
+                "id": self.services.ids.next(),
+                "delivery_id": entry.id,
+                "attempt": number,
+                "at": now,
+                "outcome": "sent",
+                "duration_ms": ms,
+                "response": result.response,
+                "error": None,
+            },
+        )
         self._audit(batch, now, entry, audit.Outcome.SUCCESS, None)
         return True, result
 
-    def _failed(self, entry: _Entry, batch: Batch, exc: Exception, number: int, started: float, now: datetime,
-                retry: bool) -> bool:
+    def _failed(
+        self,
+        entry: _Entry,
+        batch: Batch,
+        exc: Exception,
+        number: int,
+        started: float,
+        now: datetime,
+        retry: bool,
+    ) -> bool:
         self.failed += 1
         ms = (time.monotonic() - started) * 1000
         permanent = isinstance(exc, PermanentDeliveryError) and not (
-            self.config.retry.retry_on_ae and exc.ack_code == "AE")
+            self.config.retry.retry_on_ae and exc.ack_code == "AE"
+        )
         if not isinstance(exc, DeliveryError):
-            log.exception("%s/%s: connector error on delivery %s", self.channel_id, self.destination_id, entry.id)
+            log.exception(
+                "%s/%s: connector error on delivery %s", self.channel_id, self.destination_id, entry.id
+            )
         text = str(exc) or type(exc).__name__
         dead = permanent or not retry or number >= self.config.retry.max_attempts
         values: dict[str, Any] = {"attempts": number, "updated_at": now, "last_error": text}
         if dead:
             values |= {"status": "errored", "next_attempt_at": None}
-            log.warning("%s/%s: delivery %s of message %s errored after %d attempt(s): %s", self.channel_id,
-                        self.destination_id, entry.id, entry.message_id, number, text)
+            log.warning(
+                "%s/%s: delivery %s of message %s errored after %d attempt(s): %s",
+                self.channel_id,
+                self.destination_id,
+                entry.id,
+                entry.message_id,
+                number,
+                text,
+            )
         else:
-            values |= {"status": "queued", "next_attempt_at": now + timedelta(seconds=self.config.retry.delay(number))}
-            log.info("%s/%s: delivery %s attempt %d failed, retrying: %s", self.channel_id, self.destination_id,
-                     entry.id, number, text)
+            values |= {
+                "status": "queued",
+                "next_attempt_at": now + timedelta(seconds=self.config.retry.delay(number)),
+            }
+            log.info(
+                "%s/%s: delivery %s attempt %d failed, retrying: %s",
+                self.channel_id,
+                self.destination_id,
+                entry.id,
+                number,
+                text,
+            )
         batch.update(deliveries, entry.id, values)
-        batch.insert(attempts, {"id": self.services.ids.next(), "delivery_id": entry.id, "attempt": number, "at": now,
-                                "outcome": "refused" if permanent else "failed", "duration_ms": ms, "response": None,
-                                "error": text})
-        self._audit(batch, now, entry, audit.Outcome.SERIOUS_FAILURE if dead else audit.Outcome.MINOR_FAILURE, text)
+        batch.insert(
+            attempts,
+            {
+                "id": self.services.ids.next(),
+                "delivery_id": entry.id,
+                "attempt": number,
+                "at": now,
+                "outcome": "refused" if permanent else "failed",
+                "duration_ms": ms,
+                "response": None,
+                "error": text,
+            },
+        )
+        self._audit(
+            batch, now, entry, audit.Outcome.SERIOUS_FAILURE if dead else audit.Outcome.MINOR_FAILURE, text
+        )
         return dead
 
-    def _audit(self, batch: Batch, now: datetime, entry: _Entry, outcome: int, description: str | None) -> None:
+    def _audit(
+        self, batch: Batch, now: datetime, entry: _Entry, outcome: int, description: str | None
+    ) -> None:
         event = audit.AuditEvent(
-            event_id=audit.EXPORT, action="R", outcome=outcome, event_time=now,
-            event_type=f"destination^{self.channel_id}/{self.destination_id}", outcome_description=description,
+            event_id=audit.EXPORT,
+            action="R",
+            outcome=outcome,
+            event_time=now,
+            event_type=f"destination^{self.channel_id}/{self.destination_id}",
+            outcome_description=description,
             participants=[
                 audit.participant(self.services.app.engine.name, requestor=True, role="110153"),
-                audit.participant(self.connector.url.geturl(), requestor=False, role="110152",
-                                  network=self.connector.url.hostname or ""),
+                audit.participant(
+                    self.connector.url.geturl(),
+                    requestor=False,
+                    role="110152",
+                    network=self.connector.url.hostname or "",
+                ),
             ],
-            objects=[{"type": 2, "role": 3, "id_type": "MSH-10", "id": entry.control_id,
-                      "detail": {"message_id": str(entry.message_id), "delivery_id": str(entry.id)}}],
-            channel_id=self.channel_id, message_id=entry.message_id,
+            objects=[
+                {
+                    "type": 2,
+                    "role": 3,
+                    "id_type": "MSH-10",
+                    "id": entry.control_id,
+                    "detail": {"message_id": str(entry.message_id), "delivery_id": str(entry.id)},
+                }
+            ],
+            channel_id=self.channel_id,
+            message_id=entry.message_id,
         )
         batch.insert(audit_events, event.row(self.services.ids.next()))
 
@@ -229,7 +334,9 @@ class DestinationQueue:
         """Send the ``pending`` entry of ``msg`` at once (one attempt: the sender retries, not us)."""
         ident = msg.variables["delivery_ids"][self.destination_id]
         content = msg.content if msg.variables.get("changed") else None
-        entry = _Entry(ident, msg.id, 0, None, msg.raw, content, msg.charset, msg.content_type.value, msg.control_id)
+        entry = _Entry(
+            ident, msg.id, 0, None, msg.raw, content, msg.charset, msg.content_type.value, msg.control_id
+        )
         batch = Batch()
         _, result = await self._attempt(entry, batch, retry=False)
         await self._flush(batch)
@@ -247,14 +354,28 @@ def recover_orphans(services: Services, queues: list[DestinationQueue]) -> int:
     now = utcnow()
     with services.db.begin() as conn:
         for q in queues:
-            base = and_(d.c.channel_id == q.channel_id, d.c.destination == q.destination_id,
-                        (d.c.owner_node.is_(None)) | (d.c.owner_node.not_in(alive)))
-            total += conn.execute(update(d).where(base, d.c.status == "queued")
-                                  .values(owner_node=services.node_id)).rowcount or 0
+            base = and_(
+                d.c.channel_id == q.channel_id,
+                d.c.destination == q.destination_id,
+                (d.c.owner_node.is_(None)) | (d.c.owner_node.not_in(alive)),
+            )
+            total += (
+                conn.execute(
+                    update(d).where(base, d.c.status == "queued").values(owner_node=services.node_id)
+                ).rowcount
+                or 0
+            )
             # An after_delivery send cut off by the crash: its sender got no answer and will resend.
-            conn.execute(update(d).where(base, d.c.status == "pending").values(
-                status="errored", updated_at=now, owner_node=services.node_id,
-                last_error="the engine stopped before the destination answered; the sender was not acknowledged"))
+            conn.execute(
+                update(d)
+                .where(base, d.c.status == "pending")
+                .values(
+                    status="errored",
+                    updated_at=now,
+                    owner_node=services.node_id,
+                    last_error=STOPPED_MID_SEND,
+                )
+            )
     if total:
         log.info("took over %d queued deliveries from stopped nodes", total)
         for q in queues:

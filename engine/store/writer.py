@@ -8,6 +8,22 @@ may go out.
 
 If a transaction fails, the writer retries its batches one by one so that one bad write fails
 only its own caller.
+
+Two things keep the cost per message down when a few senders each wait for their ACK (the usual
+MLLP case, where a group can never hold more batches than there are senders):
+
+* Group wait: when the last transaction held several batches, the next one waits (at most
+  ``group_wait``, and never longer than the last commit took) until as many batches are queued
+  again. Without it the groups alternate small/large (1 batch, then the other 7), and every small
+  commit pays a whole commit (WAL pages of every touched index, an fsync) for one message.
+  With 8 senders on SQLite: groups of 4.0 -> 7.9 batches.
+* SQLite inserts go to the driver as prepared SQL and tuples (bind processors applied as
+  SQLAlchemy would), skipping SQLAlchemy's per-statement compile-cache lookup and per-row parameter
+  construction: a third of the time to apply a group of 8 messages (0.93 -> 0.62 ms), all of it
+  holding the GIL the event loop needs.
+
+Both together, bench/mllp_throughput.py (8 senders, SQLite, file destination; 2-core VM, median of
+3 interleaved runs): 962 -> 1,379 acknowledged messages/s, ACK latency p50 7.5 -> 5.1 ms.
 """
 
 from __future__ import annotations
@@ -16,11 +32,12 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, insert, update
+from sqlalchemy import Connection, Dialect, Engine, Table, bindparam, insert, update
 
 from engine.store.schema import attempts, audit_events, deliveries, identifiers, messages
 
@@ -56,9 +73,10 @@ _Done = Callable[[BaseException | None], None]
 class BatchWriter:
     """The single writer thread. ``submit`` may be called from any thread; ``write`` from a loop."""
 
-    def __init__(self, eng: Engine, *, batch_max: int = 512) -> None:
+    def __init__(self, eng: Engine, *, batch_max: int = 512, group_wait: float = 0.001) -> None:
         self._eng = eng
         self._batch_max = batch_max
+        self._group_wait = group_wait
         self._queue: queue.SimpleQueue[tuple[Batch, _Done] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="hie-store-writer", daemon=True)
         self._started = False
@@ -107,23 +125,38 @@ class BatchWriter:
 
     def _run(self) -> None:
         stopping = False
+        last_group, last_commit = 1, 0.0
         while not stopping:
             item = self._queue.get()
             if item is None:
                 break
             group = [item]
             rows = item[0].rows()
+            deadline = 0.0
             while rows < self._batch_max:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
-                    break
+                    # Several writers were waiting last time: give them a moment to queue again.
+                    if len(group) >= last_group:
+                        break
+                    now = time.monotonic()
+                    if not deadline:
+                        deadline = now + min(self._group_wait, last_commit)
+                    if now >= deadline:
+                        break
+                    try:
+                        nxt = self._queue.get(timeout=deadline - now)
+                    except queue.Empty:
+                        break
                 if nxt is None:
                     stopping = True
                     break
                 group.append(nxt)
                 rows += nxt[0].rows()
+            started = time.monotonic()
             self._commit(group)
+            last_group, last_commit = len(group), time.monotonic() - started
 
     def _commit(self, group: list[tuple[Batch, _Done]]) -> None:
         try:
@@ -160,7 +193,7 @@ def _apply(conn: Connection, batches: Sequence[Batch]) -> None:
     for table in _INSERTS:
         rows = [r for b in batches for r in b.inserts.get(table.name, ())]
         if rows:
-            conn.execute(insert(table), rows)
+            _insert(conn, table, rows)
     for table in _UPDATES:
         # executemany needs one column set per statement; group consecutive rows by their keys,
         # keeping order so two updates of one row apply in submission order.
@@ -183,3 +216,58 @@ def _update_for(table: Table, keys: tuple[str, ...]) -> Any:
         stmt = update(table).where(table.c.id == bindparam("b_id")).values(values)
         _update_statements[cache_key] = stmt
     return stmt
+
+
+# SQLite fast path, per table: the INSERT of every column, ((key, bind processor, default), ...) in
+# parameter order, the keys a row may have, the keys it must have (its primary key). None where the
+# table needs SQLAlchemy (a server or callable default); rows that do not fit go to SQLAlchemy too.
+_InsertPlan = tuple[str, tuple[tuple[str, Any, Any], ...], frozenset[str], frozenset[str]]
+_insert_plans: dict[tuple[str, str], _InsertPlan | None] = {}
+
+
+def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    plan = _insert_plan(conn.dialect, table) if conn.dialect.name == "sqlite" else None
+    if plan is not None:
+        sql, columns, known, required = plan
+        if all(known >= r.keys() >= required for r in rows):
+            conn.exec_driver_sql(
+                sql,
+                [
+                    tuple(
+                        r.get(k, dflt) if proc is None else proc(r.get(k, dflt)) for k, proc, dflt in columns
+                    )
+                    for r in rows
+                ],
+            )
+            return
+    conn.execute(insert(table), rows)
+
+
+def _insert_plan(dialect: Dialect, table: Table) -> _InsertPlan | None:
+    key = (dialect.name, table.name)
+    if key in _insert_plans:
+        return _insert_plans[key]
+    plan: _InsertPlan | None = None
+    cols = list(table.columns)
+    if dialect.positional and all(
+        c.server_default is None and (c.default is None or c.default.is_scalar) for c in cols
+    ):
+        compiled = insert(table).compile(dialect=dialect, column_keys=[c.key for c in cols])
+        by_key = {c.key: c for c in cols}
+        order = [by_key[name] for name in compiled.positiontup or ()]
+        if len(order) == len(cols):
+            plan = (
+                compiled.string,
+                tuple(
+                    (
+                        c.key,
+                        c.type.dialect_impl(dialect).bind_processor(dialect),
+                        getattr(c.default, "arg", None),
+                    )
+                    for c in order
+                ),
+                frozenset(by_key),
+                frozenset(c.key for c in cols if c.primary_key),  # never let the database make a key up
+            )
+    _insert_plans[key] = plan
+    return plan
