@@ -141,8 +141,15 @@ class DestinationQueue:
         return not self._stopping.is_set()
 
     async def _flush(self, batch: Batch) -> None:
-        if batch.rows():
-            await self.services.writer.write(batch)
+        if not batch.rows():
+            return
+        try:
+            await self.connector.flush()
+        except Exception as exc:  # not durable downstream: leave them queued, they are sent again
+            log.error("%s/%s: flush failed, %d deliveries will be sent again: %s", self.channel_id,
+                      self.destination_id, len(batch.updates.get(deliveries.name, ())), exc)
+            return
+        await self.services.writer.write(batch)
 
     def _fetch(self, lane: int) -> list[_Entry]:
         d, m = deliveries, messages

@@ -146,6 +146,14 @@ class Destination(ABC):
     async def stop(self) -> None:  # noqa: B027 - optional hook
         pass
 
+    async def flush(self) -> None:  # noqa: B027 - optional hook
+        """Make the sends since the last flush durable; called before their status is committed.
+
+        An idempotent destination may defer work here (a file destination syncs each directory once
+        per batch instead of once per file). If it raises, the statuses are not committed and the
+        deliveries are sent again.
+        """
+
     @abstractmethod
     async def send(self, out: Outbound) -> SendResult:
         """Deliver once. Raise DeliveryError to retry later, PermanentDeliveryError to dead-letter."""

@@ -443,6 +443,7 @@ class FileDestination(Destination):
         super().__init__(url, options, app, tls, channel_id, destination_id)
         self.directory = app.resolve(url_directory(url))
         self._codec = codec_for(self.options.charset) if self.options.charset else None
+        self._unsynced = False  # renames not yet made durable by a directory fsync
 
     @classmethod
     def check_url(cls, url: SplitResult) -> str | None:
@@ -469,14 +470,23 @@ class FileDestination(Destination):
         payload = out.payload(self._codec)
         name = self.filename_for(out)
         try:
-            await asyncio.to_thread(atomic_write, self.directory / name, payload, fsync=self.options.fsync)
+            await asyncio.to_thread(
+                atomic_write, self.directory / name, payload, fsync=self.options.fsync, sync_dir=False
+            )
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise DeliveryError(f"cannot write {name} in {self.directory}: {reason}") from exc
+        self._unsynced = True
         return SendResult(sent=payload)
 
+    async def flush(self) -> None:
+        """One directory fsync for the batch of renames, before their statuses are committed."""
+        if self._unsynced and self.options.fsync:
+            await asyncio.to_thread(sync_directory, self.directory)
+        self._unsynced = False
 
-def atomic_write(path: Path, data: bytes, *, fsync: bool = True) -> None:
+
+def atomic_write(path: Path, data: bytes, *, fsync: bool = True, sync_dir: bool = True) -> None:
     """Write ``data`` so that ``path`` holds either its old content or all of ``data``, never a part.
 
     The temporary file is hidden (leading dot) in the same directory, so ``os.replace`` is a rename on
@@ -495,9 +505,14 @@ def atomic_write(path: Path, data: bytes, *, fsync: bool = True) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    if fsync:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # the rename itself reaches the disk
-        finally:
-            os.close(dir_fd)
+    if fsync and sync_dir:
+        sync_directory(path.parent)  # the rename itself reaches the disk
+
+
+def sync_directory(path: Path) -> None:
+    """fsync a directory, so that renames into it reach the disk."""
+    dir_fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

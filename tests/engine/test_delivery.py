@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from engine.config import AppConfig
+from engine.connectors import file as file_module
 from engine.connectors import memory
 from engine.store.schema import attempts, audit_events, deliveries, messages
 from tests.conftest import hl7_message, running
@@ -145,3 +148,23 @@ async def test_only_routed_destinations_are_queued(make_app: Callable[..., AppCo
     assert sorted(statuses.values()) == ["filtered", "filtered", "sent", "sent"]
     assert [m.split(b"|")[9] for m in memory.SINKS["lab"]] == [b"I1"]
     assert [m.split(b"|")[9] for m in memory.SINKS["out"]] == [b"O1"]
+
+
+async def test_a_failed_flush_leaves_deliveries_queued_and_they_are_sent_again(
+    make_app: Callable[..., AppConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures = [OSError(5, "Input/output error")]
+
+    def flaky_sync(path: Path) -> None:
+        if failures:
+            raise failures.pop()
+
+    monkeypatch.setattr(file_module, "sync_directory", flaky_sync)
+    text = f"id: adt\nsource: {{url: 'memory://in'}}\ndestinations:\n  - {{id: out, url: 'file://{tmp_path}/out'}}\n"
+    async with running(make_app({"adt": text})) as rt:
+        await memory.inject("in", hl7_message("F1").encode())
+        (d,) = await until(lambda: [r for r in rows(rt, deliveries) if r["status"] == "sent"])
+        # the first send's status was not committed (its directory sync failed); the second was
+        assert d["attempts"] == 1 and not failures
+        assert len(rows(rt, attempts)) == 1
+    assert [p.name.split("-")[0] for p in (tmp_path / "out").iterdir()] == ["adt"]

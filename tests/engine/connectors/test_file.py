@@ -17,6 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from engine.config import AppConfig, load_config
+from engine.connectors import file as file_module
 from engine.connectors.base import Outbound, parse_url
 from engine.connectors.file import FileDestination, FileSource, split_batch
 from engine.errors import DeliveryError, MessageError
@@ -481,3 +482,19 @@ def test_bad_templates_are_refused(filename: str) -> None:
 def test_unknown_output_charset_is_refused() -> None:
     with pytest.raises(ValidationError, match="unknown charset"):
         FileDestination.Options(charset="klingon-8")
+
+
+async def test_directory_is_synced_once_per_batch_at_flush(
+    app: AppConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[Path] = []
+    monkeypatch.setattr(file_module, "sync_directory", synced.append)
+    dest = destination(app, tmp_path / "out", filename="{message_id}.hl7")
+    await dest.start()
+    for i in range(3):
+        await dest.send(outbound(f"M{i}", message_id=i))
+    assert synced == []  # files are fsynced, the renames wait for the batch's flush
+    await dest.flush()
+    await dest.flush()  # nothing new: no second sync
+    assert synced == [tmp_path / "out"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.hl7", "1.hl7", "2.hl7"]
