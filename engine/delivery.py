@@ -146,8 +146,13 @@ class DestinationQueue:
         try:
             await self.connector.flush()
         except Exception as exc:  # not durable downstream: leave them queued, they are sent again
-            log.error("%s/%s: flush failed, %d deliveries will be sent again: %s", self.channel_id,
-                      self.destination_id, len(batch.updates.get(deliveries.name, ())), exc)
+            log.error(
+                "%s/%s: flush failed, %d deliveries will be sent again: %s",
+                self.channel_id,
+                self.destination_id,
+                len(batch.updates.get(deliveries.name, ())),
+                exc,
+            )
             return
         await self.services.writer.write(batch)
 
@@ -222,19 +227,7 @@ class DestinationQueue:
                 "next_attempt_at": None,
             },
         )
-        batch.insert(
-            attempts,
-            {
-                "id": self.services.ids.next(),
-                "delivery_id": entry.id,
-                "attempt": number,
-                "at": now,
-                "outcome": "sent",
-                "duration_ms": ms,
-                "response": result.response,
-                "error": None,
-            },
-        )
+        self._record_attempt(batch, entry, number, now, "sent", ms, result.response, None)
         self._audit(batch, now, entry, audit.Outcome.SUCCESS, None)
         return True, result
 
@@ -285,6 +278,24 @@ class DestinationQueue:
                 text,
             )
         batch.update(deliveries, entry.id, values)
+        self._record_attempt(batch, entry, number, now, "refused" if permanent else "failed", ms, None, text)
+        self._audit(
+            batch, now, entry, audit.Outcome.SERIOUS_FAILURE if dead else audit.Outcome.MINOR_FAILURE, text
+        )
+        return dead
+
+    def _record_attempt(
+        self,
+        batch: Batch,
+        entry: _Entry,
+        number: int,
+        now: datetime,
+        outcome: str,
+        ms: float,
+        response: bytes | None,
+        error: str | None,
+    ) -> None:
+        """One row of the delivery's attempt log: what each try got back, for the integrator."""
         batch.insert(
             attempts,
             {
@@ -292,16 +303,12 @@ class DestinationQueue:
                 "delivery_id": entry.id,
                 "attempt": number,
                 "at": now,
-                "outcome": "refused" if permanent else "failed",
+                "outcome": outcome,
                 "duration_ms": ms,
-                "response": None,
-                "error": text,
+                "response": response,
+                "error": error,
             },
         )
-        self._audit(
-            batch, now, entry, audit.Outcome.SERIOUS_FAILURE if dead else audit.Outcome.MINOR_FAILURE, text
-        )
-        return dead
 
     def _audit(
         self, batch: Batch, now: datetime, entry: _Entry, outcome: int, description: str | None
