@@ -52,6 +52,9 @@ class AuditEvent:
     user_id: str = ""
     channel_id: str | None = None
     message_id: int | None = None
+    # ``participants`` already serialized, from a caller that writes the same participants for many
+    # events (a channel per peer, a destination always): it saves a json.dumps per message.
+    participants_json: str | None = None
 
     def row(self, ident: int) -> dict[str, Any]:
         patients = [o["id"] for o in self.objects if o.get("role") == 1]
@@ -68,9 +71,18 @@ class AuditEvent:
             "channel_id": self.channel_id,
             "message_id": self.message_id,
             "patient_ids": " ".join(patients) or None,
-            "participants": json.dumps(self.participants, ensure_ascii=False),
+            "participants": (
+                self.participants_json
+                if self.participants_json is not None
+                else participants_json(self.participants)
+            ),
             "objects": json.dumps(self.objects, ensure_ascii=False),
         }
+
+
+def participants_json(participants: list[dict[str, Any]]) -> str:
+    """The stored form of an ActiveParticipant list (``audit_events.participants``)."""
+    return json.dumps(participants, ensure_ascii=False)
 
 
 def participant(user_id: str, *, requestor: bool, role: str = "", network: str = "") -> dict[str, Any]:

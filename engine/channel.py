@@ -13,7 +13,7 @@ import traceback
 import zlib
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine import audit
 from engine.config import ChannelConfig, DestinationConfig
@@ -34,6 +34,13 @@ __all__ = ["Channel"]
 
 log = logging.getLogger(__name__)
 
+# built once, not per message: the record of an outcome
+_AUDIT_OUTCOME = {
+    OutcomeStatus.ACCEPTED: audit.Outcome.SUCCESS,
+    OutcomeStatus.FILTERED: audit.Outcome.SUCCESS,
+}
+_MESSAGE_STATUS = {OutcomeStatus.ACCEPTED: "received", OutcomeStatus.FILTERED: "filtered"}
+
 
 class Channel:
     def __init__(self, config: ChannelConfig, services: Services) -> None:
@@ -43,6 +50,8 @@ class Channel:
         self.services = services
         self.steps = build_steps(config, services.app)
         self.queues: dict[str, DestinationQueue] = {}
+        # peer -> (participants, their JSON) of our audit records; bounded, peers change ports
+        self._participants: dict[str, tuple[list[dict[str, Any]], str]] = {}
 
     # -- the receive path ---------------------------------------------------------------------------
     async def receive(
@@ -148,17 +157,13 @@ class Channel:
                 )
                 if status == "queued":
                     targets.append((dest.id, lane))
-        result = {
-            OutcomeStatus.ACCEPTED: audit.Outcome.SUCCESS,
-            OutcomeStatus.FILTERED: audit.Outcome.SUCCESS,
-        }
         self._audit(
             batch,
             now,
             msg,
             ident,
             peer,
-            result.get(outcome.status, audit.Outcome.SERIOUS_FAILURE),
+            _AUDIT_OUTCOME.get(outcome.status, audit.Outcome.SERIOUS_FAILURE),
             outcome.error.text if outcome.error else None,
         )
         return msg, outcome, batch, targets
@@ -212,9 +217,7 @@ class Channel:
 
     # -- rows ---------------------------------------------------------------------------------------
     def _message_row(self, msg: Message, outcome: Outcome, reprocessed_from: int | None) -> dict[str, object]:
-        status = {OutcomeStatus.ACCEPTED: "received", OutcomeStatus.FILTERED: "filtered"}.get(
-            outcome.status, "errored"
-        )
+        status = _MESSAGE_STATUS.get(outcome.status, "errored")
         decoded_changed = (
             msg.content_type is not ContentType.BYTES and msg.content and msg.variables.get("changed")
         )
@@ -293,6 +296,7 @@ class Channel:
         description: str | None,
     ) -> None:
         assert isinstance(now, datetime)
+        participants, participants_json = self._audit_participants(peer)
         event = audit.AuditEvent(
             event_id=audit.IMPORT,
             action="C",
@@ -300,15 +304,26 @@ class Channel:
             event_time=now,
             event_type=f"channel^{self.channel_id}",
             outcome_description=description,
-            participants=[
-                audit.participant(peer, requestor=True, role="110153", network=peer.split(":")[0]),
-                audit.participant(self.services.app.engine.name, requestor=False, role="110152"),
-            ],
+            participants=participants,
             objects=audit.message_objects(msg.header if msg else None, ident),
             channel_id=self.channel_id,
             message_id=ident,
+            participants_json=participants_json,
         )
         batch.insert(audit_events, event.row(self.services.ids.next()))
+
+    def _audit_participants(self, peer: str) -> tuple[list[dict[str, Any]], str]:
+        """The participants of a receive record and their JSON, built once per peer (same every time)."""
+        cached = self._participants.get(peer)
+        if cached is None:
+            participants = [
+                audit.participant(peer, requestor=True, role="110153", network=peer.split(":")[0]),
+                audit.participant(self.services.app.engine.name, requestor=False, role="110152"),
+            ]
+            if len(self._participants) >= 1024:  # each connection is a new ip:port
+                self._participants.clear()
+            cached = self._participants[peer] = (participants, audit.participants_json(participants))
+        return cached
 
     def _lane(self, dest: DestinationConfig, msg: Message) -> tuple[int, str]:
         key = ""

@@ -69,6 +69,8 @@ class DestinationQueue:
         self._stopping = asyncio.Event()
         self.sent = 0
         self.failed = 0
+        # participants of this destination's audit records and their JSON, built on the first record
+        self._participants: tuple[list[dict[str, Any]], str] | None = None
 
     def notify(self, lane: int) -> None:
         self._events[lane].set()
@@ -313,14 +315,8 @@ class DestinationQueue:
     def _audit(
         self, batch: Batch, now: datetime, entry: _Entry, outcome: int, description: str | None
     ) -> None:
-        event = audit.AuditEvent(
-            event_id=audit.EXPORT,
-            action="R",
-            outcome=outcome,
-            event_time=now,
-            event_type=f"destination^{self.channel_id}/{self.destination_id}",
-            outcome_description=description,
-            participants=[
+        if self._participants is None:  # the same for every record of this destination: built once
+            participants = [
                 audit.participant(self.services.app.engine.name, requestor=True, role="110153"),
                 audit.participant(
                     self.connector.url.geturl(),
@@ -328,7 +324,17 @@ class DestinationQueue:
                     role="110152",
                     network=self.connector.url.hostname or "",
                 ),
-            ],
+            ]
+            self._participants = (participants, audit.participants_json(participants))
+        event = audit.AuditEvent(
+            event_id=audit.EXPORT,
+            action="R",
+            outcome=outcome,
+            event_time=now,
+            event_type=f"destination^{self.channel_id}/{self.destination_id}",
+            outcome_description=description,
+            participants=self._participants[0],
+            participants_json=self._participants[1],
             objects=[
                 {
                     "type": 2,

@@ -8,8 +8,10 @@ v2.3.1 layout (location^code&text&HL70357).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -57,6 +59,19 @@ def _ack_control_id() -> str:
     return f"ACK{_prefix}{next(_counter)}"
 
 
+# MSH-7 of our ACKs has a resolution of one second; formatting it once per second, not once per
+# ACK, saves a datetime and an strftime on every message. (second, text) of the last one formatted.
+_stamp: tuple[int, str] = (-1, "")
+
+
+def _timestamp() -> str:
+    global _stamp
+    second = int(time.time())
+    if _stamp[0] != second:
+        _stamp = (second, datetime.fromtimestamp(second, UTC).strftime("%Y%m%d%H%M%S"))
+    return _stamp[1]
+
+
 def build_ack(
     header: Header | None,
     code: AckCode,
@@ -71,7 +86,7 @@ def build_ack(
     The ACK swaps sender and receiver, keeps the sender's version and MSH-18 so that it is encoded
     and understood in the sender's own terms.
     """
-    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    now = _timestamp()
     if header is None:
         fs, cs, rs, ss = "|", "^", "~", "&"
         version, trigger, control = "2.5", "", ""
@@ -134,6 +149,7 @@ def _err_segment(error: MessageError, version: str, fs: str, cs: str, ss: str, s
     return fs.join(fields)
 
 
+@functools.lru_cache(maxsize=64)  # senders use a handful of versions; parsed twice per ACK otherwise
 def _version_tuple(version: str) -> tuple[int, ...]:
     out = []
     for part in version.split("."):

@@ -7,6 +7,7 @@ use the full parse (``engine.message.Message.parsed``), done once and only when 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from engine.errors import FramingError, MessageError
@@ -16,6 +17,14 @@ __all__ = ["Header", "Identifier", "peek", "require_control_id", "segments"]
 # Fields that carry patient identifiers in the dialects we meet: PID-3 (the list), PID-2 (v2.3.1
 # external id), PID-4 (alternate id), PID-19 (SSN, where many HIS put the ID-card number). MRG-1 too.
 _ID_FIELDS = (("PID", 3), ("PID", 2), ("PID", 4), ("PID", 19), ("MRG", 1))
+# the same, by segment: (field index, "SEG-n") in the order above
+_ID_FIELDS_OF: dict[str, tuple[tuple[int, str], ...]] = {
+    name: tuple((idx, f"{name}-{idx}") for seg_name, idx in _ID_FIELDS if seg_name == name)
+    for name in ("PID", "MRG")
+}
+# A segment after the first that starts with PID or MRG (a segment starts after a CR). Finding these
+# in C, in document order, spares a Python loop over the other segments of the message.
+_ID_SEGMENT = re.compile(r"\r(PID|MRG)[^\r]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +70,6 @@ def segments(text: str) -> list[str]:
     return [s for s in text.split("\r") if s]
 
 
-def _component(value: str, sep: str, n: int) -> str:
-    parts = value.split(sep)
-    return parts[n - 1] if len(parts) >= n else ""
-
-
 def peek(text: str) -> Header:
     """Read MSH and the identifier fields. Raises FramingError if this is not HL7 v2 at all."""
     if not text.startswith("MSH") or len(text) < 8:
@@ -77,48 +81,50 @@ def peek(text: str) -> Header:
         raise FramingError("MSH-1/MSH-2 do not declare field, component and repetition separators")
     cs, rs = encoding[0], encoding[1]
     ss = encoding[3] if len(encoding) > 3 else "&"
-    segs = segments(text)
-    msh = segs[0].split(fs)
+    if "\n" in text:  # as segments() does: LF and CRLF from senders that write them
+        text = text.replace("\r\n", "\r").replace("\n", "\r")
+    msh_end = text.find("\r")  # the text starts with MSH, so this is segments(text)[0]
+    msh = (text[:msh_end] if msh_end != -1 else text).split(fs)
 
     def f(n: int) -> str:  # MSH-n (MSH-1 is the separator, so MSH-n is msh[n - 1])
         return msh[n - 1] if len(msh) >= n else ""
 
+    # str.partition(sep)[0] is split(sep)[0] without building the list of the other components.
     msh9 = f(9).split(cs)
     header = Header(
         field_sep=fs,
         component_sep=cs,
         repetition_sep=rs,
         subcomponent_sep=ss,
-        sending_application=f(3).split(cs)[0],
-        sending_facility=f(4).split(cs)[0],
-        receiving_application=f(5).split(cs)[0],
-        receiving_facility=f(6).split(cs)[0],
-        timestamp=f(7).split(cs)[0],
+        sending_application=f(3).partition(cs)[0],
+        sending_facility=f(4).partition(cs)[0],
+        receiving_application=f(5).partition(cs)[0],
+        receiving_facility=f(6).partition(cs)[0],
+        timestamp=f(7).partition(cs)[0],
         message_code=msh9[0],
         trigger_event=msh9[1] if len(msh9) > 1 else "",
         message_structure=msh9[2] if len(msh9) > 2 else "",
         control_id=f(10),
-        processing_id=f(11).split(cs)[0],
-        version=f(12).split(cs)[0],
-        charset=f(18).split(rs)[0],
+        processing_id=f(11).partition(cs)[0],
+        version=f(12).partition(cs)[0],
+        charset=f(18).partition(rs)[0],
     )
-    for seg in segs[1:]:
-        name = seg[:3]
-        if name not in ("PID", "MRG"):
-            continue
-        fields = seg.split(fs)
-        for seg_name, idx in _ID_FIELDS:
-            if seg_name != name or len(fields) <= idx or not fields[idx]:
+    for match in _ID_SEGMENT.finditer(text, msh_end) if msh_end != -1 else ():
+        fields = match.group()[1:].split(fs)
+        for idx, where in _ID_FIELDS_OF[match.group(1)]:
+            if len(fields) <= idx or not fields[idx]:
                 continue
             for rep in fields[idx].split(rs):
-                value = _component(rep, cs, 1)
+                # One split per repetition: CX.1 id, CX.4 assigning authority (HD), CX.5 id type.
+                comps = rep.split(cs)
+                value = comps[0]
                 if not value:
                     continue
-                hd = _component(rep, cs, 4)
-                authority = hd.split(ss)[0] or _component(hd, ss, 2)
-                header.identifiers.append(
-                    Identifier(value, authority, _component(rep, cs, 5), f"{seg_name}-{idx}")
-                )
+                hd = comps[3] if len(comps) >= 4 else ""
+                subs = hd.split(ss)
+                authority = subs[0] or (subs[1] if len(subs) >= 2 else "")
+                id_type = comps[4] if len(comps) >= 5 else ""
+                header.identifiers.append(Identifier(value, authority, id_type, where))
     return header
 
 
