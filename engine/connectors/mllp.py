@@ -104,7 +104,7 @@ class _Connection(asyncio.Protocol):
         self.source = source
         self.buffer = bytearray()
         self.in_frame = False
-        self.pending: collections.deque[asyncio.Task[bytes]] = collections.deque()
+        self.pending: collections.deque[asyncio.Future[bytes]] = collections.deque()
         self.writer_task: asyncio.Task[None] | None = None
         self.transport: asyncio.Transport | None = None
         self.peer = ""
@@ -197,7 +197,11 @@ class _Connection(asyncio.Protocol):
 
     # -- answers ----------------------------------------------------------------------------------
     def _submit(self, payload: bytes) -> None:
-        self.pending.append(asyncio.ensure_future(self._answer(payload)))
+        self._queue(asyncio.ensure_future(self._answer(payload)))
+
+    def _queue(self, answer: asyncio.Future[bytes]) -> None:
+        """Answers go out in the order their messages came, whenever each is ready."""
+        self.pending.append(answer)
         if len(self.pending) >= self.source.options.max_pipelined and not self.paused and self.transport:
             self.paused = True
             self.transport.pause_reading()
@@ -215,18 +219,17 @@ class _Connection(asyncio.Protocol):
             self._keep_unframed(payload, f"internal error: {type(exc).__name__}: {exc}")
             error = MessageError("internal error: the message was not accepted; send it again",
                                  hl7_code="207")
-            return encode_text(build_ack(None, "AE", error, application=self.source.app.engine.name), "utf-8")
+            return self._headerless_answer("AE", error)
 
     def _nak_unframed(self, raw: bytes, reason: str) -> None:
         self._keep_unframed(raw, reason)
+        nak: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        nak.set_result(self._headerless_answer("AR", FramingError(reason)))
+        self._queue(nak)
 
-        async def nak() -> bytes:
-            ack = build_ack(None, "AR", FramingError(reason), application=self.source.app.engine.name)
-            return encode_text(ack, "utf-8")
-
-        self.pending.append(asyncio.ensure_future(nak()))
-        if self.writer_task is None:
-            self.writer_task = asyncio.ensure_future(self._write_answers())
+    def _headerless_answer(self, code: str, error: MessageError) -> bytes:
+        """A NAK when there is no usable MSH to answer from (HL7 v2.5 layout, UTF-8)."""
+        return encode_text(build_ack(None, code, error, application=self.source.app.engine.name), "utf-8")
 
     def _keep_unframed(self, raw: bytes, reason: str) -> None:
         log.warning("channel %s: %s (%s)", self.source.receiver.channel_id, reason, self.peer)

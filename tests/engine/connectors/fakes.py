@@ -49,9 +49,15 @@ class FakeReceiver:
         outcome = self.decide(raw)
         text = raw.decode("utf-8", "replace")
         msg = Message(
-            id=outcome.message_id or 0, channel_id=self.channel_id, raw=raw, received_at=datetime.now(UTC),
-            content_type=content_type, content=text, charset="utf-8",
-            header=peek(text) if text.startswith("MSH") else None, peer=peer,
+            id=outcome.message_id or 0,
+            channel_id=self.channel_id,
+            raw=raw,
+            received_at=datetime.now(UTC),
+            content_type=content_type,
+            content=text,
+            charset="utf-8",
+            header=peek(text) if text.startswith("MSH") else None,
+            peer=peer,
         )
         return outcome, msg
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from engine.config import AppConfig, load_config
+from engine.config import AppConfig
 from engine.connectors import file as file_module
 from engine.connectors.base import Outbound, parse_url
 from engine.connectors.file import FileDestination, FileSource, split_batch
@@ -25,13 +25,6 @@ from engine.hl7v2.charset import with_msh18
 from engine.hl7v2.peek import peek
 from engine.message import ContentType, Message, Outcome, OutcomeStatus
 from tests.engine.connectors.fakes import SAMPLE, FakeReceiver, message
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> AppConfig:
-    (tmp_path / "channels").mkdir()
-    (tmp_path / "config.yaml").write_text("engine: {name: HIE, facility: CITY}\n", encoding="utf-8")
-    return load_config(tmp_path / "config.yaml", check_connectors=False)
 
 
 @pytest.fixture
@@ -82,8 +75,11 @@ async def test_errored_file_goes_to_error_with_the_reason_next_to_it(app: AppCon
 
     def decide(raw: bytes) -> Outcome:
         if b"BAD1" in raw:
-            return Outcome(OutcomeStatus.ERRORED, message_id=2,
-                           error=MessageError("PID-3 has no identifier", hl7_code="101"))
+            return Outcome(
+                OutcomeStatus.ERRORED,
+                message_id=2,
+                error=MessageError("PID-3 has no identifier", hl7_code="101"),
+            )
         return Outcome(OutcomeStatus.ACCEPTED, message_id=1)
 
     assert await source(app, inbox, FakeReceiver(decide)).poll() == 2
@@ -322,8 +318,9 @@ class SlowReceiver(FakeReceiver):
         self.entered = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def receive(self, raw: bytes, peer: str, *,
-                      content_type: ContentType = ContentType.HL7V2) -> tuple[Outcome, Message | None]:
+    async def receive(
+        self, raw: bytes, peer: str, *, content_type: ContentType = ContentType.HL7V2
+    ) -> tuple[Outcome, Message | None]:
         self.entered.set()
         await self.release.wait()
         return await super().receive(raw, peer, content_type=content_type)
@@ -362,13 +359,16 @@ def test_file_url_without_a_directory_is_a_problem() -> None:
     assert FileDestination.check_url(parse_url("file://out")) is None
 
 
-@pytest.mark.parametrize("options", [
-    {"pattern": "sub/*.hl7"},
-    {"poll_interval": 0},
-    {"done_dir": "."},
-    {"content_type": "pdf"},
-    {"unknown": 1},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"pattern": "sub/*.hl7"},
+        {"poll_interval": 0},
+        {"done_dir": "."},
+        {"content_type": "pdf"},
+        {"unknown": 1},
+    ],
+)
 def test_bad_source_options_are_refused(options: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         FileSource.Options.model_validate(options)
@@ -380,8 +380,17 @@ def test_bad_source_options_are_refused(options: dict[str, object]) -> None:
 
 def outbound(control_id: str = "MSG00001", *, content: str | None = None, message_id: int = 7) -> Outbound:
     raw = message(control_id).encode()
-    return Outbound(delivery_id=1, message_id=message_id, channel_id="test-channel", control_id=control_id,
-                    content_type=ContentType.HL7V2, charset="utf-8", raw=raw, content=content, attempt=1)
+    return Outbound(
+        delivery_id=1,
+        message_id=message_id,
+        channel_id="test-channel",
+        control_id=control_id,
+        content_type=ContentType.HL7V2,
+        charset="utf-8",
+        raw=raw,
+        content=content,
+        attempt=1,
+    )
 
 
 def destination(app: AppConfig, directory: Path, **options: object) -> FileDestination:
@@ -466,14 +475,17 @@ def test_unknown_placeholder_is_a_validation_error() -> None:
         FileDestination.Options(filename="{patient_id}-{message_id}.hl7")
 
 
-@pytest.mark.parametrize("filename", [
-    "sub/{message_id}.hl7",
-    ".{message_id}.hl7",
-    "fixed-name.hl7",
-    "{message_id:%Y}.hl7",
-    "{message_id.real}.hl7",
-    "{}.hl7",
-])
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "sub/{message_id}.hl7",
+        ".{message_id}.hl7",
+        "fixed-name.hl7",
+        "{message_id:%Y}.hl7",
+        "{message_id.real}.hl7",
+        "{}.hl7",
+    ],
+)
 def test_bad_templates_are_refused(filename: str) -> None:
     with pytest.raises(ValidationError):
         FileDestination.Options(filename=filename)

@@ -36,17 +36,6 @@ HL7 = {"Content-Type": "application/hl7-v2"}
 Starter = Callable[[HttpSource], Awaitable[HttpSource]]
 
 
-
-
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> AppConfig:
-    (tmp_path / "channels").mkdir()
-    (tmp_path / "config.yaml").write_text("engine: {name: HIE, facility: CITY}\n", encoding="utf-8")
-    return load_config(tmp_path / "config.yaml", check_connectors=False)
-
-
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=10) as c:
@@ -68,18 +57,25 @@ async def started() -> AsyncIterator[Starter]:
         await src.stop()
 
 
-def http_source(app: AppConfig, port: int, receiver: FakeReceiver, path: str = "/hl7",
-                **options: object) -> HttpSource:
-    return HttpSource(parse_url(f"http://127.0.0.1:{port}{path}"), HttpSource.Options.model_validate(options),
-                      receiver, app, None)
+def http_source(
+    app: AppConfig, port: int, receiver: FakeReceiver, path: str = "/hl7", **options: object
+) -> HttpSource:
+    return HttpSource(
+        parse_url(f"http://127.0.0.1:{port}{path}"),
+        HttpSource.Options.model_validate(options),
+        receiver,
+        app,
+        None,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
 # source
 
 
-async def test_hl7_post_is_answered_with_an_ack(app: AppConfig, client: httpx.AsyncClient,
-                                                started: Starter) -> None:
+async def test_hl7_post_is_answered_with_an_ack(
+    app: AppConfig, client: httpx.AsyncClient, started: Starter
+) -> None:
     port = free_port()
     receiver = FakeReceiver()
     await started(http_source(app, port, receiver))
@@ -106,8 +102,9 @@ async def test_an_errored_hl7_message_gets_ae_with_the_reason(
     receiver = FakeReceiver(lambda raw: Outcome(OutcomeStatus.ERRORED, message_id=5, error=error))
     await started(http_source(app, port, receiver))
 
-    resp = await client.post(f"http://127.0.0.1:{port}/hl7", content=SAMPLE.encode(),
-                             headers={"Content-Type": "text/plain"})  # text/plain holding HL7 is HL7
+    resp = await client.post(
+        f"http://127.0.0.1:{port}/hl7", content=SAMPLE.encode(), headers={"Content-Type": "text/plain"}
+    )  # text/plain holding HL7 is HL7
 
     assert resp.status_code == 200
     ack = parse_ack(resp.text)
@@ -121,8 +118,9 @@ async def test_after_delivery_response_is_relayed_as_is(
 ) -> None:
     port = free_port()
     downstream_ack = build_ack(peek(SAMPLE), "AA", application="LAB").encode()
-    receiver = FakeReceiver(lambda raw: Outcome(OutcomeStatus.ACCEPTED, message_id=1,
-                                                response=downstream_ack))
+    receiver = FakeReceiver(
+        lambda raw: Outcome(OutcomeStatus.ACCEPTED, message_id=1, response=downstream_ack)
+    )
     await started(http_source(app, port, receiver))
 
     resp = await client.post(f"http://127.0.0.1:{port}/hl7", content=SAMPLE.encode(), headers=HL7)
@@ -130,15 +128,18 @@ async def test_after_delivery_response_is_relayed_as_is(
     assert resp.content == downstream_ack
 
 
-@pytest.mark.parametrize(("status", "http_status"), [
-    (OutcomeStatus.ACCEPTED, 200),
-    (OutcomeStatus.FILTERED, 200),
-    (OutcomeStatus.ERRORED, 422),
-    (OutcomeStatus.REJECTED, 400),
-])
-async def test_json_post_gets_a_json_reply(app: AppConfig, client: httpx.AsyncClient,
-                                           started: Starter,
-                                           status: OutcomeStatus, http_status: int) -> None:
+@pytest.mark.parametrize(
+    ("status", "http_status"),
+    [
+        (OutcomeStatus.ACCEPTED, 200),
+        (OutcomeStatus.FILTERED, 200),
+        (OutcomeStatus.ERRORED, 422),
+        (OutcomeStatus.REJECTED, 400),
+    ],
+)
+async def test_json_post_gets_a_json_reply(
+    app: AppConfig, client: httpx.AsyncClient, started: Starter, status: OutcomeStatus, http_status: int
+) -> None:
     port = free_port()
     failed = status in (OutcomeStatus.ERRORED, OutcomeStatus.REJECTED)
     error = MessageError("bad resource") if failed else None
@@ -148,8 +149,11 @@ async def test_json_post_gets_a_json_reply(app: AppConfig, client: httpx.AsyncCl
     resp = await client.post(f"http://127.0.0.1:{port}/hl7", json={"resourceType": "Patient"})
 
     assert resp.status_code == http_status
-    assert resp.json() == {"message_id": "42", "status": status.value,
-                           "error": "bad resource" if error else None}
+    assert resp.json() == {
+        "message_id": "42",
+        "status": status.value,
+        "error": "bad resource" if error else None,
+    }
     assert receiver.calls[0].content_type is ContentType.JSON
 
 
@@ -175,8 +179,9 @@ async def test_oversize_body_is_413_and_its_first_bytes_are_kept(
     assert ok.status_code == 200  # the limit is per request; the server still serves
 
 
-async def test_get_is_405_and_unknown_path_is_404(app: AppConfig, client: httpx.AsyncClient,
-                                                  started: Starter) -> None:
+async def test_get_is_405_and_unknown_path_is_404(
+    app: AppConfig, client: httpx.AsyncClient, started: Starter
+) -> None:
     port = free_port()
     receiver = FakeReceiver()
     await started(http_source(app, port, receiver))
@@ -188,8 +193,9 @@ async def test_get_is_405_and_unknown_path_is_404(app: AppConfig, client: httpx.
     assert receiver.calls == []
 
 
-async def test_a_receive_that_raises_is_503(app: AppConfig, client: httpx.AsyncClient,
-                                            started: Starter) -> None:
+async def test_a_receive_that_raises_is_503(
+    app: AppConfig, client: httpx.AsyncClient, started: Starter
+) -> None:
     port = free_port()
 
     def down(raw: bytes) -> Outcome:
@@ -232,8 +238,7 @@ async def test_two_sources_share_one_port(app: AppConfig, client: httpx.AsyncCli
         s.bind(("127.0.0.1", port))
 
 
-async def test_the_same_path_twice_on_one_port_is_refused(app: AppConfig,
-                                                          started: Starter) -> None:
+async def test_the_same_path_twice_on_one_port_is_refused(app: AppConfig, started: Starter) -> None:
     port = free_port()
     await started(http_source(app, port, FakeReceiver(channel_id="adt")))
     with pytest.raises(Exception, match="already served by channel 'adt'"):
@@ -251,18 +256,21 @@ async def test_a_port_in_use_fails_start_with_oserror(app: AppConfig) -> None:
         await src.stop()  # harmless after a failed start
 
 
-@pytest.mark.parametrize(("header", "body", "expected"), [
-    ("application/hl7-v2", b"anything", ContentType.HL7V2),
-    ("x-application/hl7-v2+er7; charset=utf-8", b"MSH|", ContentType.HL7V2),
-    ("text/plain", b"MSH|^~\\&|", ContentType.HL7V2),
-    ("text/plain", b"hello", ContentType.TEXT),
-    ("application/json; charset=utf-8", b"{}", ContentType.JSON),
-    ("application/xml", b"<a/>", ContentType.XML),
-    ("text/xml", b"<a/>", ContentType.XML),
-    ("application/soap+xml; charset=utf-8", b"<s/>", ContentType.XML),
-    ("", b"MSH|", ContentType.TEXT),
-    ("application/octet-stream", b"\x00", ContentType.TEXT),
-])
+@pytest.mark.parametrize(
+    ("header", "body", "expected"),
+    [
+        ("application/hl7-v2", b"anything", ContentType.HL7V2),
+        ("x-application/hl7-v2+er7; charset=utf-8", b"MSH|", ContentType.HL7V2),
+        ("text/plain", b"MSH|^~\\&|", ContentType.HL7V2),
+        ("text/plain", b"hello", ContentType.TEXT),
+        ("application/json; charset=utf-8", b"{}", ContentType.JSON),
+        ("application/xml", b"<a/>", ContentType.XML),
+        ("text/xml", b"<a/>", ContentType.XML),
+        ("application/soap+xml; charset=utf-8", b"<s/>", ContentType.XML),
+        ("", b"MSH|", ContentType.TEXT),
+        ("application/octet-stream", b"\x00", ContentType.TEXT),
+    ],
+)
 def test_content_type_of_a_request(header: str, body: bytes, expected: ContentType) -> None:
     assert content_type_of(header, body, ContentType.TEXT) is expected
 
@@ -321,8 +329,11 @@ class MiniServer:
             if self.hold is not None:
                 await self.hold.wait()
             answer = self.answer(body)
-            writer.write(f"HTTP/1.1 {self.status} Whatever\r\nContent-Type: {self.content_type}\r\n"
-                         f"Content-Length: {len(answer)}\r\nConnection: close\r\n\r\n".encode() + answer)
+            writer.write(
+                f"HTTP/1.1 {self.status} Whatever\r\nContent-Type: {self.content_type}\r\n"
+                f"Content-Length: {len(answer)}\r\nConnection: close\r\n\r\n".encode()
+                + answer
+            )
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -336,13 +347,23 @@ class MiniServer:
 
 def outbound(control_id: str = "MSG00001") -> Outbound:
     raw = SAMPLE.replace("MSG00001", control_id).encode()
-    return Outbound(delivery_id=1, message_id=7, channel_id="test-channel", control_id=control_id,
-                    content_type=ContentType.HL7V2, charset="utf-8", raw=raw, content=None, attempt=1)
+    return Outbound(
+        delivery_id=1,
+        message_id=7,
+        channel_id="test-channel",
+        control_id=control_id,
+        content_type=ContentType.HL7V2,
+        charset="utf-8",
+        raw=raw,
+        content=None,
+        attempt=1,
+    )
 
 
 def http_destination(app: AppConfig, url: str, **options: object) -> HttpDestination:
-    return HttpDestination(parse_url(url), HttpDestination.Options.model_validate(options), app, None,
-                           "test-channel", "to-lab")
+    return HttpDestination(
+        parse_url(url), HttpDestination.Options.model_validate(options), app, None, "test-channel", "to-lab"
+    )
 
 
 async def test_destination_posts_the_payload_and_returns_the_answer(app: AppConfig) -> None:
@@ -419,8 +440,9 @@ async def test_no_answer_within_the_timeout_is_retried(app: AppConfig) -> None:
     assert not isinstance(info.value, PermanentDeliveryError)
 
 
-def ack_answer(code: str, *, control_id: str | None = None,
-               error: str | None = None) -> Callable[[bytes], bytes]:
+def ack_answer(
+    code: str, *, control_id: str | None = None, error: str | None = None
+) -> Callable[[bytes], bytes]:
     def answer(body: bytes) -> bytes:
         header = peek(body.decode())
         if control_id is not None:
@@ -511,10 +533,29 @@ def tls_app(tmp_path: Path) -> AppConfig:
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make a test certificate")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", "key.pem", "-out", "cert.pem", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        cwd=tmp_path, check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
     )
     (tmp_path / "channels").mkdir()
     (tmp_path / "config.yaml").write_text(
@@ -531,13 +572,23 @@ async def test_https_source_and_destination(tls_app: AppConfig, tmp_path: Path, 
     client_ctx = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
     port = free_port()
     receiver = FakeReceiver()
-    src = HttpSource(parse_url(f"http://127.0.0.1:{port}/adt"), HttpSource.Options(tls="local"),
-                     receiver, tls_app, server_ctx)
+    src = HttpSource(
+        parse_url(f"http://127.0.0.1:{port}/adt"),
+        HttpSource.Options(tls="local"),
+        receiver,
+        tls_app,
+        server_ctx,
+    )
     await started(src)
 
-    dest = HttpDestination(parse_url(f"https://127.0.0.1:{port}/adt"),
-                           HttpDestination.Options(tls="local", check_hl7_ack=True), tls_app, client_ctx,
-                           "test-channel", "to-hie")
+    dest = HttpDestination(
+        parse_url(f"https://127.0.0.1:{port}/adt"),
+        HttpDestination.Options(tls="local", check_hl7_ack=True),
+        tls_app,
+        client_ctx,
+        "test-channel",
+        "to-hie",
+    )
     try:
         result = await dest.send(outbound())
     finally:

@@ -11,8 +11,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from engine.config import AppConfig
 from engine.connectors import memory
 from engine.store.schema import attempts, deliveries, messages
@@ -34,9 +32,6 @@ from tests.engine.connectors.mllp_peers import (
 MakeApp = Callable[..., AppConfig]
 
 
-@pytest.fixture(autouse=True)
-def _clear_sinks() -> None:
-    memory.SINKS.clear()
 
 
 def forwarding(port: int, downstream_port: int, dest: str = "", more: str = "") -> str:

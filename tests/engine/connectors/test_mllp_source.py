@@ -40,9 +40,6 @@ from tests.engine.connectors.mllp_peers import (
 MakeApp = Callable[..., AppConfig]
 
 
-@pytest.fixture(autouse=True)
-def _clear_sinks() -> None:
-    memory.SINKS.clear()
 
 
 def adt(control_id: str, *, facility: str = "HOSP_A", charset: str = "UNICODE UTF-8") -> str:
