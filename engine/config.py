@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine.errors import ConfigError, ConfigProblem
 from engine.yamlloc import Located, load_yaml, problems_from_validation
+
+if TYPE_CHECKING:
+    from engine.mapping.catalog import Catalog
 
 __all__ = [
     "AppConfig",
@@ -75,6 +78,10 @@ class EngineSettings(_Strict):
     data_dir: Path = Path("data")
     channels_dir: Path = Path("channels")
     mappings_dir: Path = Path("mappings")
+    functions_modules: list[str] = Field(
+        default_factory=list,
+        description="Python modules that register mapping functions (engine.mapping.functions.register)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
@@ -156,6 +163,20 @@ class AppConfig:
         self.retention = raw.retention
         self.channels = channels
         self.files = files  # channel id -> its located YAML, for later checks by steps/connectors
+        self._catalog: Catalog | None = None
+        self.catalog_problems: list[ConfigProblem] = []
+
+    def mapping_catalog(self, *, raise_on_problems: bool = True) -> Catalog:
+        """Every mapping and code table, compiled once (on first use) and shared by all map steps."""
+        if self._catalog is None:
+            from engine.mapping.catalog import load_catalog
+
+            self._catalog, self.catalog_problems = load_catalog(
+                self.resolve(self.engine.mappings_dir), functions_modules=self.engine.functions_modules
+            )
+        if raise_on_problems and self.catalog_problems:
+            raise ConfigError(self.catalog_problems)
+        return self._catalog
 
     def resolve(self, p: Path | str) -> Path:
         p = Path(p)
@@ -229,6 +250,8 @@ def load_config(path: Path | str, *, check_connectors: bool = True) -> AppConfig
             files[channel.id] = ch_loc
     app = AppConfig(path, raw, channels, files)
     if check_connectors:
+        app.mapping_catalog(raise_on_problems=False)
+        problems += app.catalog_problems
         from engine.registry import check_channels  # connectors import config; import late
 
         problems += check_channels(app)

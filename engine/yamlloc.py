@@ -56,8 +56,14 @@ def _dotted(path: Path_) -> str:
     return out
 
 
-def load_yaml(path: Path, env: Mapping[str, str] | None = None) -> Located:
-    """Load one YAML file; syntax errors and unknown variables become problems, never exceptions."""
+def load_yaml(path: Path, env: Mapping[str, str] | None = None, *, strings: bool = False) -> Located:
+    """Load one YAML file; syntax errors and unknown variables become problems, never exceptions.
+
+    ``strings=True`` keeps every plain scalar as the text written (``01`` stays ``"01"``, ``N`` and
+    ``no`` stay text instead of YAML 1.1's False); only ``~``, ``null`` and empty values are None.
+    Mapping files and code tables use it: codes are text, and pydantic turns ``true`` or ``5`` into
+    a bool or an int where the field says so.
+    """
     env = os.environ if env is None else env
     loc = Located(str(path), None)
     try:
@@ -75,11 +81,14 @@ def load_yaml(path: Path, env: Mapping[str, str] | None = None) -> Located:
     if node is None:
         loc.data = {}
         return loc
-    loc.data = _build(node, (), loc, env)
+    loc.data = _build(node, (), loc, env, strings)
     return loc
 
 
-def _build(node: yaml.Node, path: Path_, loc: Located, env: Mapping[str, str]) -> Any:
+_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+
+
+def _build(node: yaml.Node, path: Path_, loc: Located, env: Mapping[str, str], strings: bool = False) -> Any:
     loc.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
@@ -92,11 +101,15 @@ def _build(node: yaml.Node, path: Path_, loc: Located, env: Mapping[str, str]) -
                     )
                 )
             loc.lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _build(value_node, (*path, key), loc, env)
+            out[key] = _build(value_node, (*path, key), loc, env, strings)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), loc, env) for i, item in enumerate(node.value)]
-    value = _scalar(node)  # resolved scalar: int, bool, str, None...
+        return [_build(item, (*path, i), loc, env, strings) for i, item in enumerate(node.value)]
+    if strings and isinstance(node, yaml.ScalarNode):
+        plain = node.style is None and node.tag == "tag:yaml.org,2002:null"
+        value = None if plain and node.value in _NULLS else str(node.value)
+    else:
+        value = _scalar(node)  # resolved scalar: int, bool, str, None...
     if isinstance(value, str) and "$" in value:
         value = _interpolate(value, path, loc, env)
     return value

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from engine.cli.common import config_option, load_or_exit, setup_logging
+from engine.cli.mapcmd import map_command
 from engine.cli.messages import messages
 from engine.cli.send import send
 from engine.cli.stats import stats
@@ -54,3 +55,4 @@ def check(config_file: Path | None) -> None:
 main.add_command(send)
 main.add_command(messages)
 main.add_command(stats)
+main.add_command(map_command)

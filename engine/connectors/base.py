@@ -10,7 +10,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.hl7v2.charset import codec_for, with_msh18
+from engine.hl7v2.charset import codec_for, msh18_from_bytes, with_msh18
 from engine.message import ContentType, Message, Outcome
 
 if TYPE_CHECKING:
@@ -71,7 +71,17 @@ class Outbound:
 
         ``charset`` (a destination's option, aliases allowed) re-encodes; MSH-18 then names it.
         """
-        target = (codec_for(charset) or charset) if charset else self.charset or "utf-8"
+        if charset:
+            target = codec_for(charset) or charset
+        elif self.content is not None and self.content_type in (ContentType.JSON, ContentType.XML):
+            target = "utf-8"  # a map step's JSON/XML output is UTF-8 whatever the sender's charset was
+        elif self.content is not None and self.content_type is ContentType.HL7V2:
+            # a map step's HL7 output says its own charset in MSH-18 (e.g. UNICODE UTF-8 for the
+            # platform profile, whatever the vendor sent); without one it keeps the sender's
+            declared = codec_for(msh18_from_bytes(self.content[:512].encode("ascii", "replace")))
+            target = declared or self.charset or "utf-8"
+        else:
+            target = self.charset or "utf-8"
         if self.content is None and target == (self.charset or "utf-8"):
             return self.raw
         text = self.content

@@ -142,7 +142,8 @@ def _err_segment(error: MessageError, version: str, fs: str, cs: str, ss: str, s
     location = error.location.replace("^", cs)
     if _version_tuple(version) < (2, 5):
         # v2.3.1/v2.4 ERR-1 (CM: segment^sequence^field^code-identifying-error as CE with subcomponents)
-        where = location if location else f"{cs}{cs}"
+        # ELD has no repetition/component positions: keep segment^sequence^field only
+        where = cs.join(location.split(cs)[:3]) if location else f"{cs}{cs}"
         return fs.join(["ERR", f"{where}{cs}{code}{ss}{_escape(name)}{ss}HL70357"])
     err3 = f"{code}{cs}{name}{cs}HL70357"
     fields = ["ERR", "", location, err3, severity, "", "", "", text]
