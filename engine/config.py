@@ -82,6 +82,9 @@ class EngineSettings(_Strict):
         default_factory=list,
         description="Python modules that register mapping functions (engine.mapping.functions.register)",
     )
+    models_module: str = Field(
+        "profiles.canonical", description="Python module whose MODELS a mapping names as model:<Name>"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
@@ -172,7 +175,9 @@ class AppConfig:
             from engine.mapping.catalog import load_catalog
 
             self._catalog, self.catalog_problems = load_catalog(
-                self.resolve(self.engine.mappings_dir), functions_modules=self.engine.functions_modules
+                self.resolve(self.engine.mappings_dir),
+                functions_modules=self.engine.functions_modules,
+                models_module=self.engine.models_module,
             )
         if raise_on_problems and self.catalog_problems:
             raise ConfigError(self.catalog_problems)

@@ -25,13 +25,20 @@ from engine.yamlloc import load_yaml, problems_from_validation
 __all__ = ["Catalog", "load_catalog", "platform_models"]
 
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+DEFAULT_MODELS_MODULE = "profiles.canonical"
 
 
-def platform_models() -> dict[str, type[BaseModel]]:
-    """The models a mapping may read or write (``model:<Name>``)."""
-    from profiles.canonical import MODELS
+def platform_models(module: str = DEFAULT_MODELS_MODULE) -> dict[str, type[BaseModel]]:
+    """The models a mapping may read or write (``model:<Name>``): the ``MODELS`` of ``module``.
 
-    return dict(MODELS)
+    The engine names the module instead of importing it, so that ``engine`` never imports
+    ``profiles`` (layers import one way: profiles -> ihe -> engine); ``config.yaml`` may name
+    another module (``engine.models_module``).
+    """
+    found = getattr(importlib.import_module(module), "MODELS", None)
+    if not isinstance(found, dict):
+        raise TypeError(f"{module} has no MODELS dict of pydantic models")
+    return dict(found)
 
 
 @dataclass
@@ -74,9 +81,19 @@ def load_catalog(
     *,
     functions_modules: Iterable[str] = (),
     models: Mapping[str, type[BaseModel]] | None = None,
+    models_module: str = DEFAULT_MODELS_MODULE,
 ) -> tuple[Catalog, list[ConfigProblem]]:
     problems = _import_functions(functions_modules)
-    models = platform_models() if models is None else models
+    if models is None:
+        try:
+            models = platform_models(models_module)
+        except Exception as exc:  # a bad module name is a configuration problem, not a crash
+            problems.append(
+                ConfigProblem(
+                    "config.yaml", None, "engine.models_module", f"cannot load {models_module}: {exc}"
+                )
+            )
+            models = {}
     catalog = Catalog(folder)
     tables_dir = folder / "code_tables"
     tables, table_problems = CodeTables.load(tables_dir)

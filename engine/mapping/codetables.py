@@ -259,8 +259,12 @@ def _build(
         errors.add(f"unmapped must be error, warn or pass, not {unmapped!r}", "unmapped")
         unmapped = "error"
     common: dict[str, Any] = dict(
-        id=table_id, kind=kind, case_sensitive=case_sensitive, unmapped=unmapped,
-        description=description, file=loc.file,
+        id=table_id,
+        kind=kind,
+        case_sensitive=case_sensitive,
+        unmapped=unmapped,
+        description=description,
+        file=loc.file,
     )
     if kind == "value_set":
         system = _system(data.get("system"), ("system",), errors)
@@ -269,8 +273,14 @@ def _build(
             errors.add("a value set lists its codes: codes: {code: display name}", "codes")
         if any(display is not None and not isinstance(display, str) for display in codes.values()):
             return None
-        return CodeTable(source_system=None, target_system=system, entries={c: c for c in codes},
-                         displays=codes, target_codes=frozenset(codes), **common)
+        return CodeTable(
+            source_system=None,
+            target_system=system,
+            entries={c: c for c in codes},
+            displays=codes,
+            target_codes=frozenset(codes),
+            **common,
+        )
     source = _side(data, "source", tables, broken, errors)
     target = _side(data, "target", tables, broken, errors)
     entries = _codes(data, "map", not case_sensitive, errors)
@@ -291,10 +301,13 @@ def _build(
         return None
     value_set = target[1]
     return CodeTable(
-        source_system=source[0], target_system=target[0], entries=entries,
+        source_system=source[0],
+        target_system=target[0],
+        entries=entries,
         displays=value_set.displays if value_set is not None else {},
         target_codes=value_set.target_codes if value_set is not None else None,
-        else_code=(else_code,) if has_else else None, **common,
+        else_code=(else_code,) if has_else else None,
+        **common,
     )
 
 

@@ -13,20 +13,22 @@ At run time a value flows: input path -> transforms -> code table -> target. A m
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel
 
-from engine.mapping import functions, gb11643
+from engine.mapping.checks import OutputCheck, id_card_check
 from engine.mapping.codetables import CodeTable, CodeTables
+from engine.mapping.conditions import Test, compile_condition
 from engine.mapping.errors import DefinitionError, MappingError, ValueRejected
-from engine.mapping.inputs import Input, PathLike, input_for
+from engine.mapping.inputs import Input, PathLike, Within, input_for
 from engine.mapping.outputs import Out, Output, Target, output_for
-from engine.mapping.spec import Check, Condition, Literal_, MappingSpec, Rule
+from engine.mapping.sources import compile_count, compile_source, compile_transforms, fixed_value
+from engine.mapping.spec import Check, Condition, MappingSpec, Rule
 from engine.mapping.types import accepts, describe, is_coded
+from engine.mapping.values import table_lookup, type_hint
 
 __all__ = ["CompiledMapping", "MappingResult", "compile_mapping"]
 
@@ -42,13 +44,12 @@ class MappingResult:
 
 @dataclass(slots=True)
 class _Run:
-    """State of one run: the output being built and what was said about it."""
+    """State of one run shared by its rules: the warnings to record with the message."""
 
     warnings: list[str]
 
 
 _Apply = Callable[[Any, Out, _Run], None]
-_Test = Callable[[Any], bool]
 
 
 @dataclass
@@ -58,7 +59,7 @@ class CompiledMapping:
     input: Input
     output: Output
     rules: list[_Apply]
-    checks: list[Callable[[Out, _Run], None]] = field(default_factory=list)
+    checks: list[OutputCheck] = field(default_factory=list)
 
     def run(self, data: Any) -> MappingResult:
         """Map one document. Raises MappingError (with mapping, rule, path and value) on bad input."""
@@ -73,7 +74,7 @@ class CompiledMapping:
         for rule in self.rules:
             rule(scope, out, run)
         for check in self.checks:
-            check(out, run)
+            check(out, run.warnings)
         try:
             result = self.output.finish(out, run.warnings)
         except ValueRejected as exc:
@@ -139,7 +140,8 @@ class _Compiler:
         self.id = mapping_id
         self.line_of = line_of
         self.sources: dict[str, str] = {}  # target -> the input path of the rule that writes it first
-        self.inp = inp
+        self.inp = inp  # seen through the enclosing within: prefixes, if any
+        self.base_inp = inp
         self.outp = outp
         self.tables = tables
         self.problems = problems
@@ -160,7 +162,13 @@ class _Compiler:
                 out.append(compiled)
         return out
 
+    def condition(self, cond: Condition, scope: Any, where: Where) -> Test:
+        return compile_condition(cond, lambda text: self.inp.compile(text, scope), where)
+
     def rule(self, rule: Rule, where: Where, in_scope: Any, out_scope: Any, parent: str) -> _Apply | None:
+        line = self.line_of(where)
+        if rule.within is not None:
+            return self.within(rule, where, in_scope, out_scope, parent)
         assert rule.to is not None
         try:
             target = self.outp.resolve(rule.to, out_scope, parent)
@@ -168,14 +176,37 @@ class _Compiler:
             raise DefinitionError(exc.message, ("to",)) from None
         if not parent:
             self.top_targets[target.text] = target
-        line = self.line_of(where)
-        name = f"{rule.name} (line {line})" if line else rule.name
+        label = rule.id or _nested_name(parent, rule.to)
+        name = f"{label} (line {line})" if line else label
         if rule.rules is not None:
             return self.group(rule, target, name, in_scope, where)
         when = self.condition(rule.when, in_scope, ("when",)) if rule.when is not None else None
         if target.is_list and (self.outp.kind == "hl7v2" or _is_model(target.type)):
             raise DefinitionError(f"{target.text} is a list: give it nested rules for each item", ("to",))
         return self.value_rule(rule, target, name, when, in_scope)
+
+    def within(self, rule: Rule, where: Where, in_scope: Any, out_scope: Any, parent: str) -> _Apply:
+        """Nested rules whose relative paths start at ``within`` (a prefix; nothing is iterated)."""
+        assert rule.within is not None and rule.rules is not None
+        try:
+            self.inp.join(rule.within, "x")  # HL7 v2 input refuses within:
+            self.inp.compile(rule.within, in_scope)
+        except DefinitionError as exc:
+            raise DefinitionError(exc.message, ("within",)) from None
+        outer = self.inp
+        self.inp = Within(outer, rule.within)
+        try:
+            when = self.condition(rule.when, in_scope, ("when",)) if rule.when is not None else None
+            children = self.rules(rule.rules, (*where, "rules"), in_scope, out_scope, parent)
+        finally:
+            self.inp = outer
+
+        def apply_within(scope: Any, out: Out, run: _Run) -> None:
+            if when is None or when(scope):
+                for apply in children:
+                    apply(scope, out, run)
+
+        return apply_within
 
     def group(self, rule: Rule, target: Target, name: str, in_scope: Any, where: Where) -> _Apply:
         if not target.is_list:
@@ -190,10 +221,17 @@ class _Compiler:
                 raise DefinitionError(exc.message, ("each",)) from None
             if not each.iterates:
                 raise DefinitionError(f"each: {rule.each} selects one value; iterate with [*]", ("each",))
-        # with each:, the condition is tested on every item (relative paths read the item)
-        when = self.condition(rule.when, item_scope, ("when",)) if rule.when is not None else None
         assert rule.rules is not None
-        children = self.rules(rule.rules, (*where, "rules"), item_scope, target.parent_type, target.text)
+        outer = self.inp
+        if each is not None:
+            # relative paths inside each: read the item, not the enclosing within: prefix
+            self.inp = self.base_inp
+        try:
+            # with each:, the condition is tested on every item (relative paths read the item)
+            when = self.condition(rule.when, item_scope, ("when",)) if rule.when is not None else None
+            children = self.rules(rule.rules, (*where, "rules"), item_scope, target.parent_type, target.text)
+        finally:
+            self.inp = outer
         open_item = target.item
         required = rule.required
         mapping_id = self.id
@@ -208,6 +246,7 @@ class _Compiler:
 
         if each is None:
             when_text = rule.when.path if rule.when is not None and rule.when.path else ""
+            when_location = self.inp.location(when_text)
 
             def apply_one(scope: Any, out: Out, run: _Run) -> None:
                 if when is None or when(scope):
@@ -220,12 +259,13 @@ class _Compiler:
                         None,
                         "required, but absent",
                         hl7_code="101",
-                        location=self.inp.location(when_text),
+                        location=when_location,
                     )
 
             return apply_one
 
         scopes = each.scopes
+        each_location = self.inp.location(each_text)
 
         def apply_each(scope: Any, out: Out, run: _Run) -> None:
             items = scopes(scope)
@@ -242,16 +282,16 @@ class _Compiler:
                     None,
                     "required, but absent",
                     hl7_code="101",
-                    location=self.inp.location(each_text),
+                    location=each_location,
                 )
 
         return apply_each
 
-    def value_rule(self, rule: Rule, target: Target, name: str, when: _Test | None, in_scope: Any) -> _Apply:
-        get, produced, source_text = self.source(rule, in_scope)
+    def value_rule(self, rule: Rule, target: Target, name: str, when: Test | None, in_scope: Any) -> _Apply:
+        get, produced, source_text = compile_source(self.inp, rule, in_scope)
         if source_text:
             self.sources.setdefault(target.text, source_text)
-        steps, produced = self.transforms(rule, produced)
+        steps, produced = compile_transforms(rule, produced)
         if steps and source_text:
             names = ", ".join(x if isinstance(x, str) else next(iter(x)) for x in rule.steps())
             source_text_shown = f"{source_text} after {names}"
@@ -277,19 +317,19 @@ class _Compiler:
                 ("to",),
             )
         if not accepts(target.type, produced) and not (coded_target and rule.value is not None):
-            hint = _hint(target.type, produced)
+            hint = type_hint(target.type, produced)
             raise DefinitionError(
                 f"{target.text} takes {describe(target.type)}, but {source_text_shown or 'this rule'} gives "
                 f"{describe(produced)}{hint}",
                 ("to",),
             )
-        default = self.default(rule, target, table) if rule.default is not None else None
-        constant = self.constant(rule, target, table) if rule.value is not None else None
+        default = fixed_value(rule.default, target, table, "default") if rule.default is not None else None
+        constant = fixed_value(rule.value, target, table, "value") if rule.value is not None else None
         mapping_id, required, one, if_unset = self.id, rule.required, rule.one, rule.if_unset
         location = self.inp.location(source_text) if source_text else ""
         set_, get_target = target.set, target.get
-        count = self.count_of(rule, in_scope) if one else None
-        lookup = _lookup(table, coded_target) if table is not None else None
+        count = compile_count(self.inp, rule, in_scope) if one else None
+        lookup = table_lookup(table, coded_target) if table is not None else None
 
         def apply(scope: Any, out: Out, run: _Run) -> None:
             if when is not None and not when(scope):
@@ -321,7 +361,7 @@ class _Compiler:
                         if value is None:
                             break
                     if value is not None and lookup is not None:
-                        value = lookup(value, run)
+                        value = lookup(value, run.warnings)
                 except ValueRejected as exc:
                     raise MappingError(
                         mapping_id,
@@ -350,173 +390,9 @@ class _Compiler:
 
         return apply
 
-    # -- sources ------------------------------------------------------------------------------------
-    def source(self, rule: Rule, scope: Any) -> tuple[Callable[[Any], Any] | None, Any, str]:
-        if rule.value is not None:
-            return None, type(rule.value), ""
-        if rule.concat is not None:
-            return self.concat(rule, scope)
-        if rule.from_ is None:
-            return None, object, ""
-        texts = [rule.from_] if isinstance(rule.from_, str) else list(rule.from_)
-        if not texts:
-            raise DefinitionError("from: an empty list", ("from",))
-        paths: list[PathLike] = []
-        produced: Any = None
-        for i, text in enumerate(texts):
-            where: Where = ("from",) if isinstance(rule.from_, str) else ("from", i)
-            try:
-                path = self.inp.compile(text, scope)
-                t = self.inp.type_of(text, scope)
-            except DefinitionError as exc:
-                raise DefinitionError(exc.message, where) from None
-            if path.iterates:
-                raise DefinitionError(
-                    f"{text} selects several values: use it in each:, or pick one ([1])", where
-                )
-            if produced is not None and t is not produced and not accepts(produced, t):
-                raise DefinitionError(
-                    f"{text} gives {describe(t)}, the paths before it {describe(produced)}", where
-                )
-            produced = t if produced is None else produced
-            paths.append(path)
-        if len(paths) == 1:
-            return paths[0].first, produced, texts[0]
-        firsts = [p.first for p in paths]
-
-        def first_of(scope: Any) -> Any:
-            for f in firsts:
-                v = f(scope)
-                if v is not None and v != "":
-                    return v
-            return None
-
-        return first_of, produced, " or ".join(texts)
-
-    def concat(self, rule: Rule, scope: Any) -> tuple[Callable[[Any], Any], Any, str]:
-        assert rule.concat is not None
-        pieces: list[Callable[[Any], Any] | str] = []
-        for i, item in enumerate(rule.concat):
-            if isinstance(item, Literal_):
-                pieces.append(item.value)
-                continue
-            try:
-                path = self.inp.compile(item, scope)
-            except DefinitionError as exc:
-                raise DefinitionError(exc.message, ("concat", i)) from None
-            if not accepts(str, self.inp.type_of(item, scope)):
-                raise DefinitionError(
-                    f"concat joins text; {item} is {describe(self.inp.type_of(item, scope))}", ("concat", i)
-                )
-            pieces.append(path.first)
-        sep = rule.separator
-
-        def joined(scope: Any) -> str | None:
-            parts = []
-            has_value = False
-            for p in pieces:
-                if isinstance(p, str):
-                    parts.append(p)
-                    continue
-                v = p(scope)
-                if v:
-                    parts.append(v)
-                    has_value = True
-            return sep.join(x for x in parts if x) if has_value else None
-
-        texts = [x.value if isinstance(x, Literal_) else x for x in rule.concat]
-        return joined, str, "concat(" + ", ".join(texts) + ")"
-
-    def count_of(self, rule: Rule, scope: Any) -> Callable[[Any], int] | None:
-        if not isinstance(rule.from_, str):
-            raise DefinitionError("one: true checks a single from: path", ("one",))
-        return self.inp.compile(rule.from_, scope).count
-
-    # -- transforms, defaults, tables -------------------------------------------------------------
-    def transforms(self, rule: Rule, produced: Any) -> tuple[list[Callable[[Any], Any]], Any]:
-        steps: list[Callable[[Any], Any]] = []
-        for i, step in enumerate(rule.steps()):
-            where: Where = ("transform", i) if isinstance(rule.transform, list) else ("transform",)
-            if isinstance(step, str):
-                fname, arg = step, None
-            elif isinstance(step, dict) and len(step) == 1:
-                ((fname, arg),) = step.items()
-            else:
-                raise DefinitionError("a transform is a function name or {name: argument}", where)
-            try:
-                spec = functions.lookup(fname)
-                bound = spec.bind(arg)
-            except DefinitionError as exc:
-                raise DefinitionError(exc.message, where) from None
-            if not any(accepts(a, produced) for a in spec.accepts):
-                takes = " or ".join(describe(a) for a in spec.accepts)
-                raise DefinitionError(
-                    f"{fname} takes {takes}, but the value here is {describe(produced)}", where
-                )
-            steps.append(bound)
-            produced = spec.returns
-        return steps, produced
-
-    def default(self, rule: Rule, target: Target, table: CodeTable | None) -> Any:
-        return self._fixed(rule.default, target, table, "default")
-
-    def constant(self, rule: Rule, target: Target, table: CodeTable | None) -> Any:
-        return self._fixed(rule.value, target, table, "value")
-
-    def _fixed(self, value: Any, target: Target, table: CodeTable | None, key: str) -> Any:
-        """A constant written as is: validated against the target type now, not per message."""
-        if is_coded(target.type):
-            if isinstance(value, dict):
-                try:
-                    TypeAdapter(target.type).validate_python(value)
-                except ValidationError as exc:
-                    raise DefinitionError(
-                        f"not a valid coded value: {exc.errors()[0]['msg']}", (key,)
-                    ) from None
-                return value
-            code = str(value)
-            system = table.target_system if table is not None else None
-            display = table.display(code) if table is not None else None
-            if table is not None and table.target_codes is not None and code not in table.target_codes:
-                raise DefinitionError(f"{key} {code!r} is not a code of {table.target_system}", (key,))
-            return {
-                k: v for k, v in (("code", code), ("system", system), ("display", display)) if v is not None
-            }
-        if target.type is object:
-            return value
-        try:
-            return TypeAdapter(target.type).validate_python(value)
-        except ValidationError as exc:
-            why = exc.errors()[0]["msg"]
-            raise DefinitionError(
-                f"{key} {value!r} does not fit {target.text} ({describe(target.type)}): {why}", (key,)
-            ) from None
-
-    # -- conditions ---------------------------------------------------------------------------------
-    def condition(self, cond: Condition, scope: Any, where: Where) -> _Test:
-        tests: list[_Test] = []
-        if cond.path is not None:
-            try:
-                first = self.inp.compile(cond.path, scope).first
-            except DefinitionError as exc:
-                raise DefinitionError(exc.message, (*where, "path")) from None
-            tests.append(_value_test(cond, first, where))
-        if cond.all is not None:
-            subs = [self.condition(c, scope, (*where, "all", i)) for i, c in enumerate(cond.all)]
-            tests.append(lambda s: all(t(s) for t in subs))
-        if cond.any is not None:
-            alts = [self.condition(c, scope, (*where, "any", i)) for i, c in enumerate(cond.any)]
-            tests.append(lambda s: any(t(s) for t in alts))
-        if cond.not_ is not None:
-            negated = self.condition(cond.not_, scope, (*where, "not"))
-            tests.append(lambda s: not negated(s))
-        if len(tests) == 1:
-            return tests[0]
-        return lambda s: all(t(s) for t in tests)
-
-    # -- checks ---------------------------------------------------------------------------------------
-    def check(self, chk: Check, where: Where) -> Callable[[Out, _Run], None] | None:
-        getters: dict[str, Callable[[Out], Any]] = {}
+    # -- checks -------------------------------------------------------------------------------------
+    def check(self, chk: Check, where: Where) -> OutputCheck | None:
+        getters: dict[str, Callable[[Any], Any]] = {}
         for key in ("id_card", "birth_date", "sex"):
             text = getattr(chk, key)
             if text is None:
@@ -527,108 +403,29 @@ class _Compiler:
                 return None
             getters[key] = target.get
         line = self.line_of(where)
-        name = chk.id or (f"id_card check (line {line})" if line else "id_card check")
-        mapping_id, severity = self.id, chk.severity
-        id_text = chk.id_card
-        birth_source = self.sources.get(chk.birth_date or "", chk.birth_date or "the birth date")
-        sex_source = self.sources.get(chk.sex or "", chk.sex or "the sex")
-
-        def run_check(out: Out, run: _Run) -> None:
-            number = getters["id_card"](out)
-            if not number:
-                return
-            birth = getters["birth_date"](out) if "birth_date" in getters else None
-            sex = getters["sex"](out) if "sex" in getters else None
-            if isinstance(sex, dict):
-                sex = sex.get("code")
-            disagreements = gb11643.check_id_card(
-                str(number), birth, sex, birth_date_source=birth_source, sex_source=sex_source
-            )
-            if not disagreements:
-                return
-            text = "; ".join(disagreements)
-            if severity == "error":
-                raise MappingError(mapping_id, name, id_text, number, text, hl7_code="207")
-            run.warnings.append(f"{name}: {text}")
-
-        return run_check
+        return id_card_check(
+            self.id,
+            chk.id or (f"id_card check (line {line})" if line else "id_card check"),
+            number=getters["id_card"],
+            number_path=chk.id_card,
+            birth_date=getters.get("birth_date"),
+            birth_source=self.sources.get(chk.birth_date or "", chk.birth_date or "the birth date"),
+            sex=getters.get("sex"),
+            sex_source=self.sources.get(chk.sex or "", chk.sex or "the sex"),
+            severity=chk.severity,
+        )
 
     def _coded_part(self, text: str) -> Target | None:
         base = text.rsplit(".", 1)[0]
         return self.top_targets.get(base) if text.endswith(".code") else None
 
 
+def _nested_name(parent: str, to: str) -> str:
+    """A nested rule named by its whole target: ``patient.identifiers[*].value``, ``PID.3[*].1``."""
+    if not parent:
+        return to
+    return f"{parent}{to}" if to.startswith(".") else f"{parent}.{to}"
+
+
 def _is_model(t: Any) -> bool:
     return isinstance(t, type) and issubclass(t, BaseModel)
-
-
-def _value_test(cond: Condition, first: Callable[[Any], Any], where: Where) -> _Test:
-    checks: list[Callable[[Any], bool]] = []
-    if cond.present is not None:
-        want = cond.present
-        checks.append(lambda v: (v is not None and v != "") == want)
-    if cond.equals is not None:
-        eq = cond.equals
-        checks.append(lambda v: v is not None and str(v) == eq)
-    if cond.not_equals is not None:
-        ne = cond.not_equals
-        checks.append(lambda v: v is None or str(v) != ne)
-    if cond.in_ is not None:
-        allowed = frozenset(cond.in_)
-        checks.append(lambda v: v is not None and str(v) in allowed)
-    if cond.not_in is not None:
-        banned = frozenset(cond.not_in)
-        checks.append(lambda v: v is None or str(v) not in banned)
-    if cond.matches is not None:
-        try:
-            rx = re.compile(cond.matches)
-        except re.error as exc:
-            raise DefinitionError(f"bad regular expression: {exc}", (*where, "matches")) from None
-        checks.append(lambda v: v is not None and rx.fullmatch(str(v)) is not None)
-
-    def test(scope: Any) -> bool:
-        v = first(scope)
-        return all(c(v) for c in checks)
-
-    return test
-
-
-def _lookup(table: CodeTable, coded: bool) -> Callable[[Any, _Run], Any]:
-    """A code table on the hot path: one dict lookup, a warning when the table says to pass with one."""
-    lookup = table.lookup
-
-    def run(value: Any, run: _Run) -> Any:
-        code = value.code if hasattr(value, "code") else str(value)
-        outcome = lookup(code)
-        if outcome.warning:
-            run.warnings.append(outcome.warning)
-        if outcome.code is None:
-            return None
-        if not coded:
-            return outcome.code
-        item = {"code": outcome.code}
-        if outcome.system:
-            item["system"] = outcome.system
-        if outcome.display:
-            item["display"] = outcome.display
-        return item
-
-    return run
-
-
-def _hint(target: Any, produced: Any) -> str:
-    import datetime as dt
-
-    if target is dt.date and produced is str:
-        return ": add transform hl7_date (or iso_date)"
-    if target is dt.datetime and produced is str:
-        return ": add transform hl7_datetime (or iso_datetime)"
-    if target is dt.date and produced is dt.datetime:
-        return ": use hl7_date to keep only the date"
-    if target is dt.datetime and produced is dt.date:
-        return ": use hl7_datetime to keep the time"
-    if target is str and produced in (dt.date, dt.datetime):
-        return ": add transform to_hl7_date / to_hl7_datetime or format_date"
-    if target is str and is_coded(produced):
-        return ": read its .code, or map it through a table"
-    return ""

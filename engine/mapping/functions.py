@@ -240,6 +240,7 @@ class RegexExtractArgs(_Args):
     pattern: re.Pattern[str]
     group: int | str = 1
     required: bool = True
+
     @field_validator("pattern", mode="before")
     @classmethod
     def _compiled(cls, v: object) -> object:
@@ -249,15 +250,20 @@ class RegexExtractArgs(_Args):
     def _group_exists(self) -> RegexExtractArgs:
         g, p = self.group, self.pattern
         if isinstance(g, int) and not 0 <= g <= p.groups:
-            raise ValueError(f"group {g}: the pattern {p.pattern!r} has {p.groups} group(s); "
-                             "use group: 0 for the whole match")
+            raise ValueError(
+                f"group {g}: the pattern {p.pattern!r} has {p.groups} group(s); "
+                "use group: 0 for the whole match"
+            )
         if isinstance(g, str) and g not in p.groupindex:
             raise ValueError(f"the pattern {p.pattern!r} has no group named {g!r}")
         return self
 
 
-@register("regex_extract", params=RegexExtractArgs,
-          doc="group (1) of the first match of pattern; no match rejects the value unless required: false")
+@register(
+    "regex_extract",
+    params=RegexExtractArgs,
+    doc="group (1) of the first match of pattern; no match rejects the value unless required: false",
+)
 def _regex_extract(value: str, a: RegexExtractArgs) -> str | None:
     m = a.pattern.search(value)
     found = m.group(a.group) if m is not None else None
@@ -269,6 +275,7 @@ def _regex_extract(value: str, a: RegexExtractArgs) -> str | None:
 class RegexReplaceArgs(_Args):
     pattern: re.Pattern[str]
     replacement: str = ""
+
     @field_validator("pattern", mode="before")
     @classmethod
     def _compiled(cls, v: object) -> object:
@@ -283,8 +290,11 @@ class RegexReplaceArgs(_Args):
         return self
 
 
-@register("regex_replace", params=RegexReplaceArgs,
-          doc="replace every match of pattern by replacement (\\1 refers to a group)")
+@register(
+    "regex_replace",
+    params=RegexReplaceArgs,
+    doc="replace every match of pattern by replacement (\\1 refers to a group)",
+)
 def _regex_replace(value: str, a: RegexReplaceArgs) -> str:
     return a.pattern.sub(a.replacement, value)
 
@@ -375,12 +385,25 @@ def _to_decimal(value: str | int | float | Decimal, _: None) -> Decimal:
     return number
 
 
-_BOOLS = {"Y": True, "YES": True, "T": True, "TRUE": True, "1": True, "是": True,
-          "N": False, "NO": False, "F": False, "FALSE": False, "0": False, "否": False}
+_BOOLS = {
+    "Y": True,
+    "YES": True,
+    "T": True,
+    "TRUE": True,
+    "1": True,
+    "是": True,
+    "N": False,
+    "NO": False,
+    "F": False,
+    "FALSE": False,
+    "0": False,
+    "否": False,
+}
 
 
-@register("to_bool", accepts=(str, int, bool), returns=bool,
-          doc="true/false from Y/N, T/F, 1/0, 是/否, true/false")
+@register(
+    "to_bool", accepts=(str, int, bool), returns=bool, doc="true/false from Y/N, T/F, 1/0, 是/否, true/false"
+)
 def _to_bool(value: str | int | bool, _: None) -> bool:
     if isinstance(value, bool):
         return value
@@ -411,6 +434,7 @@ def _tz(value: object) -> object:
 class ZoneArgs(_Args):
     model_config = ConfigDict(arbitrary_types_allowed=True)
     assume_zone: dt.tzinfo | None = None
+
     @field_validator("assume_zone", mode="before")
     @classmethod
     def _zone(cls, v: object) -> object:
@@ -420,14 +444,19 @@ class ZoneArgs(_Args):
 class ToZoneArgs(_Args):
     model_config = ConfigDict(arbitrary_types_allowed=True)
     zone: dt.tzinfo | None = None
+
     @field_validator("zone", mode="before")
     @classmethod
     def _zone(cls, v: object) -> object:
         return _tz(v)
 
 
-@register("hl7_datetime", returns=dt.datetime, params=ZoneArgs,
-          doc="HL7 DTM/TS -> date and time; aware when it has a zone, else in assume_zone (else naive)")
+@register(
+    "hl7_datetime",
+    returns=dt.datetime,
+    params=ZoneArgs,
+    doc="HL7 DTM/TS -> date and time; aware when it has a zone, else in assume_zone (else naive)",
+)
 def _hl7_datetime(value: str, a: ZoneArgs) -> dt.datetime:
     return hl7time.parse_datetime(value, a.assume_zone)
 
@@ -442,8 +471,12 @@ def _iso_date(value: str, _: None) -> dt.date:
     return hl7time.parse_iso_date(value)
 
 
-@register("iso_datetime", returns=dt.datetime, params=ZoneArgs,
-          doc="ISO 8601 date and time (2026-02-03T10:05:00+08:00) -> date and time; assume_zone if naive")
+@register(
+    "iso_datetime",
+    returns=dt.datetime,
+    params=ZoneArgs,
+    doc="ISO 8601 date and time (2026-02-03T10:05:00+08:00) -> date and time; assume_zone if naive",
+)
 def _iso_datetime(value: str, a: ZoneArgs) -> dt.datetime:
     return hl7time.parse_iso_datetime(value, a.assume_zone)
 
@@ -465,8 +498,12 @@ class FormatArgs(_Args):
         return v
 
 
-@register("format_date", accepts=(dt.date, dt.datetime), params=FormatArgs,
-          doc="date or date and time -> text with a strftime format, or hl7_dtm / hl7_dt")
+@register(
+    "format_date",
+    accepts=(dt.date, dt.datetime),
+    params=FormatArgs,
+    doc="date or date and time -> text with a strftime format, or hl7_dtm / hl7_dt",
+)
 def _format_date(value: dt.date, a: FormatArgs) -> str:
     if a.format == "hl7_dtm":
         return hl7time.format_datetime(value)
@@ -475,8 +512,12 @@ def _format_date(value: dt.date, a: FormatArgs) -> str:
     return value.strftime(a.format)
 
 
-@register("to_hl7_datetime", accepts=(dt.datetime, dt.date), params=ToZoneArgs,
-          doc="date and time -> HL7 DTM to the second, with its zone if aware (converted to zone if given)")
+@register(
+    "to_hl7_datetime",
+    accepts=(dt.datetime, dt.date),
+    params=ToZoneArgs,
+    doc="date and time -> HL7 DTM to the second, with its zone if aware (converted to zone if given)",
+)
 def _to_hl7_datetime(value: dt.date, a: ToZoneArgs) -> str:
     if a.zone is not None and isinstance(value, dt.datetime) and value.tzinfo is not None:
         value = value.astimezone(a.zone)
@@ -506,8 +547,11 @@ def _part(name: object, key: str) -> object:
     return part
 
 
-@register("join_name", accepts=(object,),
-          doc="family + given of a name (mapping/model/pair): no space between Han characters, one for Latin")
+@register(
+    "join_name",
+    accepts=(object,),
+    doc="family + given of a name (mapping/model/pair): no space between Han characters, one for Latin",
+)
 def _join_name(value: object, _: None) -> str | None:
     if isinstance(value, str):
         return value

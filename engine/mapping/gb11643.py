@@ -34,8 +34,43 @@ _DIGITS = frozenset("0123456789")
 # residence permits, which use the same number format).
 _PROVINCES = frozenset(
     str(n)
-    for n in (11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46,
-              50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83)
+    for n in (
+        11,
+        12,
+        13,
+        14,
+        15,
+        21,
+        22,
+        23,
+        31,
+        32,
+        33,
+        34,
+        35,
+        36,
+        37,
+        41,
+        42,
+        43,
+        44,
+        45,
+        46,
+        50,
+        51,
+        52,
+        53,
+        54,
+        61,
+        62,
+        63,
+        64,
+        65,
+        71,
+        81,
+        82,
+        83,
+    )
 )
 # Full-width digits and letters -> ASCII (hospital forms are often typed with a Chinese IME),
 # and a lower-case x -> X (GB 11643-1999 §7.2 writes the check value 10 as a capital X).
@@ -172,11 +207,13 @@ def check_id_card(
     found: list[str] = []
     born = _as_date(birth_date)
     if born is not None and born != card.birth_date:
-        found.append(f"ID card says born {card.birth_date.isoformat()}, "
-                     f"{birth_date_source} says {born.isoformat()}")
+        found.append(
+            f"ID card says born {card.birth_date.isoformat()}, {birth_date_source} says {born.isoformat()}"
+        )
     if isinstance(sex, str):
         code = _SEX_CODES.get(sex.strip().upper())
         if code is not None and code != card.sex:
-            found.append(f"ID card says {_SEXES[card.sex]}, {sex_source} says {_SEXES[code]} "
-                         f"({sex.strip()!r})")
+            found.append(
+                f"ID card says {_SEXES[card.sex]}, {sex_source} says {_SEXES[code]} ({sex.strip()!r})"
+            )
     return found

@@ -43,13 +43,16 @@ def check_target(path: Hl7Path | CompiledPath | str) -> Hl7Path:
     """
     p = _as_path(path)
     if p.relative:
-        raise DefinitionError(f"cannot write at {p.text}: a target path is absolute (SEG.field...), "
-                              "the builder has no scope")
+        raise DefinitionError(
+            f"cannot write at {p.text}: a target path is absolute (SEG.field...), the builder has no scope"
+        )
     if p.field == 0:
         raise DefinitionError(f"cannot write at {p.text}: a target names a field (e.g. {p.segment}.1)")
     if p.segment == "MSH" and p.field <= 2:
-        raise DefinitionError(f"cannot write at {p.text}: MSH-1 and MSH-2 are the separators, given to "
-                              "the builder (field_sep, encoding)")
+        raise DefinitionError(
+            f"cannot write at {p.text}: MSH-1 and MSH-2 are the separators, given to "
+            "the builder (field_sep, encoding)"
+        )
     return p
 
 
@@ -122,8 +125,11 @@ def _compile_writer(p: Hl7Path) -> _Writer:
 def _separators(field_sep: str, encoding: str) -> tuple[str, dict[int, str], re.Pattern[str]]:
     """Checked separators, the escape table and a search for what needs escaping (built once per set)."""
     seps = field_sep + encoding[:4]
-    if len(field_sep) != 1 or len(encoding) not in (4, 5) or len(set(seps)) != 5 or any(
-        c.isalnum() or c.isspace() for c in seps
+    if (
+        len(field_sep) != 1
+        or len(encoding) not in (4, 5)
+        or len(set(seps)) != 5
+        or any(c.isalnum() or c.isspace() for c in seps)
     ):
         raise DefinitionError(
             f"separators {field_sep!r} and {encoding!r}: HL7 v2 (Chapter 2, message delimiters) wants one "
@@ -133,10 +139,17 @@ def _separators(field_sep: str, encoding: str) -> tuple[str, dict[int, str], re.
     fs, cs, rs, esc, ss = seps[0], seps[1], seps[2], seps[3], seps[4]
     # HL7 v2.5 §2.7: delimiters in data are sent as escape sequences; CR/LF would end the segment, so
     # they go as hexadecimal data (\Xhh\), which the reader turns back into the characters.
-    table = str.maketrans({
-        esc: f"{esc}E{esc}", fs: f"{esc}F{esc}", cs: f"{esc}S{esc}", rs: f"{esc}R{esc}",
-        ss: f"{esc}T{esc}", "\r": f"{esc}X0D{esc}", "\n": f"{esc}X0A{esc}",
-    })
+    table = str.maketrans(
+        {
+            esc: f"{esc}E{esc}",
+            fs: f"{esc}F{esc}",
+            cs: f"{esc}S{esc}",
+            rs: f"{esc}R{esc}",
+            ss: f"{esc}T{esc}",
+            "\r": f"{esc}X0D{esc}",
+            "\n": f"{esc}X0A{esc}",
+        }
+    )
     special = re.compile("[" + re.escape(seps) + "\r\n]")
     return seps, table, special
 

@@ -204,8 +204,16 @@ class _Parser:
             )
         self.pos += 1
         if not self.peek():  # "." is the scope itself
-            return self.build(False, self.kind, self.ctx_segment, None, 0 if self.kind is ScopeKind.SEGMENT
-                              else self.ctx_field, None, 0, 0)
+            return self.build(
+                False,
+                self.kind,
+                self.ctx_segment,
+                None,
+                0 if self.kind is ScopeKind.SEGMENT else self.ctx_field,
+                None,
+                0,
+                0,
+            )
         if self.kind is ScopeKind.SEGMENT:
             return self.field_part(False, ScopeKind.SEGMENT, self.ctx_segment, None)
         # repetition scope: .component[.subcomponent]
@@ -220,8 +228,9 @@ class _Parser:
             self.pos += 1
             subcomponent = self.number("subcomponent")
         self.end_or("the end of the path (inside each: on a field repetition: .component[.subcomponent])")
-        return self.build(False, ScopeKind.REPETITION, self.ctx_segment, None, self.ctx_field, None,
-                          component, subcomponent)
+        return self.build(
+            False, ScopeKind.REPETITION, self.ctx_segment, None, self.ctx_field, None, component, subcomponent
+        )
 
     def field_part(self, root: bool, anchor: ScopeKind, segment: str, seg_index: Index) -> Hl7Path:
         field_at = self.pos
@@ -247,8 +256,9 @@ class _Parser:
                     raise self.fail("the end of the path", why="subcomponents are the deepest level")
         self.end_or("'.', '[' or the end of the path")
         if segment == "MSH" and field <= 2 and (repetition is not None or component):
-            raise self.error(f"MSH-{field} holds the {_SEPARATORS[field - 1]}: it has no repetitions or "
-                             "components")
+            raise self.error(
+                f"MSH-{field} holds the {_SEPARATORS[field - 1]}: it has no repetitions or components"
+            )
         return self.build(root, anchor, segment, seg_index, field, repetition, component, subcomponent)
 
     def index_opt(self, level: str, segment: str, field: int) -> Index:
@@ -273,8 +283,9 @@ class _Parser:
             raise self.fail(f"a {level} number (1, 2...), * or name=value")
         n = int(inner)
         if n == 0 or inner[0] == "0":
-            raise self.error(f"{level} numbers start at 1 and have no leading zero, not [{inner}] "
-                             f"(column {self.pos + 1})")
+            raise self.error(
+                f"{level} numbers start at 1 and have no leading zero, not [{inner}] (column {self.pos + 1})"
+            )
         self.pos = close + 1
         return n
 
@@ -365,8 +376,17 @@ class _Parser:
             raise self.error(f"unknown {what} {name!r} of {datatype} ({where}){hint}: {', '.join(names)}")
         return n
 
-    def build(self, root: bool, anchor: ScopeKind, segment: str, seg_index: Index, field: int,
-              repetition: Index, component: int, subcomponent: int) -> Hl7Path:
+    def build(
+        self,
+        root: bool,
+        anchor: ScopeKind,
+        segment: str,
+        seg_index: Index,
+        field: int,
+        repetition: Index,
+        component: int,
+        subcomponent: int,
+    ) -> Hl7Path:
         datatype = _field_type(segment, field)
         if component and datatype:
             datatype = hl7types.component_type(datatype, component)
@@ -374,8 +394,18 @@ class _Parser:
                 datatype = hl7types.component_type(datatype, subcomponent)
         stars = (seg_index == EVERY) + (repetition == EVERY)
         return Hl7Path(
-            self.text, anchor, root, segment, seg_index, field, repetition, component, subcomponent,
-            datatype, stars > 0, stars,
+            self.text,
+            anchor,
+            root,
+            segment,
+            seg_index,
+            field,
+            repetition,
+            component,
+            subcomponent,
+            datatype,
+            stars > 0,
+            stars,
         )
 
 
@@ -389,8 +419,10 @@ def _scope_context(scope: ScopeArg) -> tuple[ScopeKind, str, int]:
     path = scope.path if isinstance(scope, CompiledPath) else scope
     kind = path.scope_kind
     if kind is ScopeKind.MESSAGE:
-        raise DefinitionError(f"{path.text} cannot open a scope: each: ends at a segment (OBR[*]) or a field "
-                              "repetition (PID.3[*])")
+        raise DefinitionError(
+            f"{path.text} cannot open a scope: each: ends at a segment (OBR[*]) or a field "
+            "repetition (PID.3[*])"
+        )
     return kind, path.segment, path.field if kind is ScopeKind.REPETITION else 0
 
 
@@ -538,8 +570,9 @@ class _Plan:
         self.maybe_separators = path.segment in ("MSH", "") and 0 < path.field <= 2
 
     # -- segments ---------------------------------------------------------------------------------
-    def segments(self, scope: Scope, index: Index, make_scopes: bool, all_matches: bool
-                 ) -> list[tuple[Hl7Reader, int, _Holder]]:
+    def segments(
+        self, scope: Scope, index: Index, make_scopes: bool, all_matches: bool
+    ) -> list[tuple[Hl7Reader, int, _Holder]]:
         """(reader, segment index, holder) of each segment the path reads. ``holder`` is what the
         repetition scopes of that segment read non-relative paths from; with ``make_scopes`` it is
         the segment's own ``SegmentScope`` (its group reaches the next segment of the same name)."""
@@ -553,8 +586,11 @@ class _Plan:
             base = base.reader
         reader, positions, hi, own = _lookup(base, path.segment)
         if own is not None:
-            if index is None or index == 1 or index == EVERY or (
-                self.segment_test is not None and self.segment_test(reader, own.index)
+            if (
+                index is None
+                or index == 1
+                or index == EVERY
+                or (self.segment_test is not None and self.segment_test(reader, own.index))
             ):
                 return [(reader, own.index, own)]
             return []
@@ -583,8 +619,9 @@ class _Plan:
         return out
 
     # -- repetitions ------------------------------------------------------------------------------
-    def repetitions(self, reader: Hl7Reader, i: int, index: Index, all_matches: bool
-                    ) -> list[tuple[int, str]]:
+    def repetitions(
+        self, reader: Hl7Reader, i: int, index: Index, all_matches: bool
+    ) -> list[tuple[int, str]]:
         """(number, text) of each repetition of the path's field in segment ``i``; empty ones skipped."""
         field = self.path.field
         fields = reader.fields(i)
@@ -662,8 +699,13 @@ class _Plan:
                 return _value(reader, text, component, subcomponent)
 
             return first_in_segment
-        if (path.iterates or path.anchor is not ScopeKind.MESSAGE or path.field == 0 or self.maybe_separators
-                or isinstance(seg_index, Select)):
+        if (
+            path.iterates
+            or path.anchor is not ScopeKind.MESSAGE
+            or path.field == 0
+            or self.maybe_separators
+            or isinstance(seg_index, Select)
+        ):
 
             def first_general(scope: Scope) -> str | None:
                 return next(iterate(scope), None)

@@ -99,8 +99,11 @@ def _fields(text: str, what: str) -> tuple[str, re.Match[str]]:
         raise ValueRejected(f"{s!r}: not an HL7 {what} ({_SHAPE}){hint}", text)
     if m.group(3) is None:
         got = _PRECISION[1 if m.group(2) is None else 2]
-        raise ValueRejected(f"{s!r}: a {'date and time' if what == 'DTM' else 'date'} needs at least "
-                            f"year, month and day; this value gives only {got}", text)
+        raise ValueRejected(
+            f"{s!r}: a {'date and time' if what == 'DTM' else 'date'} needs at least "
+            f"year, month and day; this value gives only {got}",
+            text,
+        )
     return s, m
 
 
@@ -189,8 +192,10 @@ def format_datetime(value: dt.date) -> str:
     """
     if not isinstance(value, dt.datetime):
         return f"{value.year:04d}{value.month:02d}{value.day:02d}"
-    text = (f"{value.year:04d}{value.month:02d}{value.day:02d}"
-            f"{value.hour:02d}{value.minute:02d}{value.second:02d}")
+    text = (
+        f"{value.year:04d}{value.month:02d}{value.day:02d}"
+        f"{value.hour:02d}{value.minute:02d}{value.second:02d}"
+    )
     offset = value.utcoffset()
     if offset is None:
         return text

@@ -2,7 +2,9 @@
 
 The compiler asks an input for a compiled path (``compile``), the type of value a path yields
 (``type_of``, for load-time checks), and the scope that ``each:`` opens for nested rules
-(``scope_of``). At run time ``root`` turns the message content into the top scope.
+(``scope_of``). At run time ``root`` turns the message content into the top scope. ``within`` for
+a group of rules is a prefix joined to their relative paths when the mapping loads (``join``,
+``Within``): the compiled paths are the same as if each rule spelt out the whole path.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from engine.mapping.errors import DefinitionError, ValueRejected
 from engine.mapping.hl7reader import Hl7Reader
 from engine.mapping.types import describe, list_item, model_field_type, unwrap
 
-__all__ = ["Input", "PathLike", "input_for"]
+__all__ = ["Input", "PathLike", "Within", "input_for"]
 
 
 class PathLike(Protocol):
@@ -41,6 +43,7 @@ class Input(Protocol):
     def scope_of(self, path: PathLike, text: str, scope: Any) -> Any: ...
     def root(self, data: Any) -> Any: ...
     def location(self, text: str) -> str: ...
+    def join(self, prefix: str, text: str) -> str: ...
 
 
 _HL7_LOC = re.compile(
@@ -77,6 +80,12 @@ class Hl7Input:
         if isinstance(data, bytes):
             data = data.decode("utf-8")
         return Hl7Reader(str(data))
+
+    def join(self, prefix: str, text: str) -> str:
+        raise DefinitionError(
+            "within: is for XML and JSON input; HL7 v2 paths are short already "
+            "(use each: for a segment or a repetition)"
+        )
 
     def location(self, text: str) -> str:
         """ERR-2 (segment^sequence^field^repetition^component^subcomponent) of an absolute path."""
@@ -118,6 +127,14 @@ class XmlInput:
 
     def location(self, text: str) -> str:
         return ""
+
+    def join(self, prefix: str, text: str) -> str:
+        # an absolute path (/..., //...) keeps reading from the document root
+        if text.startswith("/"):
+            return text
+        if "|" in text:
+            raise DefinitionError(f"{text}: a union (|) inside within: must be written in full, from /")
+        return f"{prefix.rstrip('/')}/{text}"
 
 
 class JsonInput:
@@ -164,6 +181,38 @@ class JsonInput:
 
     def location(self, text: str) -> str:
         return ""
+
+    def join(self, prefix: str, text: str) -> str:
+        # inside each:, ".x" is relative to the item; within: ".contact" keeps it so
+        return f"{prefix.rstrip('.')}.{text.removeprefix('.')}"
+
+
+class Within:
+    """An input seen from a ``within:`` path: every relative path is joined to the prefix first."""
+
+    def __init__(self, inner: Input, prefix: str) -> None:
+        self.inner = inner
+        self.prefix = prefix
+        self.kind = inner.kind
+        self.top = inner.top
+
+    def compile(self, text: str, scope: Any) -> PathLike:
+        return self.inner.compile(self.join(self.prefix, text), scope)
+
+    def type_of(self, text: str, scope: Any) -> Any:
+        return self.inner.type_of(self.join(self.prefix, text), scope)
+
+    def scope_of(self, path: PathLike, text: str, scope: Any) -> Any:
+        return self.inner.scope_of(path, self.join(self.prefix, text), scope)
+
+    def root(self, data: Any) -> Any:
+        return self.inner.root(data)
+
+    def location(self, text: str) -> str:
+        return self.inner.location(self.join(self.prefix, text)) if text else ""
+
+    def join(self, prefix: str, text: str) -> str:
+        return self.inner.join(prefix, text)
 
 
 _KEY = re.compile(r'"(?P<q>[^"]*)"|(?P<k>[^.\[\]"]+)|\[(?P<i>[^\]]*)\]|(?P<dot>\.)')

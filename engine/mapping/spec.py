@@ -15,8 +15,11 @@ Each rule takes a value from the input (``from`` a path, or the first non-empty 
 ``value`` a constant; ``concat`` several paths and literals), passes it through ``transform``
 functions and a code ``table``, and writes it to the ``to`` path of the output. ``each`` repeats a
 group of nested ``rules`` once per repetition or segment (``PID.3[*]``, ``OBR[*]``), and writes one
-item of an output list per iteration. ``when`` keeps a rule (or an item) only when a condition on
-the input holds. The mapping language is documented with examples in the README.
+item of an output list per iteration. ``within`` names an input path that the relative paths of its
+nested rules start from (``within: hl7:controlActProcess/.../hl7:patient`` in a V3 message), so a
+deep XML document is mapped without repeating the same long path in every rule. ``when`` keeps a
+rule (or an item) only when a condition on the input holds. The mapping language is documented
+with examples in the README.
 """
 
 from __future__ import annotations
@@ -77,6 +80,9 @@ class Rule(_Strict):
     concat: list[str | Literal_] | None = Field(None, description="input paths and {value: ...} literals")
     separator: str = Field("", description="between the non-empty pieces of concat")
     each: str | None = Field(None, description="iterating input path: the nested rules run once per match")
+    within: str | None = Field(
+        None, description="input path that the nested rules' relative paths start from (XML, JSON)"
+    )
     rules: list[Rule] | None = Field(None, description="nested rules, writing one item of the `to` list")
     transform: str | dict[str, Any] | list[str | dict[str, Any]] | None = Field(
         None, description="a function, {function: argument}, or a list of them applied in turn"
@@ -97,6 +103,17 @@ class Rule(_Strict):
         ]
         if len(sources) > 1:
             raise ValueError(f"a rule takes one source, not {' and '.join(sources)}")
+        if self.within is not None:
+            if self.rules is None:
+                raise ValueError("within needs nested rules")
+            given = [k for k, v in (("to", self.to), ("each", self.each)) if v is not None]
+            if given:
+                raise ValueError(
+                    f"within only narrows where the nested rules read; it takes no {given[0]} "
+                    "(put each on a nested rule)"
+                )
+            if self.required or self.one or self.if_unset:
+                raise ValueError("required, one and if_unset belong on the nested rules")
         if self.rules is not None:
             if sources:
                 raise ValueError(f"a rule with nested rules has no {sources[0]} of its own")
@@ -109,7 +126,7 @@ class Rule(_Strict):
                 raise ValueError("each needs nested rules")
             if not sources and self.default is None:
                 raise ValueError("a rule needs a source: from, value or concat (or a default)")
-        if self.to is None:
+        if self.to is None and self.within is None:
             raise ValueError("a rule needs a target: to")
         if self.required and self.default is not None:
             raise ValueError("required and default contradict each other")
@@ -117,7 +134,7 @@ class Rule(_Strict):
 
     @property
     def name(self) -> str:
-        return self.id or self.to or "?"
+        return self.id or self.to or (f"within {self.within}" if self.within else "?")
 
     def steps(self) -> list[str | dict[str, Any]]:
         if self.transform is None:
