@@ -68,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     v25 = catalog.get("platform-adt-v25")
     print(f"mapping throughput, one core, median of {args.repeat} x {args.seconds:.0f} s")
-    print(f"{'mapping':18} {'bytes':>5} {'hl7.parse':>10} {'map':>8} {'ratio':>6} {'map+json':>9} "
-          f"{'chain v2.5':>10}  target >= {TARGET:,.0f}")
+    print(
+        f"{'mapping':18} {'bytes':>5} {'hl7.parse':>10} {'map':>8} {'ratio':>6} {'map+json':>9} "
+        f"{'chain v2.5':>10}  target >= {TARGET:,.0f}"
+    )
     worst = float("inf")
     for mapping_id, case in VENDORS.items():
         mapping = catalog.get(mapping_id)

@@ -60,22 +60,41 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 # --------------------------------------------------------------------------------------------------
 # synthetic messages
 
-_SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢"
-             "宋唐许韩冯邓曹彭曾萧田董袁潘蒋蔡余杜叶程魏苏吕丁任沈")
-_GIVEN = ("伟芳娜秀敏静丽强磊军洋勇艳杰娟涛明超霞平刚桂英"
-          "华玉兰萍红鹏辉建国志文斌宇浩凯欣怡梓涵子轩雨晨思远")
-_CITIES = (
-    ("110101", "北京市", "东城区"), ("310104", "上海市", "徐汇区"),
-    ("440305", "广东省深圳市", "南山区"), ("510107", "四川省成都市", "武侯区"),
-    ("330106", "浙江省杭州市", "西湖区"), ("420102", "湖北省武汉市", "江岸区"),
-    ("320102", "江苏省南京市", "玄武区"), ("610113", "陕西省西安市", "雁塔区"),
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾萧田董袁潘蒋蔡余杜叶程魏苏吕丁任沈"
 )
-_STREETS = ("人民路", "解放路", "中山路", "建设路", "和平街",
-            "长江路", "黄河路", "友谊路", "光明街", "文化路")
+_GIVEN = "伟芳娜秀敏静丽强磊军洋勇艳杰娟涛明超霞平刚桂英华玉兰萍红鹏辉建国志文斌宇浩凯欣怡梓涵子轩雨晨思远"
+_CITIES = (
+    ("110101", "北京市", "东城区"),
+    ("310104", "上海市", "徐汇区"),
+    ("440305", "广东省深圳市", "南山区"),
+    ("510107", "四川省成都市", "武侯区"),
+    ("330106", "浙江省杭州市", "西湖区"),
+    ("420102", "湖北省武汉市", "江岸区"),
+    ("320102", "江苏省南京市", "玄武区"),
+    ("610113", "陕西省西安市", "雁塔区"),
+)
+_STREETS = (
+    "人民路",
+    "解放路",
+    "中山路",
+    "建设路",
+    "和平街",
+    "长江路",
+    "黄河路",
+    "友谊路",
+    "光明街",
+    "文化路",
+)
 _WARDS = ("心内科", "呼吸内科", "普外科", "骨科", "神经内科", "消化内科", "肾内科", "内分泌科")
 _DIAGNOSES = (
-    ("I10", "原发性高血压"), ("E11.9", "2型糖尿病，不伴有并发症"), ("J18.9", "肺炎，未特指"),
-    ("K35.8", "急性阑尾炎"), ("I21.9", "急性心肌梗死"), ("S72.0", "股骨颈骨折"), ("N18.3", "慢性肾脏病3期"),
+    ("I10", "原发性高血压"),
+    ("E11.9", "2型糖尿病，不伴有并发症"),
+    ("J18.9", "肺炎，未特指"),
+    ("K35.8", "急性阑尾炎"),
+    ("I21.9", "急性心肌梗死"),
+    ("S72.0", "股骨颈骨折"),
+    ("N18.3", "慢性肾脏病3期"),
 )
 _ALLERGIES = (("Z88.0", "青霉素过敏"), ("Z88.1", "头孢类过敏"), ("Z91.0", "海鲜过敏"))
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -90,8 +109,11 @@ def id_card(area: str, birth: date, seq: int) -> str:
 
 def valid_id_card(number: str) -> bool:
     body, check = number[:17], number[17:]
-    return len(number) == 18 and body.isdigit() and _CHECK[
-        sum(int(c) * w for c, w in zip(body, _WEIGHTS, strict=True)) % 11] == check
+    return (
+        len(number) == 18
+        and body.isdigit()
+        and _CHECK[sum(int(c) * w for c, w in zip(body, _WEIGHTS, strict=True)) % 11] == check
+    )
 
 
 def control_id(tag: str, i: int) -> str:
@@ -111,8 +133,9 @@ def adt_a01(i: int, tag: str) -> bytes:
     name = rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.choice((1, 2))))
     kin = rng.choice(_SURNAMES) + rng.choice(_GIVEN) + rng.choice(_GIVEN)
     mrn = f"{100000 + i % 5000:06d}"  # 5,000 patients, several messages each
-    street = (f"{rng.choice(_STREETS)}{rng.randrange(1, 999)}号"
-              f"{rng.randrange(1, 30)}栋{rng.randrange(101, 2999)}室")
+    street = (
+        f"{rng.choice(_STREETS)}{rng.randrange(1, 999)}号{rng.randrange(1, 30)}栋{rng.randrange(101, 2999)}室"
+    )
     phone = f"1{rng.choice('3589')}{rng.randrange(10**8, 10**9)}"
     ward = rng.choice(_WARDS)
     dx_code, dx_text = rng.choice(_DIAGNOSES)
@@ -172,7 +195,7 @@ class _ClientConn(asyncio.Protocol):
         end = self.buf.find(END)
         if end != -1 and self.waiter is not None and not self.waiter.done():
             start = self.buf.find(SB)
-            self.waiter.set_result(bytes(self.buf[start + 1 if start != -1 else 0: end]))
+            self.waiter.set_result(bytes(self.buf[start + 1 if start != -1 else 0 : end]))
             del self.buf[: end + 2]
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -185,18 +208,19 @@ def check_ack(ack: bytes, expected: str | None) -> str | None:
     pos = ack.find(b"\rMSA")
     if pos == -1:
         return f"no MSA segment: {ack[:80]!r}"
-    msa = ack[pos + 1:].split(b"\r", 1)[0].split(ack[3:4] or b"|")
+    msa = ack[pos + 1 :].split(b"\r", 1)[0].split(ack[3:4] or b"|")
     code = msa[1].decode("ascii", "replace") if len(msa) > 1 else ""
     got = msa[2].decode("ascii", "replace") if len(msa) > 2 else ""
     if code != "AA":
-        return f"{expected}: {code or 'no code'} {ack[pos + 1:pos + 200]!r}"
+        return f"{expected}: {code or 'no code'} {ack[pos + 1 : pos + 200]!r}"
     if expected is not None and got != expected:
         return f"{expected}: MSA-2 is {got!r}"
     return None
 
 
-async def _drive(port: int, work: list[list[tuple[str, bytes]]], verify: bool, start: Any,
-                 ack_timeout: float) -> ClientResult:
+async def _drive(
+    port: int, work: list[list[tuple[str, bytes]]], verify: bool, start: Any, ack_timeout: float
+) -> ClientResult:
     loop = asyncio.get_running_loop()
     conns: list[_ClientConn] = []
     for _ in work:
@@ -237,8 +261,15 @@ async def _drive(port: int, work: list[list[tuple[str, bytes]]], verify: bool, s
     return result
 
 
-def client_process(port: int, indices: list[list[int]], tag: str, verify: bool, start: Any, out: Connection,
-                   ack_timeout: float) -> None:
+def client_process(
+    port: int,
+    indices: list[list[int]],
+    tag: str,
+    verify: bool,
+    start: Any,
+    out: Connection,
+    ack_timeout: float,
+) -> None:
     """One client process: ``indices[k]`` are the message numbers connection k sends, in order."""
     import uvloop
 
@@ -274,8 +305,16 @@ class LoadResult:
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def run_load(port: int, messages: int, connections: int, procs: int, tag: str, *, verify: bool,
-             ack_timeout: float = 30.0) -> LoadResult:
+def run_load(
+    port: int,
+    messages: int,
+    connections: int,
+    procs: int,
+    tag: str,
+    *,
+    verify: bool,
+    ack_timeout: float = 30.0,
+) -> LoadResult:
     """Send ``messages`` over ``connections`` connections spread over ``procs`` client processes."""
     ctx = mp.get_context("spawn")
     per_conn = [list(range(k, messages, connections)) for k in range(connections)]
@@ -287,8 +326,9 @@ def run_load(port: int, messages: int, connections: int, procs: int, tag: str, *
         if not group:
             continue
         parent_end, child_end = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=client_process, daemon=True,
-                           args=(port, group, tag, verify, start, child_end, ack_timeout))
+        proc = ctx.Process(
+            target=client_process, daemon=True, args=(port, group, tag, verify, start, child_end, ack_timeout)
+        )
         proc.start()
         child_end.close()
         pipes.append(parent_end)
@@ -306,9 +346,13 @@ def run_load(port: int, messages: int, connections: int, procs: int, tag: str, *
     first = min((r.first_send for r in valid), default=0.0)
     last = max((r.last_ack for r in valid), default=0.0)
     return LoadResult(
-        messages=messages, acked_ok=sum(r.acked_ok for r in results), bad=[b for r in results for b in r.bad],
-        seconds=last - first, latencies_ms=[ns / 1e6 for r in results for ns in r.latencies_ns],
-        client_cpu_seconds=sum(r.cpu_seconds for r in results), started_at=first,
+        messages=messages,
+        acked_ok=sum(r.acked_ok for r in results),
+        bad=[b for r in results for b in r.bad],
+        seconds=last - first,
+        latencies_ms=[ns / 1e6 for r in results for ns in r.latencies_ns],
+        client_cpu_seconds=sum(r.cpu_seconds for r in results),
+        started_at=first,
     )
 
 
@@ -404,8 +448,15 @@ def _vm_hwm_mb(pid: int) -> float:
     return 0.0
 
 
-def write_config(base: Path, store_url: str, port: int, outdir: Path, destination: str = "file",
-                 synchronous: str = "full", lanes: int = 1) -> Path:
+def write_config(
+    base: Path,
+    store_url: str,
+    port: int,
+    outdir: Path,
+    destination: str = "file",
+    synchronous: str = "full",
+    lanes: int = 1,
+) -> Path:
     (base / "channels").mkdir(parents=True)
     (base / "config.yaml").write_text(
         "engine:\n"
@@ -424,13 +475,15 @@ def write_config(base: Path, store_url: str, port: int, outdir: Path, destinatio
         "source:\n"
         f"  url: mllp://127.0.0.1:{port}\n"
         "ack: after_store\n"
-        + ("destinations: []\n" if destination == "none" else
-           "destinations:\n"
-           "  - id: archive\n"
-           f"    url: file://{outdir}\n"
-           "    filename: '{channel}-{control_id}-{message_id}.hl7'\n"
-           f"    lanes: {lanes}\n"
-           + ("    fsync: false\n" if destination == "file-nofsync" else "")),
+        + (
+            "destinations: []\n"
+            if destination == "none"
+            else "destinations:\n"
+            "  - id: archive\n"
+            f"    url: file://{outdir}\n"
+            "    filename: '{channel}-{control_id}-{message_id}.hl7'\n"
+            f"    lanes: {lanes}\n" + ("    fsync: false\n" if destination == "file-nofsync" else "")
+        ),
         encoding="utf-8",
     )
     return base / "config.yaml"
@@ -499,16 +552,22 @@ def measure_engine(args: argparse.Namespace, store: str, tag: str, run_no: int) 
     return result
 
 
-def _run_engine(args: argparse.Namespace, base: Path, store_url: str, tag: str, run_no: int,
-                result: EngineResult) -> None:
+def _run_engine(
+    args: argparse.Namespace, base: Path, store_url: str, tag: str, run_no: int, result: EngineResult
+) -> None:
     port = free_port()
     outdir = base / "out"
     config = write_config(base, store_url, port, outdir, args.destination, args.synchronous, args.file_lanes)
     hie = Path(sys.executable).with_name("hie")
     log_path = base / "engine.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(hie), "run", "--config", str(config)], cwd=base, stdout=log,
-                                stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.Popen(
+            [str(hie), "run", "--config", str(config)],
+            cwd=base,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     spy: subprocess.Popen[bytes] | None = None
     try:
         _wait_port(port, proc)
@@ -568,9 +627,25 @@ def _start_py_spy(pid: int, target: Path, fmt: str) -> subprocess.Popen[bytes] |
     target.parent.mkdir(parents=True, exist_ok=True)
     # --nonblocking: sampling must not pause the engine, or the profile measures py-spy
     extra = os.environ.get("HIE_BENCH_PY_SPY_ARGS", "").split()  # e.g. "--gil" or "--native --idle"
-    proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "200", "--threads", "--nonblocking",
-                             "--format", fmt, "-o", str(target), *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "200",
+            "--threads",
+            "--nonblocking",
+            "--format",
+            fmt,
+            "-o",
+            str(target),
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(1.0)  # attach before the load starts
     return proc
 
@@ -603,9 +678,11 @@ def _mark(ok: bool) -> str:
 def print_load(title: str, load: LoadResult) -> None:
     cpu = 100 * load.client_cpu_seconds / load.seconds if load.seconds else 0.0
     worst = max(load.latencies_ms or [0])
-    print(f"  {title}: {load.acked_ok:,}/{load.messages:,} AA in {load.seconds:.2f} s = "
-          f"{_fmt_rate(load.rate)} msg/s; ACK latency p50 {load.pct(50):.2f} ms, p99 {load.pct(99):.2f} ms, "
-          f"max {worst:.1f} ms; client CPU {cpu:.0f}% of one core")
+    print(
+        f"  {title}: {load.acked_ok:,}/{load.messages:,} AA in {load.seconds:.2f} s = "
+        f"{_fmt_rate(load.rate)} msg/s; ACK latency p50 {load.pct(50):.2f} ms, p99 {load.pct(99):.2f} ms, "
+        f"max {worst:.1f} ms; client CPU {cpu:.0f}% of one core"
+    )
     for problem in load.bad[:5]:
         print(f"    ! {problem}")
     if len(load.bad) > 5:
@@ -624,21 +701,29 @@ def print_engine(res: EngineResult) -> None:
         drain = f"{res.drain_after_last_ack:.2f} s after the last ACK"
     else:
         drain = f"NOT drained: {res.files:,} files"
-    print(f"    engine CPU {res.cpu_percent:.0f}% of one core while receiving; "
-          f"peak RSS {res.peak_rss_mb:.0f} MB; "
-          f"file destination drained {drain}, delivery {_fmt_rate(res.delivery_rate)} msg/s; "
-          f"{res.files_missing} control ids missing from the files")
+    print(
+        f"    engine CPU {res.cpu_percent:.0f}% of one core while receiving; "
+        f"peak RSS {res.peak_rss_mb:.0f} MB; "
+        f"file destination drained {drain}, delivery {_fmt_rate(res.delivery_rate)} msg/s; "
+        f"{res.files_missing} control ids missing from the files"
+    )
 
 
-def summary(args: argparse.Namespace, echo: list[LoadResult], engines: dict[str, list[EngineResult]],
-            sample_size: float) -> None:
+def summary(
+    args: argparse.Namespace,
+    echo: list[LoadResult],
+    engines: dict[str, list[EngineResult]],
+    sample_size: float,
+) -> None:
     echo_rates = [r.rate for r in echo]
     echo_med = statistics.median(echo_rates) if echo_rates else 0.0
     print()
     print("=" * 100)
-    print(f"SUMMARY  {args.messages:,} ADT^A01 of ~{sample_size:,.0f} bytes (half UTF-8, half GB18030), "
-          f"{args.connections} connections, one message in flight per connection, "
-          f"{args.client_procs} client process(es), {os.cpu_count()} CPUs")
+    print(
+        f"SUMMARY  {args.messages:,} ADT^A01 of ~{sample_size:,.0f} bytes (half UTF-8, half GB18030), "
+        f"{args.connections} connections, one message in flight per connection, "
+        f"{args.client_procs} client process(es), {os.cpu_count()} CPUs"
+    )
     print("-" * 100)
     print(f"  MLLP echo ceiling (uvloop, fixed ACK)       {_spread(echo_rates)} msg/s")
     for label, runs in engines.items():
@@ -652,23 +737,31 @@ def summary(args: argparse.Namespace, echo: list[LoadResult], engines: dict[str,
         ratio = med / echo_med if echo_med else 0.0
         loads = [r.load for r in ok if r.load]
         bad = sum(len(x.bad) for x in loads)
-        print(f"    acknowledged and durable                 {_spread(rates)} msg/s"
-              f"   target >= {TARGET_RATE:,.0f}: {_mark(med >= TARGET_RATE)}")
-        print(f"    ratio engine / echo                      {ratio:.3f}"
-              f"   target >= {TARGET_RATIO}: {_mark(ratio >= TARGET_RATIO)}")
+        print(
+            f"    acknowledged and durable                 {_spread(rates)} msg/s"
+            f"   target >= {TARGET_RATE:,.0f}: {_mark(med >= TARGET_RATE)}"
+        )
+        print(
+            f"    ratio engine / echo                      {ratio:.3f}"
+            f"   target >= {TARGET_RATIO}: {_mark(ratio >= TARGET_RATIO)}"
+        )
         p50s, p99s = [x.pct(50) for x in loads], [x.pct(99) for x in loads]
         print(f"    ACK latency p50                          {_spread(p50s, '{:.2f}')} ms")
         print(f"    ACK latency p99                          {_spread(p99s, '{:.2f}')} ms")
-        print(f"    ACK latency max                          "
-              f"{_spread([max(x.latencies_ms or [0]) for x in loads], '{:.1f}')} ms")
+        print(
+            f"    ACK latency max                          "
+            f"{_spread([max(x.latencies_ms or [0]) for x in loads], '{:.1f}')} ms"
+        )
         good = sum(x.acked_ok for x in loads)
         print(f"    ACK check (AA with the right MSA-2)      {good:,} ok, {bad} bad")
         cpu = _spread([r.cpu_percent for r in ok])
         print(f"    engine CPU while receiving               {cpu} % of one core")
         print(f"    engine peak RSS (VmHWM)                  {_spread([r.peak_rss_mb for r in ok])} MB")
         drains = [r.drain_after_last_ack for r in ok if r.drain_after_last_ack is not None]
-        print(f"    file destination drain after last ACK    {_spread(drains, '{:.2f}')} s"
-              + ("" if len(drains) == len(ok) else f"   ({len(ok) - len(drains)} run(s) did not drain)"))
+        print(
+            f"    file destination drain after last ACK    {_spread(drains, '{:.2f}')} s"
+            + ("" if len(drains) == len(ok) else f"   ({len(ok) - len(drains)} run(s) did not drain)")
+        )
         print(f"    file delivery (first send -> last file)  {_spread([r.delivery_rate for r in ok])} msg/s")
         print(f"    control ids missing from the files       {sum(r.files_missing for r in ok)}")
     print("=" * 100)
@@ -678,37 +771,62 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--client-procs", type=int, default=1,
-                        help="client processes sharing the connections")
-    parser.add_argument("--store-url", default="", help="store of the engine run (default: a fresh SQLite "
-                        "file); a postgresql+psycopg:// URL names a database created and dropped for the run")
-    parser.add_argument("--postgres", nargs="?", const=DEFAULT_PG, default=None, metavar="URL",
-                        help=f"also run the engine on a fresh PostgreSQL database "
-                             f"(on the server of URL, default {DEFAULT_PG})")
+    parser.add_argument(
+        "--client-procs", type=int, default=1, help="client processes sharing the connections"
+    )
+    parser.add_argument(
+        "--store-url",
+        default="",
+        help="store of the engine run (default: a fresh SQLite "
+        "file); a postgresql+psycopg:// URL names a database created and dropped for the run",
+    )
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const=DEFAULT_PG,
+        default=None,
+        metavar="URL",
+        help=f"also run the engine on a fresh PostgreSQL database "
+        f"(on the server of URL, default {DEFAULT_PG})",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="measure everything this many times (noise)")
     parser.add_argument("--no-echo", action="store_true", help="skip the echo ceiling")
     parser.add_argument("--no-engine", action="store_true", help="only the echo ceiling")
     parser.add_argument("--drain-timeout", type=float, default=300.0)
     parser.add_argument("--py-spy", metavar="FILE", help="record the engine with py-spy while it receives")
     parser.add_argument("--py-spy-format", default="flamegraph", choices=("flamegraph", "speedscope", "raw"))
-    parser.add_argument("--py-spy-drain", action="store_true",
-                        help="keep recording until the file destination has drained")
-    parser.add_argument("--destination", default="file", choices=("file", "file-nofsync", "none"),
-                        help="experiments: the file destination without fsync, or no destination at all")
-    parser.add_argument("--synchronous", default="full", choices=("full", "normal"),
-                        help="experiments: SQLite synchronous=normal "
-                             "(survives a process kill, not a power cut)")
-    parser.add_argument("--file-lanes", type=int, default=1,
-                        help="experiments: lanes of the file destination (parallel writers)")
+    parser.add_argument(
+        "--py-spy-drain", action="store_true", help="keep recording until the file destination has drained"
+    )
+    parser.add_argument(
+        "--destination",
+        default="file",
+        choices=("file", "file-nofsync", "none"),
+        help="experiments: the file destination without fsync, or no destination at all",
+    )
+    parser.add_argument(
+        "--synchronous",
+        default="full",
+        choices=("full", "normal"),
+        help="experiments: SQLite synchronous=normal (survives a process kill, not a power cut)",
+    )
+    parser.add_argument(
+        "--file-lanes",
+        type=int,
+        default=1,
+        help="experiments: lanes of the file destination (parallel writers)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp config, store and files")
     args = parser.parse_args(argv)
 
     resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
     sizes = [len(adt_a01(i, "T" * 10)) for i in range(200)]
     assert all(valid_id_card(id_card("110101", date(1980, 1, 2), s)) for s in range(20))
-    print(f"messages: {args.messages:,}, {statistics.mean(sizes):,.0f} bytes on average "
-          f"({min(sizes)}-{max(sizes)}), {args.connections} connections, "
-          f"{args.client_procs} client process(es)")
+    print(
+        f"messages: {args.messages:,}, {statistics.mean(sizes):,.0f} bytes on average "
+        f"({min(sizes)}-{max(sizes)}), {args.connections} connections, "
+        f"{args.client_procs} client process(es)"
+    )
 
     stores = [] if args.no_engine else [args.store_url]
     if args.postgres and not args.no_engine:

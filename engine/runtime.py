@@ -69,11 +69,16 @@ class Runtime:
             services.close()
             raise
         self._scheduler = AsyncIOScheduler()
-        self._scheduler.add_job(self._housekeeping, "interval", seconds=HEARTBEAT_SECONDS, max_instances=1,
-                                coalesce=True)
+        self._scheduler.add_job(
+            self._housekeeping, "interval", seconds=HEARTBEAT_SECONDS, max_instances=1, coalesce=True
+        )
         self._scheduler.start()
-        log.info("engine started: %d channel(s), node %d, store %s", len(self.channels), services.node_id,
-                 _redact(app.store_url))
+        log.info(
+            "engine started: %d channel(s), node %d, store %s",
+            len(self.channels),
+            services.node_id,
+            _redact(app.store_url),
+        )
 
     async def _housekeeping(self) -> None:
         assert self.services is not None

@@ -36,8 +36,15 @@ def sample(name: str) -> bytes:
     return (DATA / "hl7" / name).read_bytes().replace(b"\r\n", b"\r").replace(b"\n", b"\r")
 
 
-def hl7_message(control_id: str = "MSG00001", *, event: str = "A01", patient: str = "100001",
-                charset: str = "UNICODE UTF-8", name: str = "王^小明", extra: str = "") -> str:
+def hl7_message(
+    control_id: str = "MSG00001",
+    *,
+    event: str = "A01",
+    patient: str = "100001",
+    charset: str = "UNICODE UTF-8",
+    name: str = "王^小明",
+    extra: str = "",
+) -> str:
     """A synthetic ADT message (made-up patient) with the given control id."""
     return (
         f"MSH|^~\\&|HIS|HOSP_A|HIE|CITY_HIE|20261122083000||ADT^{event}^ADT_A01|{control_id}|P|2.5|||AL|NE|CHN|"
@@ -85,7 +92,8 @@ def make_app(tmp_path: Path) -> Callable[..., AppConfig]:
             (tmp_path / "channels" / f"{cid}.yaml").write_text(text, encoding="utf-8")
         url = store_url or f"sqlite:///{tmp_path / 'store.db'}"
         (tmp_path / "config.yaml").write_text(
-            f"engine: {{data_dir: data}}\nstore: {{url: '{url}'}}\n{extra}", encoding="utf-8")
+            f"engine: {{data_dir: data}}\nstore: {{url: '{url}'}}\n{extra}", encoding="utf-8"
+        )
         return load_config(tmp_path / "config.yaml")
 
     return make

@@ -118,33 +118,50 @@ def split_batch(raw: bytes) -> list[bytes]:
 
 
 class FileSourceOptions(Options):
-    pattern: str = Field("*.hl7", description="file names to read (shell pattern, case-sensitive; "
-                         "names starting with '.' are never read)")
+    pattern: str = Field(
+        "*.hl7",
+        description="file names to read (shell pattern, case-sensitive; "
+        "names starting with '.' are never read)",
+    )
     poll_interval: float = Field(5.0, gt=0, description="seconds between two looks at the directory")
     content_type: ContentTypeName = Field("hl7v2", description="what the files hold")
-    done_dir: str = Field("done", description="where accepted and filtered files are moved "
-                          "(relative to the watched directory)")
-    error_dir: str = Field("error", description="where errored files are moved, each with a "
-                           "<name>.error.txt saying why (relative to the watched directory)")
-    min_age: float = Field(1.0, ge=0, description="seconds since the last change before a file is read, "
-                           "so that half-written files are left alone")
-    split_batch: bool = Field(False, description="a file holds several HL7 v2 messages, each starting "
-                              "with MSH at the start of a line; FHS/BHS/BTS/FTS lines are dropped")
+    done_dir: str = Field(
+        "done", description="where accepted and filtered files are moved (relative to the watched directory)"
+    )
+    error_dir: str = Field(
+        "error",
+        description="where errored files are moved, each with a "
+        "<name>.error.txt saying why (relative to the watched directory)",
+    )
+    min_age: float = Field(
+        1.0,
+        ge=0,
+        description="seconds since the last change before a file is read, "
+        "so that half-written files are left alone",
+    )
+    split_batch: bool = Field(
+        False,
+        description="a file holds several HL7 v2 messages, each starting "
+        "with MSH at the start of a line; FHS/BHS/BTS/FTS lines are dropped",
+    )
 
     @field_validator("pattern")
     @classmethod
     def _name_pattern(cls, value: str) -> str:
         if not value or "/" in value or "\\" in value:
-            raise ValueError("pattern matches file names in the watched directory; "
-                             "it cannot be empty or contain a path separator")
+            raise ValueError(
+                "pattern matches file names in the watched directory; "
+                "it cannot be empty or contain a path separator"
+            )
         return value
 
     @field_validator("done_dir", "error_dir")
     @classmethod
     def _not_inbox(cls, value: str) -> str:
         if not value.strip() or Path(value) == Path("."):
-            raise ValueError("must name a directory other than the watched one, "
-                             "or files would be read again and again")
+            raise ValueError(
+                "must name a directory other than the watched one, or files would be read again and again"
+            )
         return value
 
 
@@ -170,8 +187,9 @@ class FileSource(Source):
     Options = FileSourceOptions
     options: FileSourceOptions
 
-    def __init__(self, url: SplitResult, options: Any, receiver: Receiver, app: AppConfig,
-                 tls: ssl.SSLContext | None) -> None:
+    def __init__(
+        self, url: SplitResult, options: Any, receiver: Receiver, app: AppConfig, tls: ssl.SSLContext | None
+    ) -> None:
         super().__init__(url, options, receiver, app, tls)
         self.directory = app.resolve(url_directory(url))
         self.done_dir = self.directory / self.options.done_dir
@@ -196,8 +214,12 @@ class FileSource(Source):
         self._stopping = False
         scheduler = AsyncIOScheduler(timezone=UTC)
         scheduler.add_job(
-            self._scheduled_poll, "interval", seconds=self.options.poll_interval,
-            max_instances=1, coalesce=True, next_run_time=datetime.now(UTC),  # first poll right away
+            self._scheduled_poll,
+            "interval",
+            seconds=self.options.poll_interval,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),  # first poll right away
             id=f"file-source:{self.directory}",
         )
         scheduler.start()
@@ -299,8 +321,9 @@ class FileSource(Source):
             except Exception as exc:  # the channel could not store it: the file stays for the next poll
                 if progress.done:
                     self._progress[path] = progress
-                log.warning("file source: %s not taken (%s); left in place for the next poll",
-                            path.name, _brief(exc))
+                log.warning(
+                    "file source: %s not taken (%s); left in place for the next poll", path.name, _brief(exc)
+                )
                 return None
             progress.done += 1
             if outcome.status not in _OK:
@@ -315,8 +338,13 @@ class FileSource(Source):
             moved = await asyncio.to_thread(_move_without_overwrite, path, target, bool(progress.failures))
         except OSError as exc:
             self._stuck[path] = item.identity
-            log.error("file source: %s was received but cannot be moved to %s (%s); it is not read "
-                      "again while unchanged, until the engine restarts", path.name, target, _brief(exc))
+            log.error(
+                "file source: %s was received but cannot be moved to %s (%s); it is not read "
+                "again while unchanged, until the engine restarts",
+                path.name,
+                target,
+                _brief(exc),
+            )
             return
         self._stuck.pop(path, None)
         if progress.failures:
@@ -325,8 +353,13 @@ class FileSource(Source):
                 await asyncio.to_thread(_write_note, moved.with_name(moved.name + ".error.txt"), note)
             except OSError as exc:
                 log.error("file source: cannot write the error note for %s: %s", moved.name, _brief(exc))
-            log.warning("file source: %s -> %s (%d of %d messages not accepted)",
-                        path.name, moved, len(progress.failures), count)
+            log.warning(
+                "file source: %s -> %s (%d of %d messages not accepted)",
+                path.name,
+                moved,
+                len(progress.failures),
+                count,
+            )
         else:
             log.info("file source: %s -> %s", path.name, moved)
 
@@ -342,8 +375,10 @@ def _error_note(failures: list[str], count: int) -> str:
     text = "\n".join(failures) + "\n"
     accepted = count - len(failures)
     if count > 1 and accepted:
-        text += (f"{accepted} of {count} messages were accepted or filtered; "
-                 "sending this whole file again would store them twice.\n")
+        text += (
+            f"{accepted} of {count} messages were accepted or filtered; "
+            "sending this whole file again would store them twice.\n"
+        )
     return text
 
 
@@ -384,12 +419,19 @@ _MAX_PART = 100  # characters kept of one placeholder value; file names are limi
 
 
 class FileDestinationOptions(Options):
-    filename: str = Field("{channel}-{message_id}.hl7", description=(
-        "name of each file; placeholders {channel}, {destination}, {message_id}, {control_id} and "
-        "{date} (YYYYMMDD, UTC); characters other than A-Z a-z 0-9 . _ - in their values become _"))
+    filename: str = Field(
+        "{channel}-{message_id}.hl7",
+        description=(
+            "name of each file; placeholders {channel}, {destination}, {message_id}, {control_id} and "
+            "{date} (YYYYMMDD, UTC); characters other than A-Z a-z 0-9 . _ - in their values become _"
+        ),
+    )
     charset: str | None = Field(None, description="charset of the files; empty = as received")
-    fsync: bool = Field(True, description="flush each file and its directory to disk before the delivery "
-                        "counts as done (survives a power cut)")
+    fsync: bool = Field(
+        True,
+        description="flush each file and its directory to disk before the delivery "
+        "counts as done (survives a power cut)",
+    )
 
     @field_validator("filename")
     @classmethod
@@ -404,11 +446,15 @@ class FileDestinationOptions(Options):
             raise ValueError(f"bad filename template {value!r}: {exc}") from None
         for name in names:
             if name not in PLACEHOLDERS:
-                raise ValueError(f"unknown placeholder {{{name}}} in filename "
-                                 f"(known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})")
+                raise ValueError(
+                    f"unknown placeholder {{{name}}} in filename "
+                    f"(known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})"
+                )
         if not {"message_id", "control_id"} & set(names):
-            raise ValueError("filename needs {message_id} or {control_id}, "
-                             "or every message would overwrite the previous one")
+            raise ValueError(
+                "filename needs {message_id} or {control_id}, "
+                "or every message would overwrite the previous one"
+            )
         try:
             value.format(**dict.fromkeys(PLACEHOLDERS, "x"))
         except (ValueError, IndexError, KeyError) as exc:
@@ -438,8 +484,15 @@ class FileDestination(Destination):
     idempotent = True
     options: FileDestinationOptions
 
-    def __init__(self, url: SplitResult, options: Any, app: AppConfig, tls: ssl.SSLContext | None,
-                 channel_id: str, destination_id: str) -> None:
+    def __init__(
+        self,
+        url: SplitResult,
+        options: Any,
+        app: AppConfig,
+        tls: ssl.SSLContext | None,
+        channel_id: str,
+        destination_id: str,
+    ) -> None:
         super().__init__(url, options, app, tls, channel_id, destination_id)
         self.directory = app.resolve(url_directory(url))
         self._codec = codec_for(self.options.charset) if self.options.charset else None
@@ -453,8 +506,9 @@ class FileDestination(Destination):
         try:
             await asyncio.to_thread(self.directory.mkdir, parents=True, exist_ok=True)
         except OSError as exc:  # may be a share not mounted yet: sends fail (and retry) until it is
-            log.warning("file destination %s: cannot create %s: %s",
-                        self.destination_id, self.directory, _brief(exc))
+            log.warning(
+                "file destination %s: cannot create %s: %s", self.destination_id, self.directory, _brief(exc)
+            )
 
     def filename_for(self, out: Outbound) -> str:
         values = {

@@ -178,11 +178,15 @@ class _SharedServer:
     def add(self, path: str, source: HttpSource) -> None:
         other = self.sources.get(path)
         if other is not None:
-            raise ChannelError(f"http://{self.host}:{self.port}{path} is already served by channel "
-                               f"{other.receiver.channel_id!r}")
+            raise ChannelError(
+                f"http://{self.host}:{self.port}{path} is already served by channel "
+                f"{other.receiver.channel_id!r}"
+            )
         if source.options.tls != self.tls_name:
-            raise ChannelError(f"sources on {self.host}:{self.port} must share one TLS setting: "
-                               f"{self.tls_name!r} is in use, {source.options.tls!r} was asked for")
+            raise ChannelError(
+                f"sources on {self.host}:{self.port} must share one TLS setting: "
+                f"{self.tls_name!r} is in use, {source.options.tls!r} was asked for"
+            )
         self.sources[path] = source
         self.app.router.routes.append(Route(path, source.handle, methods=["POST"]))
 
@@ -195,8 +199,14 @@ class _SharedServer:
     async def start(self, ssl_options: dict[str, Any], tls: ssl.SSLContext | None) -> None:
         sockets = _bind(self.host, self.port)
         config = uvicorn.Config(
-            self.app, lifespan="off", log_level="warning", access_log=False, log_config=None,
-            ws="none", server_header=False, timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS,
+            self.app,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            log_config=None,
+            ws="none",
+            server_header=False,
+            timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS,
             **ssl_options,
         )
         try:
@@ -256,10 +266,16 @@ def _registry() -> _Registry:
 
 
 class HttpSourceOptions(Options):
-    content_type: ContentTypeName = Field("hl7v2", description="what a request holds when its "
-                                          "Content-Type does not say (HL7, JSON and XML types are known)")
-    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1, description="larger requests are refused with 413 "
-                                "and their first bytes kept as an errored record")
+    content_type: ContentTypeName = Field(
+        "hl7v2",
+        description="what a request holds when its "
+        "Content-Type does not say (HL7, JSON and XML types are known)",
+    )
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1,
+        description="larger requests are refused with 413 and their first bytes kept as an errored record",
+    )
     tls: str | None = Field(None, description="name of a tls: entry of config.yaml: serve HTTPS")
 
 
@@ -270,8 +286,9 @@ class HttpSource(Source):
     Options = HttpSourceOptions
     options: HttpSourceOptions
 
-    def __init__(self, url: SplitResult, options: Any, receiver: Receiver, app: AppConfig,
-                 tls: ssl.SSLContext | None) -> None:
+    def __init__(
+        self, url: SplitResult, options: Any, receiver: Receiver, app: AppConfig, tls: ssl.SSLContext | None
+    ) -> None:
         super().__init__(url, options, receiver, app, tls)
         self.host = url.hostname or "127.0.0.1"
         self.port = url.port or 80
@@ -349,8 +366,11 @@ class HttpSource(Source):
             outcome, msg = await self.receiver.receive(body, peer=peer, content_type=content_type)
         except Exception as exc:
             log.warning("http source %s: request from %s not taken: %s", self.path, peer, _brief(exc))
-            return PlainTextResponse("the engine cannot take messages now; retry later\n",
-                                     status_code=503, headers={"Retry-After": "5"})
+            return PlainTextResponse(
+                "the engine cannot take messages now; retry later\n",
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
         if content_type is ContentType.HL7V2:
             return self._hl7_reply(outcome, msg, body)
         return _other_reply(outcome, content_type, _media_type(header))
@@ -360,21 +380,34 @@ class HttpSource(Source):
         try:
             await self.receiver.reject_unframed(first, peer, reason)
         except Exception as exc:
-            log.warning("http source %s: oversize request from %s could not be recorded: %s",
-                        self.path, peer, _brief(exc))
+            log.warning(
+                "http source %s: oversize request from %s could not be recorded: %s",
+                self.path,
+                peer,
+                _brief(exc),
+            )
         return PlainTextResponse(reason + "\n", status_code=413)
 
     def _hl7_reply(self, outcome: Outcome, msg: Message | None, body: bytes) -> Response:
         if outcome.response is not None:  # after_delivery: downstream's own answer, as it sent it
-            return Response(outcome.response, status_code=200,
-                            media_type=_with_charset(HL7_MEDIA_TYPE, outcome.response_charset))
+            return Response(
+                outcome.response,
+                status_code=200,
+                media_type=_with_charset(HL7_MEDIA_TYPE, outcome.response_charset),
+            )
         header = msg.header if msg is not None and msg.header is not None else _header_of(body)
         codec = msg.charset if msg is not None and msg.charset else "utf-8"
-        text = build_ack(header, outcome.ack_code, outcome.error,
-                         application=self.app.engine.name, facility=self.app.engine.facility,
-                         warning="; ".join(outcome.warnings) or None)
-        return Response(encode_text(text, codec), status_code=200,
-                        media_type=_with_charset(HL7_MEDIA_TYPE, codec))
+        text = build_ack(
+            header,
+            outcome.ack_code,
+            outcome.error,
+            application=self.app.engine.name,
+            facility=self.app.engine.facility,
+            warning="; ".join(outcome.warnings) or None,
+        )
+        return Response(
+            encode_text(text, codec), status_code=200, media_type=_with_charset(HL7_MEDIA_TYPE, codec)
+        )
 
 
 async def _read_body(request: Request, limit: int) -> tuple[bytes, bool]:
@@ -402,10 +435,14 @@ def _with_charset(media: str, charset: str) -> str:
 def _other_reply(outcome: Outcome, content_type: ContentType, request_media: str) -> Response:
     status = _HTTP_STATUS[outcome.status]
     if outcome.response is not None:  # after_delivery: relay downstream's answer
-        media = request_media if content_type in (ContentType.JSON, ContentType.XML) and request_media \
+        media = (
+            request_media
+            if content_type in (ContentType.JSON, ContentType.XML) and request_media
             else "application/octet-stream"
-        return Response(outcome.response, status_code=status,
-                        media_type=_with_charset(media, outcome.response_charset))
+        )
+        return Response(
+            outcome.response, status_code=status, media_type=_with_charset(media, outcome.response_charset)
+        )
     return JSONResponse(
         {
             "message_id": str(outcome.message_id) if outcome.message_id is not None else None,
@@ -427,16 +464,22 @@ class HttpDestinationOptions(Options):
     timeout: float = Field(30.0, gt=0, description="seconds for connecting, and for each read and write")
     charset: str | None = Field(None, description="charset of the body; empty = as received")
     tls: str | None = Field(None, description="name of a tls: entry of config.yaml (client certificate, CA)")
-    check_hl7_ack: bool = Field(False, description="read an HL7 ACK in the response: AE/CE is a permanent "
-                                "failure, AR/CR is retried, MSA-2 must be the message's control id")
+    check_hl7_ack: bool = Field(
+        False,
+        description="read an HL7 ACK in the response: AE/CE is a permanent "
+        "failure, AR/CR is retried, MSA-2 must be the message's control id",
+    )
 
     @field_validator("headers")
     @classmethod
     def _no_content_type(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
             if name.lower() in ("content-type", "content-length"):
-                raise ValueError(f"set {name} through the content_type option, not headers"
-                                 if name.lower() == "content-type" else "Content-Length is computed")
+                raise ValueError(
+                    f"set {name} through the content_type option, not headers"
+                    if name.lower() == "content-type"
+                    else "Content-Length is computed"
+                )
         return value
 
     @field_validator("charset")
@@ -454,8 +497,15 @@ class HttpDestination(Destination):
     Options = HttpDestinationOptions
     options: HttpDestinationOptions
 
-    def __init__(self, url: SplitResult, options: Any, app: AppConfig, tls: ssl.SSLContext | None,
-                 channel_id: str, destination_id: str) -> None:
+    def __init__(
+        self,
+        url: SplitResult,
+        options: Any,
+        app: AppConfig,
+        tls: ssl.SSLContext | None,
+        channel_id: str,
+        destination_id: str,
+    ) -> None:
         super().__init__(url, options, app, tls, channel_id, destination_id)
         self._codec = codec_for(self.options.charset) if self.options.charset else None
         self._client: httpx.AsyncClient | None = None
@@ -488,12 +538,15 @@ class HttpDestination(Destination):
         payload = out.payload(self._codec)
         try:
             resp = await self._client.request(
-                self.options.method, self.url.geturl(), content=payload,
+                self.options.method,
+                self.url.geturl(),
+                content=payload,
                 headers={"Content-Type": self.options.content_type},
             )
         except httpx.TimeoutException as exc:
-            raise DeliveryError(f"no answer from {self._shown_url} within {self.options.timeout:g} s "
-                                f"({type(exc).__name__})") from exc
+            raise DeliveryError(
+                f"no answer from {self._shown_url} within {self.options.timeout:g} s ({type(exc).__name__})"
+            ) from exc
         except httpx.InvalidURL as exc:
             raise PermanentDeliveryError(f"bad URL {self._shown_url}: {exc}") from exc
         except httpx.HTTPError as exc:
@@ -522,8 +575,9 @@ class HttpDestination(Destination):
         except MessageError as exc:
             raise DeliveryError(f"unreadable HL7 answer from {self._shown_url}: {exc}") from exc
         if ack.control_id != out.control_id:
-            raise DeliveryError(f"the ACK from {self._shown_url} is for control id {ack.control_id!r}, "
-                                f"not {out.control_id!r}")
+            raise DeliveryError(
+                f"the ACK from {self._shown_url} is for control id {ack.control_id!r}, not {out.control_id!r}"
+            )
         why = f": {ack.text}" if ack.text else ""
         if ack.code in ("AA", "CA"):
             return codec

@@ -45,7 +45,8 @@ class MllpSourceOptions(Options):
     max_connections: int | None = Field(None, ge=1, description="default: listeners.mllp")
     idle_timeout: float | None = Field(None, gt=0, description="seconds; default: listeners.mllp")
     max_pipelined: int = Field(
-        64, ge=1, description="unanswered messages per connection before reading pauses")
+        64, ge=1, description="unanswered messages per connection before reading pauses"
+    )
 
 
 class MllpSource(Source):
@@ -71,11 +72,20 @@ class MllpSource(Source):
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Connection(self), self.url.hostname or "127.0.0.1", self.url.port, ssl=self.tls,
-            reuse_address=True, backlog=1024,
+            lambda: _Connection(self),
+            self.url.hostname or "127.0.0.1",
+            self.url.port,
+            ssl=self.tls,
+            reuse_address=True,
+            backlog=1024,
         )
-        log.info("channel %s: MLLP listening on %s:%s%s", self.receiver.channel_id, self.url.hostname,
-                 self.port, " (TLS)" if self.tls else "")
+        log.info(
+            "channel %s: MLLP listening on %s:%s%s",
+            self.receiver.channel_id,
+            self.url.hostname,
+            self.port,
+            " (TLS)" if self.tls else "",
+        )
 
     async def stop(self) -> None:
         if self._server is None:
@@ -90,8 +100,11 @@ class MllpSource(Source):
         if outcome.response is not None:
             return outcome.response
         text = build_ack(
-            msg.header if msg else None, outcome.ack_code, outcome.error,
-            application=self.app.engine.name, facility=self.app.engine.facility,
+            msg.header if msg else None,
+            outcome.ack_code,
+            outcome.error,
+            application=self.app.engine.name,
+            facility=self.app.engine.facility,
             warning="; ".join(outcome.warnings) or None,
         )
         return encode_text(text, msg.charset if msg and msg.charset else "utf-8")
@@ -126,9 +139,12 @@ class _Connection(asyncio.Protocol):
         if len(self.source.connections) >= self.source.max_connections:
             # A flood must not starve the senders already connected: turn the newcomer away at once.
             self.source.refused += 1
-            log.warning("channel %s: refused connection from %s: %d connections already open "
-                        "(max_connections)", self.source.receiver.channel_id, self.peer,
-                        len(self.source.connections))
+            log.warning(
+                "channel %s: refused connection from %s: %d connections already open (max_connections)",
+                self.source.receiver.channel_id,
+                self.peer,
+                len(self.source.connections),
+            )
             self.closing = True
             self.transport.abort()
             return
@@ -140,8 +156,11 @@ class _Connection(asyncio.Protocol):
         if self.idle_handle is not None:
             self.idle_handle.cancel()
         if self.in_frame and self.buffer and not self.closing:
-            self._keep_unframed(bytes(self.buffer), f"truncated message: the connection closed after "
-                                f"{len(self.buffer)} bytes without an end block (0x1C 0x0D)")
+            self._keep_unframed(
+                bytes(self.buffer),
+                f"truncated message: the connection closed after "
+                f"{len(self.buffer)} bytes without an end block (0x1C 0x0D)",
+            )
         self.buffer.clear()
         self.closing = True
 
@@ -180,9 +199,12 @@ class _Connection(asyncio.Protocol):
             if SB in payload:
                 # a new start block inside a frame: the previous frame never ended
                 cut = payload.rfind(SB)
-                self._nak_unframed(payload[:cut], "truncated message: a new start block 0x0B came before "
-                                                  "the end block of the previous message")
-                payload = payload[cut + 1:]
+                self._nak_unframed(
+                    payload[:cut],
+                    "truncated message: a new start block 0x0B came before "
+                    "the end block of the previous message",
+                )
+                payload = payload[cut + 1 :]
             self._submit(payload)
 
     def _oversize(self) -> None:
@@ -213,12 +235,14 @@ class _Connection(asyncio.Protocol):
             outcome, msg = await self.source.receiver.receive(payload, self.peer)
             return self.source.answer_for(outcome, msg)
         except Exception as exc:
-            log.exception("channel %s: internal error answering %s", self.source.receiver.channel_id,
-                          self.peer)
+            log.exception(
+                "channel %s: internal error answering %s", self.source.receiver.channel_id, self.peer
+            )
             # the bytes are still kept, as an errored record, like any other input that did not go through
             self._keep_unframed(payload, f"internal error: {type(exc).__name__}: {exc}")
-            error = MessageError("internal error: the message was not accepted; send it again",
-                                 hl7_code="207")
+            error = MessageError(
+                "internal error: the message was not accepted; send it again", hl7_code="207"
+            )
             return self._headerless_answer("AE", error)
 
     def _nak_unframed(self, raw: bytes, reason: str) -> None:
@@ -266,14 +290,21 @@ class _Connection(asyncio.Protocol):
         idle = time.monotonic() - self.last_activity
         if idle < self.source.idle_timeout or self.pending:
             self.idle_handle = asyncio.get_running_loop().call_later(
-                max(0.05, self.source.idle_timeout - idle), self._check_idle)
+                max(0.05, self.source.idle_timeout - idle), self._check_idle
+            )
             return
         if self.in_frame and self.buffer:
-            self._keep_unframed(bytes(self.buffer), f"truncated message: no end block within the idle "
-                                f"timeout of {self.source.idle_timeout:g} s")
+            self._keep_unframed(
+                bytes(self.buffer),
+                f"truncated message: no end block within the idle timeout of {self.source.idle_timeout:g} s",
+            )
         else:
-            log.info("channel %s: closing idle connection from %s after %g s",
-                     self.source.receiver.channel_id, self.peer, self.source.idle_timeout)
+            log.info(
+                "channel %s: closing idle connection from %s after %g s",
+                self.source.receiver.channel_id,
+                self.peer,
+                self.source.idle_timeout,
+            )
         self.closing = True
         self.buffer.clear()
         if self.transport is not None:
@@ -321,8 +352,9 @@ class MllpDestination(Destination):
             writer.close()
         try:
             return await asyncio.wait_for(
-                asyncio.open_connection(self.url.hostname, self.url.port, ssl=self.tls,
-                                        limit=self.options.max_answer_bytes),
+                asyncio.open_connection(
+                    self.url.hostname, self.url.port, ssl=self.tls, limit=self.options.max_answer_bytes
+                ),
                 self.options.connect_timeout,
             )
         except (OSError, TimeoutError) as exc:
@@ -338,13 +370,14 @@ class MllpDestination(Destination):
         except TimeoutError:
             writer.close()
             raise DeliveryError(
-                f"no answer from {self.url.netloc} within {self.options.ack_timeout:g} s") from None
+                f"no answer from {self.url.netloc} within {self.options.ack_timeout:g} s"
+            ) from None
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
             writer.close()
             raise DeliveryError(f"connection to {self.url.netloc} failed: {exc}") from None
         self._idle.append((reader, writer))
         start = data.find(SB)
-        answer = data[start + 1: -2] if start != -1 else data[:-2]
+        answer = data[start + 1 : -2] if start != -1 else data[:-2]
         self._check(answer, out)
         return SendResult(sent=payload, response=answer)
 
@@ -357,7 +390,8 @@ class MllpDestination(Destination):
             raise DeliveryError(f"unusable answer from {self.url.netloc}: {exc.text}") from None
         if self.options.check_control_id and out.control_id and ack.control_id != out.control_id:
             raise DeliveryError(
-                f"answer acknowledges {ack.control_id!r}, not the message sent ({out.control_id!r})")
+                f"answer acknowledges {ack.control_id!r}, not the message sent ({out.control_id!r})"
+            )
         why = f"{ack.code} from {self.url.netloc}" + (f": {ack.text}" if ack.text else "")
         if ack.code in ("AA", "CA"):
             return

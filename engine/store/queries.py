@@ -41,9 +41,17 @@ SEARCH_STATUSES = ("received", "filtered", "errored", "queued", "pending", "sent
 STAT_COLUMNS = ("received", "filtered", "queued", "sent", "errored")
 
 _SUMMARY = (
-    messages.c.id, messages.c.channel_id, messages.c.received_at, messages.c.status,
-    messages.c.content_type, messages.c.control_id, messages.c.message_type, messages.c.sending_application,
-    messages.c.sending_facility, messages.c.error, messages.c.reprocessed_from,
+    messages.c.id,
+    messages.c.channel_id,
+    messages.c.received_at,
+    messages.c.status,
+    messages.c.content_type,
+    messages.c.control_id,
+    messages.c.message_type,
+    messages.c.sending_application,
+    messages.c.sending_facility,
+    messages.c.error,
+    messages.c.reprocessed_from,
 )
 
 
@@ -63,8 +71,19 @@ class Search:
 
     def is_empty(self) -> bool:
         """True when no filter is set (paging and limit do not count)."""
-        return not any((self.channel, self.status, self.since, self.until, self.control_id, self.patient_id,
-                        self.message_type, self.sending_facility, self.destination))
+        return not any(
+            (
+                self.channel,
+                self.status,
+                self.since,
+                self.until,
+                self.control_id,
+                self.patient_id,
+                self.message_type,
+                self.sending_facility,
+                self.destination,
+            )
+        )
 
 
 def as_utc(value: datetime) -> datetime:
@@ -158,10 +177,12 @@ def search(db: Engine, s: Search) -> list[dict[str, Any]]:
             for chunk in _chunks(ids, 500):
                 for mid, dest, status, tries, error in conn.execute(
                     select(d.c.message_id, d.c.destination, d.c.status, d.c.attempts, d.c.last_error)
-                    .where(d.c.message_id.in_(chunk)).order_by(d.c.id)
+                    .where(d.c.message_id.in_(chunk))
+                    .order_by(d.c.id)
                 ):
                     per.setdefault(mid, []).append(
-                        {"destination": dest, "status": status, "attempts": tries, "last_error": error})
+                        {"destination": dest, "status": status, "attempts": tries, "last_error": error}
+                    )
         for r in rows:
             r["deliveries"] = per.get(r["id"], [])
     return rows
@@ -185,14 +206,27 @@ def get_message(db: Engine, ident: int) -> dict[str, Any] | None:
         if row is None:
             return None
         out = _aware(dict(row._mapping))
-        out["identifiers"] = [dict(r._mapping) for r in conn.execute(
-            select(identifiers.c.value, identifiers.c.authority, identifiers.c.id_type, identifiers.c.field)
-            .where(identifiers.c.message_id == ident))]
-        dels = [_aware(dict(r._mapping)) for r in conn.execute(
-            select(deliveries).where(deliveries.c.message_id == ident).order_by(deliveries.c.id))]
+        out["identifiers"] = [
+            dict(r._mapping)
+            for r in conn.execute(
+                select(
+                    identifiers.c.value, identifiers.c.authority, identifiers.c.id_type, identifiers.c.field
+                ).where(identifiers.c.message_id == ident)
+            )
+        ]
+        dels = [
+            _aware(dict(r._mapping))
+            for r in conn.execute(
+                select(deliveries).where(deliveries.c.message_id == ident).order_by(deliveries.c.id)
+            )
+        ]
         for d in dels:
-            d["attempt_log"] = [_aware(dict(r._mapping)) for r in conn.execute(
-                select(attempts).where(attempts.c.delivery_id == d["id"]).order_by(attempts.c.attempt))]
+            d["attempt_log"] = [
+                _aware(dict(r._mapping))
+                for r in conn.execute(
+                    select(attempts).where(attempts.c.delivery_id == d["id"]).order_by(attempts.c.attempt)
+                )
+            ]
         out["deliveries"] = dels
         copies = select(messages.c.id).where(messages.c.reprocessed_from == ident).order_by(messages.c.id)
         out["reprocessed_as"] = [int(i) for i in conn.execute(copies).scalars()]
@@ -208,8 +242,15 @@ def originals(db: Engine, ids: Iterable[int], *, with_raw: bool = True) -> dict[
     read only ``with_raw``. Ids not in the store are missing from the answer.
     """
     m = messages
-    cols = [m.c.id, m.c.channel_id, m.c.content_type, m.c.charset, m.c.control_id, m.c.message_type,
-            m.c.raw.is_not(None).label("has_raw")]
+    cols = [
+        m.c.id,
+        m.c.channel_id,
+        m.c.content_type,
+        m.c.charset,
+        m.c.control_id,
+        m.c.message_type,
+        m.c.raw.is_not(None).label("has_raw"),
+    ]
     if with_raw:
         cols.append(m.c.raw)
     out: dict[int, dict[str, Any]] = {}
@@ -220,8 +261,9 @@ def originals(db: Engine, ids: Iterable[int], *, with_raw: bool = True) -> dict[
                 row["has_raw"] = bool(row["has_raw"])
                 out[int(r.id)] = {**row, "identifiers": []}
             for mid, value, authority in conn.execute(
-                select(identifiers.c.message_id, identifiers.c.value, identifiers.c.authority)
-                .where(identifiers.c.message_id.in_(chunk))
+                select(identifiers.c.message_id, identifiers.c.value, identifiers.c.authority).where(
+                    identifiers.c.message_id.in_(chunk)
+                )
             ):
                 if mid in out:
                     out[mid]["identifiers"].append({"value": value, "authority": authority})
@@ -242,8 +284,9 @@ def stats(
     out: dict[str, dict[str, int]] = {}
 
     def slot(ch: str) -> dict[str, int]:
-        return out.setdefault(ch, {**dict.fromkeys(STAT_COLUMNS, 0), "errored_messages": 0,
-                                   "errored_deliveries": 0})
+        return out.setdefault(
+            ch, {**dict.fromkeys(STAT_COLUMNS, 0), "errored_messages": 0, "errored_deliveries": 0}
+        )
 
     mcond: list[ColumnElement[bool]] = [m.c.channel_id == channel] if channel else []
     dcond: list[ColumnElement[bool]] = [d.c.channel_id == channel] if channel else []
@@ -252,7 +295,8 @@ def stats(
         dcond.append(d.c.created_at >= as_utc(since))
     with db.connect() as conn:
         for ch, status, n in conn.execute(
-            select(m.c.channel_id, m.c.status, func.count()).where(_all(mcond))
+            select(m.c.channel_id, m.c.status, func.count())
+            .where(_all(mcond))
             .group_by(m.c.channel_id, m.c.status)
         ):
             s = slot(ch)
@@ -262,7 +306,8 @@ def stats(
             elif status == "errored":
                 s["errored_messages"] += n
         for ch, status, n in conn.execute(
-            select(d.c.channel_id, d.c.status, func.count()).where(_all(dcond))
+            select(d.c.channel_id, d.c.status, func.count())
+            .where(_all(dcond))
             .group_by(d.c.channel_id, d.c.status)
         ):
             s = slot(ch)
@@ -279,5 +324,4 @@ def stats(
 
 def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
-
+        yield items[start : start + size]

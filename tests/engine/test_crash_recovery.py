@@ -91,13 +91,15 @@ class _DownstreamHandler(socketserver.BaseRequestHandler):
                 return
             buf += data
             while (end := buf.find(END)) != -1:
-                message = buf[buf.find(SB) + 1: end]
-                buf = buf[end + 2:]
+                message = buf[buf.find(SB) + 1 : end]
+                buf = buf[end + 2 :]
                 cid = msh10(message)
                 with self.server.lock:
                     self.server.received.append(cid)
-                ack = (f"MSH|^~\\&|DOWN|DOWN_FAC|HIE|CITY_HIE|20261122083000||ACK^A01^ACK|D{cid}|P|2.5\r"
-                       f"MSA|AA|{cid}\r").encode()
+                ack = (
+                    f"MSH|^~\\&|DOWN|DOWN_FAC|HIE|CITY_HIE|20261122083000||ACK^A01^ACK|D{cid}|P|2.5\r"
+                    f"MSA|AA|{cid}\r"
+                ).encode()
                 try:
                     self.request.sendall(SB + ack + END)
                 except OSError:
@@ -172,7 +174,8 @@ def write_config(base: Path, store_url: str, port: int, downstream: int) -> Path
     (base / "channels").mkdir()
     (base / "config.yaml").write_text(
         f"engine: {{data_dir: data, log_level: WARNING}}\nstore: {{url: '{store_url}', synchronous: full}}\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     (base / "channels" / "crash.yaml").write_text(
         "id: crash\n"
         f"source: {{url: 'mllp://127.0.0.1:{port}'}}\n"
@@ -186,14 +189,19 @@ def write_config(base: Path, store_url: str, port: int, downstream: int) -> Path
         "    order_by: patient\n"
         f"    lanes: {LANES}\n"
         "    retry: {max_attempts: 100, backoff: 0.2, max_backoff: 1}\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return base / "config.yaml"
 
 
 def start_engine(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
-        return subprocess.Popen([str(HIE), "run", "--config", str(config)], cwd=config.parent, stdout=out,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [str(HIE), "run", "--config", str(config)],
+            cwd=config.parent,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
@@ -249,8 +257,9 @@ def kill_and_recover(base: Path, store_url: str) -> None:
     proc = start_engine(config, log)
     try:
         wait_listening(port, proc, log)
-        threads = [threading.Thread(target=sender, args=(port, n, sent, stop), daemon=True)
-                   for n in range(SENDERS)]
+        threads = [
+            threading.Thread(target=sender, args=(port, n, sent, stop), daemon=True) for n in range(SENDERS)
+        ]
         for t in threads:
             t.start()
         wait_until(lambda: sent.ack_count() >= KILL_AFTER_ACKS, 20, f"{KILL_AFTER_ACKS} ACKs")
@@ -261,8 +270,10 @@ def kill_and_recover(base: Path, store_url: str) -> None:
         stop.set()
         acked = set(sent.acked)
         in_downstream_at_kill = len(downstream.snapshot())
-        print(f"\nkilled after {len(acked)} ACKs; {len(file_control_ids(base / 'out'))} files and "
-              f"{in_downstream_at_kill} downstream receipts at the kill; sender errors: {sent.errors}")
+        print(
+            f"\nkilled after {len(acked)} ACKs; {len(file_control_ids(base / 'out'))} files and "
+            f"{in_downstream_at_kill} downstream receipts at the kill; sender errors: {sent.errors}"
+        )
 
         proc = start_engine(config, log)
         wait_listening(port, proc, log)
@@ -273,8 +284,11 @@ def kill_and_recover(base: Path, store_url: str) -> None:
             if not acked <= set(file_control_ids(base / "out")) or not acked <= set(downstream.snapshot()):
                 return False
             with store.connect() as conn:
-                waiting = conn.execute(select(func.count()).select_from(deliveries)
-                                       .where(deliveries.c.status.in_(("queued", "pending")))).scalar_one()
+                waiting = conn.execute(
+                    select(func.count())
+                    .select_from(deliveries)
+                    .where(deliveries.c.status.in_(("queued", "pending")))
+                ).scalar_one()
             return waiting == 0
 
         try:
@@ -291,8 +305,10 @@ def kill_and_recover(base: Path, store_url: str) -> None:
     received = downstream.snapshot()
     unique = set(received)
     duplicates = len(received) - len(unique)
-    print(f"acknowledged {len(acked)}, files {len(files)}, downstream {len(received)} "
-          f"({len(unique)} distinct, {duplicates} duplicate(s), at most {LANES} allowed)")
+    print(
+        f"acknowledged {len(acked)}, files {len(files)}, downstream {len(received)} "
+        f"({len(unique)} distinct, {duplicates} duplicate(s), at most {LANES} allowed)"
+    )
 
     assert not acked - set(files), "acknowledged messages missing from the file destination"
     assert not acked - unique, "acknowledged messages never reached the downstream system"

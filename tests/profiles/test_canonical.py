@@ -54,8 +54,9 @@ def _admission() -> AdtEvent:
             birth_date=dt.date(1985, 4, 12),
             ethnicity=Coded(code="01", system="2.16.156.10011.2.3.3.3", display="汉族"),
             addresses=[
-                Address(province="江苏省", city="南京市", street="玄武大道88号", region_code="320102",
-                        use="H"),
+                Address(
+                    province="江苏省", city="南京市", street="玄武大道88号", region_code="320102", use="H"
+                ),
             ],
             telecoms=[ContactPoint(value="13900000000", system="phone", use="mobile")],
             contacts=[

@@ -69,8 +69,9 @@ def execute(f: Filled, statement: Any) -> None:
 
 
 def reads(f: Filled, label: str) -> list[dict[str, Any]]:
-    return rows(f, audit_events, audit_events.c.message_id == f.ids[label],
-                audit_events.c.event_id.like("110110^%"))
+    return rows(
+        f, audit_events, audit_events.c.message_id == f.ids[label], audit_events.c.event_id.like("110110^%")
+    )
 
 
 # -- list / search --------------------------------------------------------------------------------------
@@ -78,8 +79,18 @@ async def test_list_prints_an_aligned_metadata_table_without_content(filled: Fil
     result = hie(filled, "messages", "list")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["ID", "RECEIVED", "CHANNEL", "TYPE", "CONTROL", "ID", "FACILITY", "STATUS",
-                                "DELIVERIES", "ERROR"]
+    assert lines[0].split() == [
+        "ID",
+        "RECEIVED",
+        "CHANNEL",
+        "TYPE",
+        "CONTROL",
+        "ID",
+        "FACILITY",
+        "STATUS",
+        "DELIVERIES",
+        "ERROR",
+    ]
     assert len(lines) == 6
     # aligned: every column starts at the same offset on every line
     start = lines[0].index("CHANNEL")
@@ -112,8 +123,12 @@ async def test_search_by_each_filter(filled: Filled) -> None:
     assert listed(filled, "--destination", "arch") == ["A2", "A1"]
     assert listed(filled, "--channel", "adt", "--patient-id", "P100") == ["A1"]
     assert listed(filled, "--since", "1h") == ["L1", "A4", "A3", "A2", "A1"]
-    execute(filled, update(messages).where(messages.c.id == filled.ids["A1"])
-            .values(received_at=datetime.now(UTC) - timedelta(days=3)))
+    execute(
+        filled,
+        update(messages)
+        .where(messages.c.id == filled.ids["A1"])
+        .values(received_at=datetime.now(UTC) - timedelta(days=3)),
+    )
     assert listed(filled, "--since", "2d") == ["L1", "A4", "A3", "A2"]
     assert listed(filled, "--until", "2d") == ["A1"]
     today = datetime.now().astimezone().date().isoformat()  # local midnight
@@ -164,11 +179,21 @@ async def test_show_prints_every_stage_and_audits_each_read(filled_both: Filled)
     result = hie(filled, "messages", "show", str(filled.ids["A2"]))
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for expected in ("== message", "channel", "ADT^A08", "HIS / HOSP_B", "== identifiers ==",
-                     "PID-3: P200 (authority HOSP_A, type PI)", "shown as gb18030",
-                     "content: not transformed", "== delivery to out: sent ==",
-                     "== delivery to arch: sent ==",
-                     "-- sent: the received bytes, unchanged", "-- response:", "MSA|AA|A2"):
+    for expected in (
+        "== message",
+        "channel",
+        "ADT^A08",
+        "HIS / HOSP_B",
+        "== identifiers ==",
+        "PID-3: P200 (authority HOSP_A, type PI)",
+        "shown as gb18030",
+        "content: not transformed",
+        "== delivery to out: sent ==",
+        "== delivery to arch: sent ==",
+        "-- sent: the received bytes, unchanged",
+        "-- response:",
+        "MSA|AA|A2",
+    ):
         assert expected in out, expected
     lines = out.splitlines()
     raw_at = next(i for i, line in enumerate(lines) if line.startswith("== raw:"))
@@ -220,8 +245,10 @@ async def test_show_errored_delivery_transformed_content_and_sent_bytes(filled: 
 
 
 async def test_show_does_not_pass_control_characters_to_the_terminal(filled: Filled) -> None:
-    execute(filled, update(messages).where(messages.c.id == filled.ids["A1"])
-            .values(content="MSH|^~\\&|\x1b[2J\rPID|1"))
+    execute(
+        filled,
+        update(messages).where(messages.c.id == filled.ids["A1"]).values(content="MSH|^~\\&|\x1b[2J\rPID|1"),
+    )
     out = hie(filled, "messages", "show", str(filled.ids["A1"]), "--stage", "content").stdout
     assert "\x1b" not in out and "MSH|^~\\&|\\x1b[2J" in out
 
@@ -231,7 +258,8 @@ async def test_show_json(filled: Filled) -> None:
     data = json.loads(result.stdout)
     assert data["id"] == filled.ids["A1"] and data["raw"]["text"].startswith("MSH|")
     assert data["identifiers"] == [
-        {"value": "P100", "authority": "HOSP_A", "id_type": "PI", "field": "PID-3"}]
+        {"value": "P100", "authority": "HOSP_A", "id_type": "PI", "field": "PID-3"}
+    ]
     out = data["deliveries"][0]
     assert out["sent"] == "unchanged" and "MSA|AA|A1" in out["response"]["text"]
     assert out["attempt_log"][0]["outcome"] == "sent"
@@ -276,8 +304,11 @@ async def test_reprocess_only_to_chosen_destinations_then_a_restarted_engine_del
     async with running(filled.app) as rt:
         await until(lambda: memory.SINKS.get("adt-out"))
         assert rt.services is not None
-        done = await until(lambda: [d for d in rows(filled, deliveries, deliveries.c.message_id == new)
-                                    if d["status"] == "sent"])
+        done = await until(
+            lambda: [
+                d for d in rows(filled, deliveries, deliveries.c.message_id == new) if d["status"] == "sent"
+            ]
+        )
         assert done[0]["owner_node"] == rt.services.node_id
     assert memory.SINKS["adt-out"] == [filled.raw["A1"]]
     assert "adt-arch" not in memory.SINKS
@@ -285,8 +316,9 @@ async def test_reprocess_only_to_chosen_destinations_then_a_restarted_engine_del
     assert f"reprocessed as    {new}" in show
 
 
-async def test_a_running_engine_takes_reprocessed_messages_over(filled: Filled,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_running_engine_takes_reprocessed_messages_over(
+    filled: Filled, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(runtime, "HEARTBEAT_SECONDS", 0.5)  # the recovery pass, every 10 s in production
     memory.SINKS.clear()
     async with running(filled.app):
@@ -338,8 +370,11 @@ async def test_reprocess_many_with_yes(filled: Filled) -> None:
     db = filled.db()
     try:
         with db.connect() as conn:
-            queued = conn.execute(select(func.count()).select_from(deliveries)
-                                  .where(deliveries.c.status == "queued", deliveries.c.owner_node.is_(None)))
+            queued = conn.execute(
+                select(func.count())
+                .select_from(deliveries)
+                .where(deliveries.c.status == "queued", deliveries.c.owner_node.is_(None))
+            )
             assert queued.scalar_one() == 4  # A1 and A2, to out and arch
     finally:
         db.dispose()
@@ -393,8 +428,9 @@ destinations:
     assert "not queued for b: the channel's routes do not send it there" in result.stderr
 
 
-async def test_reprocess_many_in_chunks_with_a_progress_bar(make_app: Callable[..., AppConfig],
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_reprocess_many_in_chunks_with_a_progress_bar(
+    make_app: Callable[..., AppConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(cli_reprocess, "CHUNK", 7)
     app = make_app({"adt": ADT})
     async with running(app):
@@ -419,11 +455,19 @@ def test_cli_node_bits_never_clash_with_a_live_node(tmp_path: Path) -> None:
     now = datetime.now(UTC)
     try:
         with db.begin() as conn:  # node 5 is alive on another host; 1028 is long dead
-            conn.execute(insert(nodes), [
-                {"id": 5, "hostname": "elsewhere", "pid": 1, "started_at": now, "heartbeat_at": now},
-                {"id": 1028, "hostname": "elsewhere", "pid": 1, "started_at": now,
-                 "heartbeat_at": now - timedelta(hours=1)},
-            ])
+            conn.execute(
+                insert(nodes),
+                [
+                    {"id": 5, "hostname": "elsewhere", "pid": 1, "started_at": now, "heartbeat_at": now},
+                    {
+                        "id": 1028,
+                        "hostname": "elsewhere",
+                        "pid": 1,
+                        "started_at": now,
+                        "heartbeat_at": now - timedelta(hours=1),
+                    },
+                ],
+            )
         app = make_config(tmp_path)
         with cli_services(app, db) as services:
             assert services.node_id == 1030 and services.ids.node == 6  # 1029 would share node 5's bits

@@ -43,8 +43,9 @@ def msh10(payload: bytes) -> str:
     return payload.split(b"\r", 1)[0].split(b"|")[9].decode("ascii")
 
 
-def channel(port: int, *, cid: str = "adt", source: str = "", dests: str | None = None,
-            more: str = "") -> str:
+def channel(
+    port: int, *, cid: str = "adt", source: str = "", dests: str | None = None, more: str = ""
+) -> str:
     """A channel YAML with an MLLP source on ``port`` (idle timeout 1 s unless ``source`` says otherwise)."""
     options = "idle_timeout: 1" if "idle_timeout" not in source else ""
     opts = ", ".join(o for o in (options, source) if o)
@@ -140,8 +141,10 @@ def downstream_ack(payload: bytes, code: str, *, control: str | None = None, tex
     """An ACK as a downstream system (a lab) writes it, independent of the engine's ACK builder."""
     ctrl = msh10(payload) if control is None else control
     err = f"ERR|||207^Application internal error^HL70357|E||||{text}\r" if text else ""
-    return (f"MSH|^~\\&|LAB|LAB_FAC|HIE|CITY_HIE|20261122083001||ACK^A01^ACK|L-{ctrl}|P|2.5\r"
-            f"MSA|{code}|{ctrl}\r{err}").encode()
+    return (
+        f"MSH|^~\\&|LAB|LAB_FAC|HIE|CITY_HIE|20261122083001||ACK^A01^ACK|L-{ctrl}|P|2.5\r"
+        f"MSA|{code}|{ctrl}\r{err}"
+    ).encode()
 
 
 Answer = Callable[[bytes, int], bytes | None]  # (payload, 0-based index) -> answer, None = stay silent
@@ -169,7 +172,7 @@ class Downstream:
         try:
             while True:
                 data = await reader.readuntil(END)
-                payload = data[data.index(SB) + 1: -2]
+                payload = data[data.index(SB) + 1 : -2]
                 index = len(self.received)
                 self.received.append(payload)
                 answer = self.answer(payload, index)

@@ -32,12 +32,13 @@ from tests.engine.connectors.mllp_peers import (
 MakeApp = Callable[..., AppConfig]
 
 
-
-
 def forwarding(port: int, downstream_port: int, dest: str = "", more: str = "") -> str:
     """A channel that forwards what it gets over MLLP to ``downstream_port``; ``dest`` adds options."""
-    defaults = [o for o in ("ack_timeout: 2", "retry: {max_attempts: 3, backoff: 0.05}")
-                if o.split(":")[0] not in dest]
+    defaults = [
+        o
+        for o in ("ack_timeout: 2", "retry: {max_attempts: 3, backoff: 0.05}")
+        if o.split(":")[0] not in dest
+    ]
     options = ", ".join([*defaults, dest] if dest else defaults)
     url = f"mllp://127.0.0.1:{downstream_port}"
     return channel(port, cid="fwd", more=more, dests=f"  - {{id: lab, url: '{url}', {options}}}")
@@ -46,8 +47,12 @@ def forwarding(port: int, downstream_port: int, dest: str = "", more: str = "") 
 async def settled(rt: Any) -> dict[str, Any]:
     """The forwarding channel's one delivery, once it is sent or dead-lettered."""
     found: list[dict[str, Any]] = await until(
-        lambda: [d for d in rows(rt, deliveries, deliveries.c.channel_id == "fwd")
-                 if d["status"] in ("sent", "errored")])
+        lambda: [
+            d
+            for d in rows(rt, deliveries, deliveries.c.channel_id == "fwd")
+            if d["status"] in ("sent", "errored")
+        ]
+    )
     assert len(found) == 1
     return found[0]
 
@@ -59,13 +64,15 @@ def tries(rt: Any, delivery_id: int) -> list[dict[str, Any]]:
 Settled = tuple[dict[str, Any], list[dict[str, Any]], Downstream]
 
 
-async def forward_one(make_app: MakeApp, answer: Answer, payload: bytes, *, dest: str = "",
-                      store_url: str | None = None) -> Settled:
+async def forward_one(
+    make_app: MakeApp, answer: Answer, payload: bytes, *, dest: str = "", store_url: str | None = None
+) -> Settled:
     """Send ``payload`` to a forwarding channel whose downstream answers with ``answer``."""
     port = free_port()
-    async with Downstream(answer) as lab, running(
-        make_app({"fwd": forwarding(port, lab.port, dest)}, store_url=store_url)
-    ) as rt:
+    async with (
+        Downstream(answer) as lab,
+        running(make_app({"fwd": forwarding(port, lab.port, dest)}, store_url=store_url)) as rt,
+    ):
         assert ack_of(await hl7_send_one(port, payload))["MSA"][1] == "AA"  # stored: AA whatever comes next
         d = await settled(rt)
         await asyncio.sleep(0.2)  # a retry that should not happen would show up now (backoff is 0.05 s)
@@ -77,8 +84,9 @@ async def test_downstream_aa_marks_the_delivery_sent_and_keeps_the_answer(
     make_app: MakeApp, store_url: str
 ) -> None:
     payload = hl7_message("AA-1").encode()
-    d, log, lab = await forward_one(make_app, lambda p, _: downstream_ack(p, "AA"), payload,
-                                    store_url=store_url)
+    d, log, lab = await forward_one(
+        make_app, lambda p, _: downstream_ack(p, "AA"), payload, store_url=store_url
+    )
     assert d["status"] == "sent" and d["attempts"] == 1 and d["last_error"] is None
     assert d["response"] == downstream_ack(payload, "AA") and d["sent"] is None  # None: the bytes received
     assert [a["outcome"] for a in log] == ["sent"]
@@ -87,6 +95,7 @@ async def test_downstream_aa_marks_the_delivery_sent_and_keeps_the_answer(
 
 async def test_downstream_ae_is_a_dead_letter_without_retry(make_app: MakeApp) -> None:
     payload = hl7_message("AE-1").encode()
+
     def answer(p: bytes, _: int) -> bytes:
         return downstream_ack(p, "AE", text="unknown patient")
 
@@ -169,14 +178,17 @@ AFTER = "ack: after_delivery\nack_from: lab\n"
 
 async def test_after_delivery_relays_the_downstream_answer_bytes(make_app: MakeApp) -> None:
     def rsp(payload: bytes, _: int) -> bytes:
-        return (f"MSH|^~\\&|EMPI|CITY|HIS|HOSP_A|20261122083002||RSP^K22^RSP_K21|R-1|P|2.5\r"
-                f"MSA|AA|{msh10(payload)}\rQAK|Q-1|OK\rPID|1||MARKER-777^^^CITY^PI\r").encode()
+        return (
+            f"MSH|^~\\&|EMPI|CITY|HIS|HOSP_A|20261122083002||RSP^K22^RSP_K21|R-1|P|2.5\r"
+            f"MSA|AA|{msh10(payload)}\rQAK|Q-1|OK\rPID|1||MARKER-777^^^CITY^PI\r"
+        ).encode()
 
     port = free_port()
     payload = hl7_message("QRY-1").encode()
-    async with Downstream(rsp) as lab, running(
-        make_app({"fwd": forwarding(port, lab.port, more=AFTER)})
-    ) as rt:
+    async with (
+        Downstream(rsp) as lab,
+        running(make_app({"fwd": forwarding(port, lab.port, more=AFTER)})) as rt,
+    ):
         answer = await hl7_send_one(port, payload)
         assert unframe(answer) == rsp(payload, 0)  # the downstream's own bytes, not an ACK of ours
         d = await settled(rt)

@@ -40,8 +40,6 @@ from tests.engine.connectors.mllp_peers import (
 MakeApp = Callable[..., AppConfig]
 
 
-
-
 def adt(control_id: str, *, facility: str = "HOSP_A", charset: str = "UNICODE UTF-8") -> str:
     """A synthetic ADT^A01 whose MSH-4 (sending facility) can be non-ASCII."""
     return hl7_message(control_id, charset=charset).replace("|HIS|HOSP_A|", f"|HIS|{facility}|", 1)
@@ -58,8 +56,15 @@ def stored(rt: Any) -> list[dict[str, Any]]:
 
 async def errored(rt: Any, count: int = 1) -> list[dict[str, Any]]:
     """Wait for ``count`` errored records (unframed bytes are kept by a task of their own)."""
-    return list(await until(lambda: (found := [r for r in stored(rt) if r["status"] == "errored"])
-                            and len(found) >= count and found))
+    return list(
+        await until(
+            lambda: (
+                (found := [r for r in stored(rt) if r["status"] == "errored"])
+                and len(found) >= count
+                and found
+            )
+        )
+    )
 
 
 # -- 1. happy path ------------------------------------------------------------------------------------
@@ -137,8 +142,9 @@ async def test_our_acks_pass_hl7apy_strict_validation(
     port = free_port()
     steps = "steps:\n  - filter: {message_type: [ADT^A01]}\n"
     async with running(make_app({"adt": channel(port, more=steps)})):
-        aa, ae, ar, nak = await hl7_send(port, adt("V-1").encode(), adt("BOOM").encode(),
-                                         adt("V-3", charset="KLINGON").encode(), b"hello")
+        aa, ae, ar, nak = await hl7_send(
+            port, adt("V-1").encode(), adt("BOOM").encode(), adt("V-3", charset="KLINGON").encode(), b"hello"
+        )
     assert [ack_of(a)["MSA"][1] for a in (aa, ae, ar, nak)] == ["AA", "AE", "AR", "AR"]
     for answer in (aa, ae, ar):
         strict(unframe(answer).decode())
@@ -355,8 +361,10 @@ async def test_pipelined_messages_are_answered_in_order(make_app: MakeApp) -> No
 async def test_many_concurrent_senders_all_stored_and_delivered_once(make_app: MakeApp) -> None:
     port = free_port()
     threads, each = 8, 50
-    sent = {t: [hl7_message(f"C{t}-{i:02d}", patient=f"{t}{i:04d}").encode() for i in range(each)]
-            for t in range(threads)}
+    sent = {
+        t: [hl7_message(f"C{t}-{i:02d}", patient=f"{t}{i:04d}").encode() for i in range(each)]
+        for t in range(threads)
+    }
     async with running(make_app({"adt": channel(port)})) as rt:
         results = await asyncio.gather(*(hl7_send(port, *sent[t]) for t in range(threads)))
         for t, answers in enumerate(results):
@@ -416,14 +424,17 @@ async def test_unparseable_message_in_a_field_filter_is_answered_ae(
     port = free_port()
     steps = "steps:\n  - filter: {fields: [{path: PID.8, in: [M, F]}]}\n"
     async with running(make_app({"adt": channel(port, more=steps)})) as rt:
-        bad, good = await hl7_send(port, hl7_message("UNPARSEABLE").encode(),
-                                   hl7_message("PARSE-OK").encode())
+        bad, good = await hl7_send(
+            port, hl7_message("UNPARSEABLE").encode(), hl7_message("PARSE-OK").encode()
+        )
         ack = ack_of(bad)
         assert ack["MSA"][1:3] == ["AE", "UNPARSEABLE"] and ack["ERR"][3].split("^")[0] == "100"
         assert "cannot parse" in ack["ERR"][8]
         assert ack_of(good)["MSA"][1:3] == ["AA", "PARSE-OK"]
-        assert {r["control_id"]: r["status"] for r in stored(rt)} == {"UNPARSEABLE": "errored",
-                                                                      "PARSE-OK": "received"}
+        assert {r["control_id"]: r["status"] for r in stored(rt)} == {
+            "UNPARSEABLE": "errored",
+            "PARSE-OK": "received",
+        }
 
 
 async def test_an_internal_error_before_storing_keeps_the_bytes_and_answers_ae(

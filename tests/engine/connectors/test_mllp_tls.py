@@ -33,23 +33,72 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 def _leaf(name: str, cn: str, usage: str, san: str, cwd: Path) -> None:
     ext = cwd / f"{name}.ext"
-    ext.write_text(f"basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
-                   f"extendedKeyUsage={usage}\nsubjectAltName={san}\n"
-                   "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n")
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=cwd)
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-             "-days", "2", "-out", f"{name}.pem", "-extfile", ext.name, cwd=cwd)
+    ext.write_text(
+        f"basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
+        f"extendedKeyUsage={usage}\nsubjectAltName={san}\n"
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
+    )
+    _openssl(
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        f"{name}.key",
+        "-out",
+        f"{name}.csr",
+        "-subj",
+        f"/CN={cn}",
+        cwd=cwd,
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        f"{name}.pem",
+        "-extfile",
+        ext.name,
+        cwd=cwd,
+    )
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A CA, a server certificate for 127.0.0.1 and a client certificate (CN his-client)."""
     d = tmp_path_factory.mktemp("pki")
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=HIE Test CA",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=HIE Test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=d,
+    )
     _leaf("srv", "localhost", "serverAuth", "IP:127.0.0.1,DNS:localhost", d)
     _leaf("cli", "his-client", "clientAuth", "DNS:his-client", d)
     return d
@@ -60,9 +109,11 @@ def tls_app(make_app: MakeApp, pki: Path, tmp_path: Path) -> Callable[..., AppCo
     """make_app with the certificates copied next to config.yaml and named tls: entries (relative paths)."""
     for name in FILES:
         shutil.copy(pki / name, tmp_path / name)
-    tls = ("tls:\n"
-           "  srv: {cert: srv.pem, key: srv.key, ca: ca.pem, require_client_cert: true}\n"
-           "  cli: {cert: cli.pem, key: cli.key, ca: ca.pem}\n")
+    tls = (
+        "tls:\n"
+        "  srv: {cert: srv.pem, key: srv.key, ca: ca.pem, require_client_cert: true}\n"
+        "  cli: {cert: cli.pem, key: cli.key, ca: ca.pem}\n"
+    )
 
     def make(channels: dict[str, str]) -> AppConfig:
         return make_app(channels, extra=tls)
@@ -127,17 +178,25 @@ async def test_mllp_destination_with_tls_delivers_to_a_mutual_tls_source(
     tls_app: Callable[..., AppConfig], pki: Path
 ) -> None:
     front, back = free_port(), free_port()
-    dest = (f"  - {{id: lab, url: 'mllp://127.0.0.1:{back}', tls: cli, "
-            "retry: {max_attempts: 3, backoff: 0.05}}")
+    dest = (
+        f"  - {{id: lab, url: 'mllp://127.0.0.1:{back}', tls: cli, "
+        "retry: {max_attempts: 3, backoff: 0.05}}"
+    )
     payload = hl7_message("TLS-FWD-1").encode()
-    app = tls_app({"fwd": channel(front, cid="fwd", dests=dest),
-                   "back": channel(back, cid="back", source="tls: srv")})
+    app = tls_app(
+        {"fwd": channel(front, cid="fwd", dests=dest), "back": channel(back, cid="back", source="tls: srv")}
+    )
     async with running(app) as rt:
         peer = await Peer.open(front)
         assert (await peer.ask(payload))["MSA"][1] == "AA"
         await peer.close()
-        (d,) = await until(lambda: [d for d in rows(rt, deliveries, deliveries.c.channel_id == "fwd")
-                                    if d["status"] in ("sent", "errored")])
+        (d,) = await until(
+            lambda: [
+                d
+                for d in rows(rt, deliveries, deliveries.c.channel_id == "fwd")
+                if d["status"] in ("sent", "errored")
+            ]
+        )
         assert d["status"] == "sent", d["last_error"]
         assert ack_of(d["response"])["MSA"][1:3] == ["AA", "TLS-FWD-1"]
         back_row = next(r for r in rows(rt, messages) if r["channel_id"] == "back")

@@ -162,14 +162,17 @@ def test_patient_class_both_ways(shipped: CodeTables) -> None:
 
 
 def test_map_lookup_gives_code_display_and_system(tmp_path: Path) -> None:
-    tables, problems = load(tmp_path, hospital_a_sex=sex_map("""\
+    tables, problems = load(
+        tmp_path,
+        hospital_a_sex=sex_map("""\
         case_sensitive: false
         map:
           "1": "1"
           "2": "2"
           M: "1"
           F: "2"
-        """))
+        """),
+    )
     assert problems == []
     table = tables.get("hospital-a-sex")
     assert (table.kind, table.source_system, table.target_system) == ("map", "local", SEX_OID)
@@ -212,7 +215,7 @@ def test_unmapped_warn_passes_the_value_with_a_warning(tmp_path: Path) -> None:
 
 
 def test_unmapped_pass_is_silent_and_keeps_the_source_system(tmp_path: Path) -> None:
-    text = 'kind: map\nsource: {system: 2.16.840.1.113883.12.1}\ntarget: {value_set: gb-t-2261-1-sex}\n'
+    text = "kind: map\nsource: {system: 2.16.840.1.113883.12.1}\ntarget: {value_set: gb-t-2261-1-sex}\n"
     tables, problems = load(tmp_path, t=text + 'map: {M: "1"}\nunmapped: pass\n')
     assert problems == []
     assert tables.get("t").lookup("X") == CodeOutcome("X", None, "2.16.840.1.113883.12.1", None)
@@ -248,13 +251,16 @@ def test_a_target_without_value_set_has_no_display(tmp_path: Path) -> None:
 
 
 def test_codes_are_read_as_written(tmp_path: Path) -> None:
-    tables, problems = load(tmp_path, id_type="""\
+    tables, problems = load(
+        tmp_path,
+        id_type="""\
         kind: value_set
         system: 2.16.156.10011.2.3.1.1
         codes:
           01: 居民身份证
           99: 其他法定有效证件
-        """, yes_no="""\
+        """,
+        yes_no="""\
         kind: map
         source: {system: local}
         target: {system: 2.16.840.1.113883.12.136}
@@ -262,7 +268,8 @@ def test_codes_are_read_as_written(tmp_path: Path) -> None:
           no: N
           yes: Y
           0: N
-        """)
+        """,
+    )
     assert problems == []
     id_type = tables.get("id-type")
     assert id_type.target_codes == frozenset({"01", "99"})
@@ -407,12 +414,21 @@ def test_many_keys_in_one_is_refused_with_the_readable_form(tmp_path: Path) -> N
         (sex_map("map: {}\n"), 4, "map", "empty"),
         (sex_map('map: {M: ["1", "2"]}\n'), 4, "map.M", "one text"),
         ('kind: map\ntarget: {value_set: gb-t-2261-1-sex}\nmap: {M: "1"}\n', 1, "source", "system"),
-        ('kind: map\nsource: {system: HIS}\ntarget: {value_set: gb-t-2261-1-sex}\nmap: {M: "1"}\n',
-         2, "source.system", "an OID"),
-        ('kind: map\nsource: {system: local}\n'
-         'target: {value_set: gb-t-2261-1-sex, system: 2.16.840.1.113883.12.1}\n'
-         'map: {M: "1"}\n', 3, "target.system", "differs"),
-        ('id: other-name\nkind: value_set\nsystem: 1.2.3\ncodes: {a: A}\n', 1, "id", "file name"),
+        (
+            'kind: map\nsource: {system: HIS}\ntarget: {value_set: gb-t-2261-1-sex}\nmap: {M: "1"}\n',
+            2,
+            "source.system",
+            "an OID",
+        ),
+        (
+            "kind: map\nsource: {system: local}\n"
+            "target: {value_set: gb-t-2261-1-sex, system: 2.16.840.1.113883.12.1}\n"
+            'map: {M: "1"}\n',
+            3,
+            "target.system",
+            "differs",
+        ),
+        ("id: other-name\nkind: value_set\nsystem: 1.2.3\ncodes: {a: A}\n", 1, "id", "file name"),
         ("kind: value_set\nsystem: 2.16.156.10011.2.3.3.4.\ncodes: {a: A}\n", 2, "system", "an OID"),
         ("kind: value_set\nsystem: 1.2.3\ncodes:\n", 3, "codes", "lists its codes"),
         ("kind: value_set\nsystem: 1.2.3\ncodes: {' a': A}\n", 3, "codes. a", "spaces"),

@@ -68,11 +68,35 @@ def test_rule_keys_are_not_functions() -> None:
 
 def test_every_builtin_has_a_one_line_doc() -> None:
     expected = {
-        "trim", "upper", "lower", "pad", "truncate", "replace", "regex_extract", "regex_replace",
-        "fullwidth_to_ascii", "strip_spaces", "split", "digits_only", "to_int", "to_decimal", "to_bool",
-        "hl7_datetime", "hl7_date", "iso_date", "iso_datetime", "format_date", "to_hl7_datetime",
-        "to_hl7_date", "family_name", "given_name", "join_name", "id_card", "id_card_lenient",
-        "id_card_birth_date", "id_card_sex",
+        "trim",
+        "upper",
+        "lower",
+        "pad",
+        "truncate",
+        "replace",
+        "regex_extract",
+        "regex_replace",
+        "fullwidth_to_ascii",
+        "strip_spaces",
+        "split",
+        "digits_only",
+        "to_int",
+        "to_decimal",
+        "to_bool",
+        "hl7_datetime",
+        "hl7_date",
+        "iso_date",
+        "iso_datetime",
+        "format_date",
+        "to_hl7_datetime",
+        "to_hl7_date",
+        "family_name",
+        "given_name",
+        "join_name",
+        "id_card",
+        "id_card_lenient",
+        "id_card_birth_date",
+        "id_card_sex",
     }
     assert expected <= set(FUNCTIONS)
     for spec in FUNCTIONS.values():
@@ -128,6 +152,7 @@ def test_a_scalar_argument_is_the_first_parameter() -> None:
 
 def test_duplicate_registration_is_an_error() -> None:
     with pytest.raises(DefinitionError) as info:
+
         @register("trim", doc="my own trim")
         def trim(value: str, _: None) -> str:
             return value
@@ -144,10 +169,16 @@ def test_duplicate_registration_is_an_error() -> None:
     [
         ("Bad-Name", {}, "a function name is snake_case (letters, digits, _), not 'Bad-Name'"),
         ("default", {}, "'default' is a rule key, not a function name"),
-        ("two_lines", {"doc": "one\ntwo"},
-         "function 'two_lines': doc is one line, shown by `hie map --functions`"),
-        ("bad_params", {"params": dict},
-         "function 'bad_params': params is a pydantic model class, not <class 'dict'>"),
+        (
+            "two_lines",
+            {"doc": "one\ntwo"},
+            "function 'two_lines': doc is one line, shown by `hie map --functions`",
+        ),
+        (
+            "bad_params",
+            {"params": dict},
+            "function 'bad_params': params is a pydantic model class, not <class 'dict'>",
+        ),
     ],
 )
 def test_register_checks_its_arguments(name: str, kwargs: dict[str, Any], message: str) -> None:
@@ -177,13 +208,15 @@ def test_user_function_works_through_lookup_and_bind(scratch: list[str]) -> None
 
 
 def test_user_module_registers_on_import_and_may_be_reloaded(tmp_path: Path, scratch: list[str]) -> None:
-    (tmp_path / "hosp_functions.py").write_text(textwrap.dedent("""
+    (tmp_path / "hosp_functions.py").write_text(
+        textwrap.dedent("""
         from engine.mapping.functions import register
 
         @register("hosp_mrn", doc="medical record number without the hospital prefix")
         def hosp_mrn(value, _):
             return value.removeprefix("MRN")
-    """))
+    """)
+    )
     sys.path.insert(0, str(tmp_path))
     try:
         module = importlib.import_module("hosp_functions")
@@ -331,9 +364,22 @@ def test_to_decimal() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("Y", True), ("n", False), ("T", True), ("F", False), ("1", True), ("0", False), ("是", True),
-     ("否", False), ("true", True), ("FALSE", False), ("yes", True), (" N ", False), (1, True),
-     (False, False)],
+    [
+        ("Y", True),
+        ("n", False),
+        ("T", True),
+        ("F", False),
+        ("1", True),
+        ("0", False),
+        ("是", True),
+        ("否", False),
+        ("true", True),
+        ("FALSE", False),
+        ("yes", True),
+        (" N ", False),
+        (1, True),
+        (False, False),
+    ],
 )
 def test_to_bool(text: Any, expected: bool) -> None:
     assert run("to_bool", None, text) is expected

@@ -84,8 +84,10 @@ def test_fifteen_digit_numbers_are_upgraded() -> None:
         ("32010285031200A", "ID card number: character 15 'A' is not a digit"),
         ("320102198503120015", "ID card number: check character '2' expected but '5' found"),
         ("110105194912310025", "ID card number: check character 'X' expected but '5' found"),
-        ("320102198502300011",
-         "ID card number: birth date 19850230 is not a date: day 30 is not in February 1985"),
+        (
+            "320102198502300011",
+            "ID card number: birth date 19850230 is not a date: day 30 is not in February 1985",
+        ),
         ("320102198513010011", "ID card number: birth date 19851301 is not a date: month 13 is not 01-12"),
         ("320102202701010011", "ID card number: birth date 2027-01-01 is in the future"),
         ("990102198503120011", "ID card number: address code 990102 has no province 99 in GB/T 2260"),
@@ -128,8 +130,9 @@ def test_check_id_card_agreeing_values_give_nothing() -> None:
 
 
 def test_check_id_card_names_each_disagreement() -> None:
-    found = check_id_card(MAN, dt.date(1985, 3, 21), "2", birth_date_source="PID-7", sex_source="PID-8",
-                          today=TODAY)
+    found = check_id_card(
+        MAN, dt.date(1985, 3, 21), "2", birth_date_source="PID-7", sex_source="PID-8", today=TODAY
+    )
     assert found == [
         "ID card says born 1985-03-12, PID-7 says 1985-03-21",
         "ID card says male, PID-8 says female ('2')",
@@ -150,4 +153,3 @@ def test_check_id_card_reports_an_invalid_number() -> None:
     assert check_id_card("320102198503120015", dt.date(1985, 3, 12), "1", today=TODAY) == [
         "ID card number: check character '2' expected but '5' found"
     ]
-

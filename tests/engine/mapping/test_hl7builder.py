@@ -84,8 +84,14 @@ def test_a_built_v2_5_adt_parses_with_hl7apy() -> None:
 
 def test_values_with_separators_are_escaped() -> None:
     b = Hl7Builder()
-    nasty = {"NTE.3": "a|b", "PID.5.1": "x^y", "PID.5.2": "m~n", "PID.5.3": "p\\q", "PID.5.4": "s&t",
-             "PID.5.5": "line 1\rline 2\nline 3"}
+    nasty = {
+        "NTE.3": "a|b",
+        "PID.5.1": "x^y",
+        "PID.5.2": "m~n",
+        "PID.5.3": "p\\q",
+        "PID.5.4": "s&t",
+        "PID.5.5": "line 1\rline 2\nline 3",
+    }
     for path, value in nasty.items():
         b.set(path, value)
     text = b.to_text()

@@ -10,20 +10,22 @@ from engine.mapping.hl7path import EVERY, CompiledPath, ScopeKind, Select, compi
 from engine.mapping.hl7reader import Hl7Reader, RepetitionScope, Scope, SegmentScope
 
 # Made-up patient; 11010519491231002X and 320102198503120012 have valid GB 11643 check digits.
-ORU = "\r".join([
-    "MSH|^~\\&|LIS|HOSP_B|HIE|CITY_HIE|20261122093000||ORU^R01^ORU_R01|LIS-0007|P|2.5",
-    "PID|1||200007^^^HOSP_B^PI~11010519491231002X^^^NIC&2.16.156.10011.1.3&ISO^NI~320102198503120012^^^"
-    "HOSP_B^NI||赵^一鸣^^^^^L||19491231|F",
-    "ORC|RE|ORD-1^HIS|LAB-1^LIS",
-    "OBR|1|ORD-1^HIS|LAB-1^LIS|CBC^血常规^L",
-    "OBX|1|NM|WBC^白细胞^L||6.2|10*9/L|4.0-10.0|N|||F",
-    "OBX|2|NM|HGB^血红蛋白^L||128|g/L|115-150~110-160|N|||F",
-    "NTE|1||复查",
-    "OBR|2|ORD-2^HIS|LAB-2^LIS|GLU^血糖^L",
-    "OBX|1|NM|GLU^葡萄糖^L||5.4|mmol/L|3.9-6.1|N|||F",
-    "NTE|1||空腹",
-    "ZPV|1|VIP^贵宾",
-])
+ORU = "\r".join(
+    [
+        "MSH|^~\\&|LIS|HOSP_B|HIE|CITY_HIE|20261122093000||ORU^R01^ORU_R01|LIS-0007|P|2.5",
+        "PID|1||200007^^^HOSP_B^PI~11010519491231002X^^^NIC&2.16.156.10011.1.3&ISO^NI~320102198503120012^^^"
+        "HOSP_B^NI||赵^一鸣^^^^^L||19491231|F",
+        "ORC|RE|ORD-1^HIS|LAB-1^LIS",
+        "OBR|1|ORD-1^HIS|LAB-1^LIS|CBC^血常规^L",
+        "OBX|1|NM|WBC^白细胞^L||6.2|10*9/L|4.0-10.0|N|||F",
+        "OBX|2|NM|HGB^血红蛋白^L||128|g/L|115-150~110-160|N|||F",
+        "NTE|1||复查",
+        "OBR|2|ORD-2^HIS|LAB-2^LIS|GLU^血糖^L",
+        "OBX|1|NM|GLU^葡萄糖^L||5.4|mmol/L|3.9-6.1|N|||F",
+        "NTE|1||空腹",
+        "ZPV|1|VIP^贵宾",
+    ]
+)
 
 
 @pytest.fixture
@@ -213,7 +215,13 @@ def test_scope_kinds() -> None:
 def test_parsed_form() -> None:
     p = parse("OBX[*].5[2].1.3")
     assert (p.segment, p.segment_index, p.field, p.repetition, p.component, p.subcomponent) == (
-        "OBX", EVERY, 5, 2, 1, 3)
+        "OBX",
+        EVERY,
+        5,
+        2,
+        1,
+        3,
+    )
     assert p.iterates and p.stars == 1 and not p.relative and not p.root
     p = parse("/PID.3[type=NI].4")
     assert p.root and p.repetition == Select((5,), "NI", "[type=NI]") and p.datatype == "HD"
@@ -234,50 +242,75 @@ def test_parsed_form() -> None:
         ("", ScopeKind.MESSAGE, "empty path"),
         ("PID..3", ScopeKind.MESSAGE, "bad path 'PID..3': expected a field number after 'PID.' (column 5)"),
         ("PID.", ScopeKind.MESSAGE, "expected a field number after 'PID.' (column 5)"),
-        ("pid.3", ScopeKind.MESSAGE, "expected a segment name (a capital letter, then 2 capitals or digits, "
-                                     "e.g. PID) at the start (column 1)"),
+        (
+            "pid.3",
+            ScopeKind.MESSAGE,
+            "expected a segment name (a capital letter, then 2 capitals or digits, "
+            "e.g. PID) at the start (column 1)",
+        ),
         ("PI.3", ScopeKind.MESSAGE, "expected a segment name"),
-        ("PIDX.3", ScopeKind.MESSAGE,
-         "expected '.' or '[' after 'PID' (column 4): segment names have 3 "
-         "characters"),
+        (
+            "PIDX.3",
+            ScopeKind.MESSAGE,
+            "expected '.' or '[' after 'PID' (column 4): segment names have 3 characters",
+        ),
         ("PID-3", ScopeKind.MESSAGE, "expected '.' then a field number, or '[' after 'PID' (column 4)"),
         ("PID.0", ScopeKind.MESSAGE, "field numbers start at 1"),
         ("PID.03", ScopeKind.MESSAGE, "no leading zero, not '03'"),
         ("PID.45", ScopeKind.MESSAGE, "PID has 39 fields in HL7 v2.5, not 45"),
         ("MSH.22", ScopeKind.MESSAGE, "MSH has 21 fields in HL7 v2.5, not 22"),
         ("PID.3[", ScopeKind.MESSAGE, "'[' at column 6 is not closed by ']'"),
-        ("PID.3[]", ScopeKind.MESSAGE,
-         "expected a repetition number, * or name=value after 'PID.3[' (column "
-         "7)"),
-        ("PID.3[x]", ScopeKind.MESSAGE,
-         "expected a repetition number (1, 2...), * or name=value after "
-         "'PID.3['"),
+        (
+            "PID.3[]",
+            ScopeKind.MESSAGE,
+            "expected a repetition number, * or name=value after 'PID.3[' (column 7)",
+        ),
+        (
+            "PID.3[x]",
+            ScopeKind.MESSAGE,
+            "expected a repetition number (1, 2...), * or name=value after 'PID.3['",
+        ),
         ("OBX[0].5", ScopeKind.MESSAGE, "segment numbers start at 1"),
         ("PID.3.1[2]", ScopeKind.MESSAGE, "components do not repeat"),
         ("PID.3.1.2[1]", ScopeKind.MESSAGE, "subcomponents do not repeat"),
-        ("PID.3.1.2.3", ScopeKind.MESSAGE,
-         "expected the end of the path after 'PID.3.1.2' (column 10): "
-         "subcomponents are the deepest level"),
+        (
+            "PID.3.1.2.3",
+            ScopeKind.MESSAGE,
+            "expected the end of the path after 'PID.3.1.2' (column 10): subcomponents are the deepest level",
+        ),
         ("PID.3x", ScopeKind.MESSAGE, "unexpected 'x' after 'PID.3'"),
         ("PID.3.x", ScopeKind.MESSAGE, "expected a component number after 'PID.3.' (column 7)"),
-        ("MSH.1.1", ScopeKind.MESSAGE,
-         "MSH-1 holds the field separator: it has no repetitions or "
-         "components"),
+        (
+            "MSH.1.1",
+            ScopeKind.MESSAGE,
+            "MSH-1 holds the field separator: it has no repetitions or components",
+        ),
         ("MSH.2[2]", ScopeKind.MESSAGE, "MSH-2 holds the encoding characters"),
-        ("/.5", ScopeKind.SEGMENT,
-         "expected a segment name (e.g. PID) after '/' (column 2): '/' starts a "
-         "path from the message root"),
+        (
+            "/.5",
+            ScopeKind.SEGMENT,
+            "expected a segment name (e.g. PID) after '/' (column 2): '/' starts a "
+            "path from the message root",
+        ),
         (".5", ScopeKind.MESSAGE, "a relative path (starting with '.') reads inside an each: scope"),
         (".1.2.3", ScopeKind.REPETITION, "unexpected '.' after '.1.2', expected the end of the path"),
         (".1[2]", ScopeKind.REPETITION, "components do not repeat"),
-        ("PID.3[typ=NI]", ScopeKind.MESSAGE,
-         "unknown component 'typ' of CX (PID-3) (did you mean 'type'?): id, check_digit, check_digit_scheme, "
-         "authority, type, facility"),
-        ("PID.3[authority.universal=X]", ScopeKind.MESSAGE,
-         "unknown subcomponent 'universal' of HD (component authority of PID-3)"),
-        ("PID.3[type.code=NI]", ScopeKind.MESSAGE,
-         "component type of PID-3 is ID, which has no "
-         "subcomponents"),
+        (
+            "PID.3[typ=NI]",
+            ScopeKind.MESSAGE,
+            "unknown component 'typ' of CX (PID-3) (did you mean 'type'?): id, check_digit, check_digit_scheme, "
+            "authority, type, facility",
+        ),
+        (
+            "PID.3[authority.universal=X]",
+            ScopeKind.MESSAGE,
+            "unknown subcomponent 'universal' of HD (component authority of PID-3)",
+        ),
+        (
+            "PID.3[type.code=NI]",
+            ScopeKind.MESSAGE,
+            "component type of PID-3 is ID, which has no subcomponents",
+        ),
         ("ZPV.2[type=NI]", ScopeKind.MESSAGE, "needs the data type of ZPV-2"),
         (".3[type=NI]", ScopeKind.SEGMENT, "needs the data type of this field"),
         ("OBX.5[type=X]", ScopeKind.MESSAGE, "OBX-5 has no fixed data type (varies)"),
@@ -287,9 +320,11 @@ def test_parsed_form() -> None:
         ("OBX[x=1].5", ScopeKind.MESSAGE, "a segment is selected by a field number"),
         ("OBX[30.1=X].5", ScopeKind.MESSAGE, "OBX has 19 fields in HL7 v2.5, not 30"),
         ("PID.3[type=]", ScopeKind.MESSAGE, "expected a value after 'PID.3[type=' (column 12)"),
-        ("PID.3[=NI]", ScopeKind.MESSAGE,
-         "expected a component name or number before '=' after 'PID.3[' (column "
-         "7)"),
+        (
+            "PID.3[=NI]",
+            ScopeKind.MESSAGE,
+            "expected a component name or number before '=' after 'PID.3[' (column 7)",
+        ),
         ('PID.3[type="NI]', ScopeKind.MESSAGE, "the quoted value at column 12 is not closed"),
         ("PID.3[type=NI", ScopeKind.MESSAGE, "is not closed by ']'"),
     ],

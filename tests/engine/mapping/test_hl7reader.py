@@ -23,19 +23,21 @@ adt_a01 = importlib.import_module("mllp_throughput").adt_a01  # the benchmark's 
 
 # A made-up ORU with repeated segments, a Z-segment, empty and missing parts; the resident ID
 # 11010519491231002X has a valid GB 11643 check digit.
-ORU = "\r".join([
-    "MSH|^~\\&|LIS|HOSP_B|HIE|CITY_HIE|20261122093000||ORU^R01^ORU_R01|LIS-0007|P|2.5|||AL|NE|CHN|"
-    "UNICODE UTF-8",
-    "PID|1||200007^^^HOSP_B^PI~11010519491231002X^^^NIC&2.16.156.10011.1.3&ISO^NI||赵^一鸣^^^^^L||19491231|F",
-    "ORC|RE|ORD-1^HIS|LAB-1^LIS",
-    "OBR|1|ORD-1^HIS|LAB-1^LIS|CBC^血常规^L|||20261122080000",
-    "OBX|1|NM|WBC^白细胞^L||6.2|10*9/L|4.0-10.0|N|||F",
-    "OBX|2|NM|HGB^血红蛋白^L||128|g/L|115-150~110-160|N|||F",
-    "NTE|1||复查",
-    "OBR|2|ORD-2^HIS|LAB-2^LIS|GLU^血糖^L|||20261122081000",
-    "OBX|1|NM|GLU^葡萄糖^L||5.4|mmol/L|3.9-6.1|N|||F",
-    "ZPV|1|VIP^贵宾&VIP-A|||X",
-])
+ORU = "\r".join(
+    [
+        "MSH|^~\\&|LIS|HOSP_B|HIE|CITY_HIE|20261122093000||ORU^R01^ORU_R01|LIS-0007|P|2.5|||AL|NE|CHN|"
+        "UNICODE UTF-8",
+        "PID|1||200007^^^HOSP_B^PI~11010519491231002X^^^NIC&2.16.156.10011.1.3&ISO^NI||赵^一鸣^^^^^L||19491231|F",
+        "ORC|RE|ORD-1^HIS|LAB-1^LIS",
+        "OBR|1|ORD-1^HIS|LAB-1^LIS|CBC^血常规^L|||20261122080000",
+        "OBX|1|NM|WBC^白细胞^L||6.2|10*9/L|4.0-10.0|N|||F",
+        "OBX|2|NM|HGB^血红蛋白^L||128|g/L|115-150~110-160|N|||F",
+        "NTE|1||复查",
+        "OBR|2|ORD-2^HIS|LAB-2^LIS|GLU^血糖^L|||20261122081000",
+        "OBX|1|NM|GLU^葡萄糖^L||5.4|mmol/L|3.9-6.1|N|||F",
+        "ZPV|1|VIP^贵宾&VIP-A|||X",
+    ]
+)
 
 
 def _decode(raw: bytes) -> str:
@@ -196,10 +198,12 @@ def test_z_segments_and_missing_things_read_as_none() -> None:
 
 
 def test_escape_sequences_are_decoded_as_python_hl7_does() -> None:
-    text = "\r".join([
-        "MSH|^~\\&|HIS|HOSP_A|HIE|CITY_HIE|20261122083000||ADT^A08|E-1|P|2.5",
-        "PID|1||300001^^^HOSP_A^PI||A\\F\\B^C\\S\\D^E\\T\\F^G\\R\\H^I\\E\\J^K\\X0D\\L",
-    ])
+    text = "\r".join(
+        [
+            "MSH|^~\\&|HIS|HOSP_A|HIE|CITY_HIE|20261122083000||ADT^A08|E-1|P|2.5",
+            "PID|1||300001^^^HOSP_A^PI||A\\F\\B^C\\S\\D^E\\T\\F^G\\R\\H^I\\E\\J^K\\X0D\\L",
+        ]
+    )
     msg = hl7.parse(text)
     r = Hl7Reader(text)
     expected = ["A|B", "C^D", "E&F", "G~H", "I\\J", "K\rL"]
@@ -236,11 +240,13 @@ def test_escapes_stay_in_composite_values() -> None:
 
 
 def test_separators_come_from_msh() -> None:
-    text = "\r".join([
-        "MSH#$*@%#HIS#HOSP_A#HIE#CITY_HIE#20261122083000##ADT$A01#X-1#P#2.5",
-        "PID#1##400001$$$HOSP_A%1.2.3%ISO$PI*11010519491231002X$$$NIC$NI##李$四##19491231#M#^not a separator",
-        "NTE#1##a@F@b@S@c",
-    ])
+    text = "\r".join(
+        [
+            "MSH#$*@%#HIS#HOSP_A#HIE#CITY_HIE#20261122083000##ADT$A01#X-1#P#2.5",
+            "PID#1##400001$$$HOSP_A%1.2.3%ISO$PI*11010519491231002X$$$NIC$NI##李$四##19491231#M#^not a separator",
+            "NTE#1##a@F@b@S@c",
+        ]
+    )
     msg = hl7.parse(text)
     r = Hl7Reader(text)
     assert r.separators == Separators("#", "$", "*", "@", "%")

@@ -76,16 +76,26 @@ def test_assume_zone_applies_only_to_values_without_one() -> None:
         ("20260203100560", "'20260203100560': second 60 is not 00-59"),
         ("20260203100500+0875", "'20260203100500+0875': zone +0875: minute 75 is not 00-59"),
         ("20260203100500+1500", "'20260203100500+1500': zone +1500 is not a UTC offset (-1200 to +1400)"),
-        ("2026", "'2026': a date and time needs at least year, month and day; "
-                 "this value gives only the year"),
-        ("202602", "'202602': a date and time needs at least year, month and day; "
-                   "this value gives only the year and month"),
+        (
+            "2026",
+            "'2026': a date and time needs at least year, month and day; this value gives only the year",
+        ),
+        (
+            "202602",
+            "'202602': a date and time needs at least year, month and day; "
+            "this value gives only the year and month",
+        ),
         ("202602031", "'202602031': not an HL7 DTM (YYYYMMDD[HHMM[SS[.SSSS]]][+/-ZZZZ])"),
-        ("2026-02-03T10:05", "'2026-02-03T10:05': not an HL7 DTM (YYYYMMDD[HHMM[SS[.SSSS]]][+/-ZZZZ]); "
-                             "it looks like ISO 8601: use iso_date / iso_datetime"),
+        (
+            "2026-02-03T10:05",
+            "'2026-02-03T10:05': not an HL7 DTM (YYYYMMDD[HHMM[SS[.SSSS]]][+/-ZZZZ]); "
+            "it looks like ISO 8601: use iso_date / iso_datetime",
+        ),
         ("２０２６０２０３", "'２０２６０２０３': not an HL7 DTM (YYYYMMDD[HHMM[SS[.SSSS]]][+/-ZZZZ])"),
-        ("20260203100500.12345",
-         "'20260203100500.12345': not an HL7 DTM (YYYYMMDD[HHMM[SS[.SSSS]]][+/-ZZZZ])"),
+        (
+            "20260203100500.12345",
+            "'20260203100500.12345': not an HL7 DTM (YYYYMMDD[HHMM[SS[.SSSS]]][+/-ZZZZ])",
+        ),
         ("20260203+08", "'20260203+08': not an HL7 DTM (YYYYMMDD[HHMM[SS[.SSSS]]][+/-ZZZZ])"),
     ],
 )
@@ -104,13 +114,18 @@ def test_dt_and_the_date_part_of_dtm() -> None:
     ("text", "message"),
     [
         ("19850230", "'19850230': day 30 is not in February 1985"),
-        ("198503", "'198503': a date needs at least year, month and day; "
-                   "this value gives only the year and month"),
+        (
+            "198503",
+            "'198503': a date needs at least year, month and day; this value gives only the year and month",
+        ),
         ("1985", "'1985': a date needs at least year, month and day; this value gives only the year"),
         ("1985031224", "'1985031224': hour 24 is not 00-23"),
         ("198503120830+2500", "'198503120830+2500': zone +2500 is not a UTC offset (-1200 to +1400)"),
-        ("1985-03-12", "'1985-03-12': not an HL7 DT (YYYYMMDD[HHMM[SS[.SSSS]]][+/-ZZZZ]); "
-                       "it looks like ISO 8601: use iso_date / iso_datetime"),
+        (
+            "1985-03-12",
+            "'1985-03-12': not an HL7 DT (YYYYMMDD[HHMM[SS[.SSSS]]][+/-ZZZZ]); "
+            "it looks like ISO 8601: use iso_date / iso_datetime",
+        ),
     ],
 )
 def test_date_rejections_name_the_problem(text: str, message: str) -> None:

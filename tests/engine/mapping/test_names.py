@@ -51,9 +51,34 @@ def test_names_that_cannot_be_split_give_no_parts(text: str) -> None:
 
 
 def test_compound_surnames_are_data() -> None:
-    assert {"欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "长孙", "宇文",
-            "司徒", "夏侯", "轩辕", "端木", "独孤", "南宫", "西门", "百里", "呼延", "钟离", "申屠", "澹台",
-            "太史", "闻人"} <= COMPOUND_SURNAMES
+    assert {
+        "欧阳",
+        "司马",
+        "上官",
+        "诸葛",
+        "东方",
+        "皇甫",
+        "尉迟",
+        "公孙",
+        "慕容",
+        "令狐",
+        "长孙",
+        "宇文",
+        "司徒",
+        "夏侯",
+        "轩辕",
+        "端木",
+        "独孤",
+        "南宫",
+        "西门",
+        "百里",
+        "呼延",
+        "钟离",
+        "申屠",
+        "澹台",
+        "太史",
+        "闻人",
+    } <= COMPOUND_SURNAMES
     assert all(len(s) == 2 for s in COMPOUND_SURNAMES)
 
 

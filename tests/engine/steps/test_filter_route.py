@@ -18,10 +18,13 @@ from tests.conftest import hl7_message
 
 @pytest.fixture
 def channel() -> ChannelConfig:
-    return ChannelConfig.model_validate({
-        "id": "adt", "source": {"url": "memory://in"},
-        "destinations": [{"id": "a", "url": "memory://a"}, {"id": "b", "url": "memory://b"}],
-    })
+    return ChannelConfig.model_validate(
+        {
+            "id": "adt",
+            "source": {"url": "memory://in"},
+            "destinations": [{"id": "a", "url": "memory://a"}, {"id": "b", "url": "memory://b"}],
+        }
+    )
 
 
 @pytest.fixture
@@ -60,11 +63,19 @@ def test_filter(options: dict[str, Any], text: str, filtered: bool, channel: Cha
 
 
 def test_route_unions_matching_rules_and_falls_back(channel: ChannelConfig, app: Any) -> None:
-    step = RouteStep(RouteOptions.model_validate({
-        "rules": [{"when": {"message_type": "ADT^A01"}, "to": ["a"]},
-                  {"when": {"fields": [{"path": "PV1.2", "equals": "I"}]}, "to": ["b"]}],
-        "otherwise": ["b"],
-    }), channel, app)
+    step = RouteStep(
+        RouteOptions.model_validate(
+            {
+                "rules": [
+                    {"when": {"message_type": "ADT^A01"}, "to": ["a"]},
+                    {"when": {"fields": [{"path": "PV1.2", "equals": "I"}]}, "to": ["b"]},
+                ],
+                "otherwise": ["b"],
+            }
+        ),
+        channel,
+        app,
+    )
     m = message(hl7_message("1"))
     assert not step.apply(m).filtered and m.routes == {"a", "b"}
     m = message(hl7_message("2", event="A08").replace("PV1|1|I|", "PV1|1|O|"))
@@ -72,8 +83,9 @@ def test_route_unions_matching_rules_and_falls_back(channel: ChannelConfig, app:
 
 
 def test_route_without_match_or_fallback_filters(channel: ChannelConfig, app: Any) -> None:
-    step = RouteStep(RouteOptions.model_validate({"rules": [{"when": {"message_type": "ORU"}, "to": ["a"]}]}),
-                     channel, app)
+    step = RouteStep(
+        RouteOptions.model_validate({"rules": [{"when": {"message_type": "ORU"}, "to": ["a"]}]}), channel, app
+    )
     result = step.apply(message(hl7_message("1")))
     assert result.filtered and "no route rule held" in result.reason
 

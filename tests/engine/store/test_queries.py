@@ -30,6 +30,7 @@ def labels(f: Filled, rows: Sequence[dict[str, Any] | int]) -> list[str]:
 async def test_search_filters(filled: Filled) -> None:
     db = filled.db()
     try:
+
         def find(**kw: Any) -> list[str]:
             return labels(filled, search(db, Search(**kw)))
 
@@ -155,10 +156,24 @@ async def test_stats_per_channel(filled: Filled) -> None:
     db = filled.db()
     try:
         got = stats(db)
-        assert got["adt"] == {"received": 4, "filtered": 1, "queued": 0, "sent": 4, "errored": 1,
-                              "errored_messages": 1, "errored_deliveries": 0}
-        assert got["lab"] == {"received": 1, "filtered": 0, "queued": 0, "sent": 0, "errored": 1,
-                              "errored_messages": 0, "errored_deliveries": 1}
+        assert got["adt"] == {
+            "received": 4,
+            "filtered": 1,
+            "queued": 0,
+            "sent": 4,
+            "errored": 1,
+            "errored_messages": 1,
+            "errored_deliveries": 0,
+        }
+        assert got["lab"] == {
+            "received": 1,
+            "filtered": 0,
+            "queued": 0,
+            "sent": 0,
+            "errored": 1,
+            "errored_messages": 0,
+            "errored_deliveries": 1,
+        }
         assert set(stats(db, channel="lab")) == {"lab"}
         assert stats(db, since=datetime.now(UTC) + timedelta(hours=1)) == {}
     finally:

@@ -16,11 +16,28 @@ from engine.store.writer import Batch, BatchWriter
 
 def row(ident: int) -> dict[str, object]:
     now = datetime.now(UTC)
-    return {"id": ident, "channel_id": "c", "received_at": now, "updated_at": now, "status": "received",
-            "content_type": "hl7v2", "charset": "utf-8", "control_id": f"C{ident}", "message_type": "ADT^A01",
-            "sending_application": "", "sending_facility": "", "receiving_application": "",
-            "receiving_facility": "", "peer": "", "raw": b"MSH|", "content": None, "error": None,
-            "error_detail": None, "warnings": None, "reprocessed_from": None}
+    return {
+        "id": ident,
+        "channel_id": "c",
+        "received_at": now,
+        "updated_at": now,
+        "status": "received",
+        "content_type": "hl7v2",
+        "charset": "utf-8",
+        "control_id": f"C{ident}",
+        "message_type": "ADT^A01",
+        "sending_application": "",
+        "sending_facility": "",
+        "receiving_application": "",
+        "receiving_facility": "",
+        "peer": "",
+        "raw": b"MSH|",
+        "content": None,
+        "error": None,
+        "error_detail": None,
+        "warnings": None,
+        "reprocessed_from": None,
+    }
 
 
 async def test_concurrent_writes_are_grouped_and_all_durable(store_url: str) -> None:
@@ -29,6 +46,7 @@ async def test_concurrent_writes_are_grouped_and_all_durable(store_url: str) -> 
     writer = BatchWriter(db, batch_max=512)
     writer.start()
     try:
+
         async def one(i: int) -> None:
             b = Batch()
             b.insert(messages, row(i))
@@ -75,8 +93,15 @@ def test_migrations_are_idempotent_and_create_every_table(store_url: str) -> Non
         migrate(db)
         migrate(db)
         names = set(inspect(db).get_table_names())
-        assert {"messages", "message_identifiers", "deliveries", "delivery_attempts", "audit_events",
-                "engine_nodes", "alembic_version"} <= names
+        assert {
+            "messages",
+            "message_identifiers",
+            "deliveries",
+            "delivery_attempts",
+            "audit_events",
+            "engine_nodes",
+            "alembic_version",
+        } <= names
     finally:
         db.dispose()
 
