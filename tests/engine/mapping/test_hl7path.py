@@ -298,8 +298,8 @@ def test_parsed_form() -> None:
         (
             "PID.3[typ=NI]",
             ScopeKind.MESSAGE,
-            "unknown component 'typ' of CX (PID-3) (did you mean 'type'?): id, check_digit, check_digit_scheme, "
-            "authority, type, facility",
+            "unknown component 'typ' of CX (PID-3) (did you mean 'type'?): id, check_digit, "
+            "check_digit_scheme, authority, type, facility",
         ),
         (
             "PID.3[authority.universal=X]",

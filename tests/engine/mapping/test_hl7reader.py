@@ -243,7 +243,8 @@ def test_separators_come_from_msh() -> None:
     text = "\r".join(
         [
             "MSH#$*@%#HIS#HOSP_A#HIE#CITY_HIE#20261122083000##ADT$A01#X-1#P#2.5",
-            "PID#1##400001$$$HOSP_A%1.2.3%ISO$PI*11010519491231002X$$$NIC$NI##李$四##19491231#M#^not a separator",
+            "PID#1##400001$$$HOSP_A%1.2.3%ISO$PI*11010519491231002X$$$NIC$NI##李$四##19491231#M#"
+            "^not a separator",
             "NTE#1##a@F@b@S@c",
         ]
     )
