@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -17,6 +17,9 @@ from engine.yamlloc import Located, load_yaml, problems_from_validation
 
 if TYPE_CHECKING:
     from engine.mapping.catalog import Catalog
+    from engine.plugins import Plugin
+
+_M = TypeVar("_M", bound=BaseModel)
 
 __all__ = [
     "AppConfig",
@@ -85,6 +88,10 @@ class EngineSettings(_Strict):
     models_module: str = Field(
         "profiles.canonical", description="Python module whose MODELS a mapping names as model:<Name>"
     )
+    plugins: list[str] = Field(
+        default_factory=lambda: ["profiles.plugin"],
+        description="Python modules whose PLUGIN adds config sections, destinations and tables",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
@@ -143,7 +150,9 @@ class ChannelConfig(_Strict):
         return steps
 
 
-class RawAppConfig(_Strict):
+class RawAppConfig(BaseModel):
+    # other top-level keys are plugin sections (empi: ...), validated by the plugin that claims them
+    model_config = ConfigDict(extra="allow")
     engine: EngineSettings = EngineSettings()
     store: StoreSettings = StoreSettings()
     listeners: Listeners = Listeners()
@@ -166,6 +175,8 @@ class AppConfig:
         self.retention = raw.retention
         self.channels = channels
         self.files = files  # channel id -> its located YAML, for later checks by steps/connectors
+        self.plugins: list[Plugin] = []
+        self.sections: dict[str, BaseModel] = {}  # plugin sections of config.yaml, validated
         self._catalog: Catalog | None = None
         self.catalog_problems: list[ConfigProblem] = []
 
@@ -182,6 +193,20 @@ class AppConfig:
         if raise_on_problems and self.catalog_problems:
             raise ConfigError(self.catalog_problems)
         return self._catalog
+
+    def section(self, name: str, model: type[_M]) -> _M:
+        """A plugin's section of config.yaml (its defaults when the file has none)."""
+        found = self.sections.get(name)
+        if found is None:
+            found = self.sections[name] = model()
+        if not isinstance(found, model):
+            raise TypeError(f"section {name} is a {type(found).__name__}, not a {model.__name__}")
+        return found
+
+    @property
+    def migrations(self) -> list[Path]:
+        """The Alembic branches of the plugins' tables."""
+        return [p.migrations for p in self.plugins if p.migrations is not None]
 
     def resolve(self, p: Path | str) -> Path:
         p = Path(p)
@@ -254,6 +279,7 @@ def load_config(path: Path | str, *, check_connectors: bool = True) -> AppConfig
             channels.append(channel)
             files[channel.id] = ch_loc
     app = AppConfig(path, raw, channels, files)
+    problems += _load_plugins(app, raw, loc)
     if check_connectors:
         app.mapping_catalog(raise_on_problems=False)
         problems += app.catalog_problems
@@ -263,6 +289,30 @@ def load_config(path: Path | str, *, check_connectors: bool = True) -> AppConfig
     if problems:
         raise ConfigError(problems)
     return app
+
+
+def _load_plugins(app: AppConfig, raw: RawAppConfig, loc: Located) -> list[ConfigProblem]:
+    """Import the plugins, register their destinations, validate the sections they claim."""
+    from engine.plugins import load_plugins
+    from engine.registry import register_destination
+
+    plugins, problems = load_plugins(raw.engine.plugins, str(app.path))
+    app.plugins = plugins
+    claimed: dict[str, type[BaseModel]] = {}
+    for plugin in plugins:
+        claimed.update(plugin.sections)
+        for cls in plugin.destinations:
+            register_destination(cls)
+    for key, value in (raw.model_extra or {}).items():
+        model = claimed.get(key)
+        if model is None:
+            problems.append(loc.problem((key,), "unknown field"))
+            continue
+        try:
+            app.sections[key] = model.model_validate(value if value is not None else {})
+        except ValidationError as exc:
+            problems += problems_from_validation(loc, exc, (key,))
+    return problems
 
 
 def _check_channel(channel: ChannelConfig, loc: Located, raw: RawAppConfig) -> list[ConfigProblem]:

@@ -212,25 +212,30 @@ class DestinationQueue:
             result = await self.connector.send(out)
         except Exception as exc:
             return self._failed(entry, batch, exc, number, started, now, retry), None
-        self.sent += 1
         ms = (time.monotonic() - started) * 1000
         sent = None if result.sent == out.raw else result.sent  # None = the received bytes, unchanged
+        status = "errored" if result.refused else "sent"
+        if result.refused:
+            self.failed += 1
+        else:
+            self.sent += 1
         batch.update(
             deliveries,
             entry.id,
             {
-                "status": "sent",
+                "status": status,
                 "attempts": number,
                 "sent_at": now,
                 "updated_at": now,
                 "sent": sent,
                 "response": result.response,
-                "last_error": None,
+                "last_error": result.refused,
                 "next_attempt_at": None,
             },
         )
-        self._record_attempt(batch, entry, number, now, "sent", ms, result.response, None)
-        self._audit(batch, now, entry, audit.Outcome.SUCCESS, None)
+        self._record_attempt(batch, entry, number, now, status, ms, result.response, result.refused)
+        outcome = audit.Outcome.MINOR_FAILURE if result.refused else audit.Outcome.SUCCESS
+        self._audit(batch, now, entry, outcome, result.refused)
         return True, result
 
     def _failed(

@@ -15,7 +15,15 @@ from engine.yamlloc import problems_from_validation
 if TYPE_CHECKING:
     from engine.config import AppConfig, ChannelConfig
 
-__all__ = ["DESTINATIONS", "SOURCES", "STEPS", "build_steps", "check_channels", "tls_context"]
+__all__ = [
+    "DESTINATIONS",
+    "SOURCES",
+    "STEPS",
+    "build_steps",
+    "check_channels",
+    "register_destination",
+    "tls_context",
+]
 
 
 def _sources() -> dict[str, type[Source]]:
@@ -42,6 +50,15 @@ def _steps() -> dict[str, type[Step]]:
 SOURCES = _sources()
 DESTINATIONS = _destinations()
 STEPS = _steps()
+
+
+def register_destination(cls: type[Destination]) -> None:
+    """A plugin's destination (``engine.plugins``), named by its scheme in channel files."""
+    known = DESTINATIONS.get(cls.scheme)
+    if known is not None and known is not cls:
+        raise ValueError(f"destination scheme {cls.scheme!r} is taken by {known.__module__}")
+    DESTINATIONS[cls.scheme] = cls
+
 
 # options handled by the engine itself, not by the connector
 _DEST_ENGINE_KEYS = {"id", "url", "retry", "order_by", "lanes", "batch"}

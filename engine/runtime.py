@@ -46,6 +46,7 @@ class Runtime:
                 cls, options = destination_options(cfg, i)
                 tls = tls_context(app, getattr(options, "tls", None), server=False)
                 connector = cls(parse_url(dest.url), options, app, tls, cfg.id, dest.id)
+                connector.attach(services)
                 queue = DestinationQueue(cfg.id, dest, connector, services)
                 channel.queues[dest.id] = queue
                 self.queues.append(queue)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -21,11 +22,13 @@ class Services:
     writer: BatchWriter
     ids: IdGenerator
     node_id: int
+    # state shared by the destinations of one plugin actor (one EMPI for every PIX channel), by name
+    actors: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def open(cls, app: AppConfig) -> Services:
         db = open_engine(app.store_url, synchronous=app.store.synchronous, pool_size=app.store.pool_size)
-        migrate(db)
+        migrate(db, app.migrations)
         node_id = register_node(db)
         writer = BatchWriter(db, batch_max=app.store.batch_max)
         writer.start()

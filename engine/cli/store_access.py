@@ -26,7 +26,7 @@ def open_store(app: AppConfig) -> Iterator[Engine]:
     """The configured store, migrated to the current schema; a database error becomes a CLI error."""
     try:
         db = open_engine(app.store_url, synchronous=app.store.synchronous, pool_size=app.store.pool_size)
-        migrate(db)
+        migrate(db, app.migrations)
     except SQLAlchemyError as exc:
         raise click.ClickException(f"cannot open the store {redact(app.store_url)}: {exc}") from exc
     try:

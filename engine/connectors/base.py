@@ -15,6 +15,7 @@ from engine.message import ContentType, Message, Outcome
 
 if TYPE_CHECKING:
     from engine.config import AppConfig
+    from engine.services import Services
 
 __all__ = [
     "Destination",
@@ -97,6 +98,9 @@ class SendResult:
     sent: bytes
     response: bytes | None = None
     response_charset: str = ""
+    # the destination answered but did not take the message (an in-process actor's AE): the
+    # delivery is recorded as errored with this reason, and the answer is still relayed as is
+    refused: str | None = None
 
 
 class Source(ABC):
@@ -149,6 +153,12 @@ class Destination(ABC):
         self.tls = tls
         self.channel_id = channel_id
         self.destination_id = destination_id
+
+    def attach(self, services: Services) -> None:  # noqa: B027 - optional hook
+        """Called once before ``start`` with what the channels share (the store, the id maker).
+
+        In-process actors (a PIX Manager) keep their state in the engine's database through it.
+        """
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         pass

@@ -18,7 +18,17 @@ from datetime import UTC, datetime
 from engine.errors import MessageError
 from engine.hl7v2.peek import Header, segments
 
-__all__ = ["AckCode", "ParsedAck", "build_ack", "parse_ack"]
+__all__ = [
+    "AckCode",
+    "ParsedAck",
+    "build_ack",
+    "build_response",
+    "err_segment",
+    "escape",
+    "msa",
+    "new_control_id",
+    "parse_ack",
+]
 
 AckCode = str  # "AA" | "AE" | "AR"
 
@@ -86,12 +96,41 @@ def build_ack(
     The ACK swaps sender and receiver, keeps the sender's version and MSH-18 so that it is encoded
     and understood in the sender's own terms.
     """
+    version = (header.version if header is not None else "") or "2.5"
+    trigger = header.trigger_event if header is not None else ""
+    msa_segment = msa(header, code, error.text if error is not None else warning)
+    errors: list[str] = []
+    if error is not None:
+        errors.append(err_segment(header, error, severity="E"))
+    elif warning:
+        errors.append(err_segment(header, MessageError(warning, hl7_code="0"), severity="W"))
+    # MSH-9.3 (message structure) exists since v2.3.1 and is required in v2.5: ACK^^ACK when the
+    # trigger is unknown (bytes that were not HL7), so a strict receiver still knows the structure.
+    cs = header.component_sep if header is not None else "^"
+    msg_type = f"ACK{cs}{trigger}{cs}ACK" if trigger or _version_tuple(version) >= (2, 3, 1) else "ACK"
+    return build_response(
+        header, msg_type, [msa_segment, *errors], application=application, facility=facility
+    )
+
+
+def build_response(
+    header: Header | None,
+    message_type: str,
+    body: list[str],
+    *,
+    application: str = "HIE",
+    facility: str = "",
+    version: str | None = None,
+) -> str:
+    """A response to a received message: our MSH (sender and receiver swapped, MSH-18 kept) + ``body``.
+
+    ``message_type`` is MSH-9 written with the request's component separator (``RSP^K23^RSP_K23``);
+    ``version`` overrides the request's (a v2.5 RSP answers whatever version the query said).
+    """
     now = _timestamp()
     if header is None:
         fs, cs, rs, ss = "|", "^", "~", "&"
-        version, trigger, control = "2.5", "", ""
-        to_app = to_fac = ""
-        processing = "P"
+        req_version, to_app, to_fac, processing = "2.5", "", "", "P"
     else:
         fs, cs, rs, ss = (
             header.field_sep,
@@ -99,40 +138,75 @@ def build_ack(
             header.repetition_sep,
             header.subcomponent_sep,
         )
-        version = header.version or "2.5"
-        trigger, control = header.trigger_event, header.control_id
+        req_version = header.version or "2.5"
         to_app, to_fac = header.sending_application, header.sending_facility
         processing = header.processing_id or "P"
-    encoding_chars = f"{cs}{rs}\\{ss}"
-    # MSH-9.3 (message structure) exists since v2.3.1 and is required in v2.5: ACK^^ACK when the
-    # trigger is unknown (bytes that were not HL7), so a strict receiver still knows the structure.
-    msg_type = f"ACK{cs}{trigger}{cs}ACK" if trigger or _version_tuple(version) >= (2, 3, 1) else "ACK"
     msh = [
         "MSH",
-        encoding_chars,
+        f"{cs}{rs}\\{ss}",
         application or (header.receiving_application if header else "HIE"),
         facility or (header.receiving_facility if header else ""),
         to_app,
         to_fac,
         now,
         "",
-        msg_type,
-        _ack_control_id(),
+        message_type,
+        new_control_id(),
         processing,
-        version,
+        version or req_version,
     ]
     if header is not None and header.charset:
         msh += ["", "", "", "", "", header.charset]
-    msa = ["MSA", code, control]
-    old_layout = _version_tuple(version) < (2, 5)
-    if old_layout and (error is not None or warning):
-        msa.append(_escape(error.text if error is not None else warning or ""))  # MSA-3, before v2.5
-    out = [fs.join(msh), fs.join(msa)]
-    if error is not None:
-        out.append(_err_segment(error, version, fs, cs, ss, severity="E"))
-    elif warning:
-        out.append(_err_segment(MessageError(warning, hl7_code="0"), version, fs, cs, ss, severity="W"))
-    return "\r".join(out) + "\r"
+    return "\r".join([fs.join(msh), *body]) + "\r"
+
+
+def msa(header: Header | None, code: AckCode, text: str | None = None) -> str:
+    """MSA: the code and the request's MSH-10; before v2.5, MSA-3 carries the text as well."""
+    fs = header.field_sep if header is not None else "|"
+    version = (header.version if header is not None else "") or "2.5"
+    fields = ["MSA", code, header.control_id if header is not None else ""]
+    if text and _version_tuple(version) < (2, 5):
+        fields.append(escape(text, header))
+    return fs.join(fields)
+
+
+def err_segment(header: Header | None, error: MessageError, *, severity: str = "E") -> str:
+    """ERR for ``error``, in the layout of the request's version (ERR-1 before v2.5)."""
+    version = (header.version if header is not None else "") or "2.5"
+    fs = header.field_sep if header is not None else "|"
+    cs = header.component_sep if header is not None else "^"
+    ss = header.subcomponent_sep if header is not None else "&"
+    return _err_segment(error, version, fs, cs, ss, severity)
+
+
+def escape(text: str, header: Header | None = None) -> str:
+    """``text`` escaped for a field of a message with the request's separators (HL7 v2.5 §2.7)."""
+    if header is None or (
+        header.field_sep,
+        header.component_sep,
+        header.repetition_sep,
+        header.subcomponent_sep,
+    ) == (
+        "|",
+        "^",
+        "~",
+        "&",
+    ):
+        return _escape(text)
+    return (
+        text.replace("\\", "\\E\\")
+        .replace(header.field_sep, "\\F\\")
+        .replace(header.component_sep, "\\S\\")
+        .replace(header.subcomponent_sep, "\\T\\")
+        .replace(header.repetition_sep, "\\R\\")
+        .replace("\r", " ")
+        .replace("\n", " ")
+    )
+
+
+def new_control_id() -> str:
+    """A control id (MSH-10) for a message we originate: unique within this process and run."""
+    return _ack_control_id()
 
 
 def _err_segment(error: MessageError, version: str, fs: str, cs: str, ss: str, severity: str) -> str:

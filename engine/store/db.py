@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,13 +46,20 @@ def open_engine(url: str, *, synchronous: str = "full", pool_size: int = 5) -> E
     return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
 
 
-def migrate(eng: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent)."""
+def migrate(eng: Engine, plugin_migrations: Sequence[Path] = ()) -> None:
+    """Bring the schema to the newest Alembic revision of every branch (idempotent).
+
+    The engine's revisions are one branch; each plugin's tables another (``Plugin.migrations``),
+    whose first revision ``depends_on`` the engine's, so one ``upgrade heads`` creates them all.
+    """
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    locations = [MIGRATIONS / "versions", *plugin_migrations]
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in locations))
     with eng.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
 
 
 def register_node(eng: Engine) -> int:

@@ -1,0 +1,69 @@
+"""Plugins: what a package outside ``engine/`` adds to the engine, named in ``config.yaml``.
+
+The engine knows nothing of IHE (layers import one way: ``profiles`` -> ``ihe`` -> ``engine``), yet
+the IHE actors need a section of ``config.yaml`` (the EMPI's identity domains), destinations that
+channels can name (``pix-iti8:``) and tables of their own. A plugin module says so in one object::
+
+    PLUGIN = Plugin(
+        name="empi",
+        sections={"empi": EmpiConfig},          # config.yaml top-level section -> its pydantic model
+        destinations=[PixFeedDestination],      # connector classes, found by their ``scheme``
+        migrations=Path(__file__).parent / "migrations",   # an Alembic branch of the plugin's tables
+    )
+
+``engine.plugins`` in ``config.yaml`` lists the modules (default: ``profiles.plugin``, which
+registers every shipped actor). A plugin that cannot be imported is a configuration problem that
+``hie check`` reports, not a crash.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from engine.errors import ConfigProblem
+
+if TYPE_CHECKING:
+    from engine.connectors.base import Destination
+
+__all__ = ["Plugin", "load_plugins"]
+
+
+@dataclass(frozen=True)
+class Plugin:
+    name: str
+    sections: Mapping[str, type[BaseModel]] = field(default_factory=dict)
+    destinations: Sequence[type[Destination]] = ()
+    migrations: Path | None = None  # a folder of Alembic revisions: one branch, depending on the engine's
+
+
+def load_plugins(modules: Iterable[str], config_file: str) -> tuple[list[Plugin], list[ConfigProblem]]:
+    """Import each module and take its ``PLUGIN`` (a module may also list several in ``PLUGINS``)."""
+    plugins: list[Plugin] = []
+    problems: list[ConfigProblem] = []
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:  # any import failure is a configuration problem, not a crash
+            problems.append(
+                ConfigProblem(
+                    config_file, None, "engine.plugins", f"cannot import {name}: {type(exc).__name__}: {exc}"
+                )
+            )
+            continue
+        found = getattr(module, "PLUGINS", None) or [getattr(module, "PLUGIN", None)]
+        for plugin in found:
+            if not isinstance(plugin, Plugin):
+                problems.append(
+                    ConfigProblem(
+                        config_file, None, "engine.plugins", f"{name} defines no PLUGIN = Plugin(...)"
+                    )
+                )
+                continue
+            plugins.append(plugin)
+    return plugins, problems

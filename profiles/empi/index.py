@@ -1,0 +1,382 @@
+"""The EMPI's operations on its tables: feed a record, link it to a person, merge, cross-reference.
+
+Every function takes an open connection inside a transaction that the caller commits, so a feed and
+the history it writes (``empi_events``) are one atomic change: a feed that is acknowledged is in
+the index, a feed that fails leaves nothing behind.
+
+Linking a fed record to a person, in order:
+
+1. a **valid national ID** (GB 11643 check passed) decides: the person with that number, or a new
+   one. Two records with different valid numbers are never linked.
+2. otherwise **blocking** (same birth date and sex, same phone, or same name key) finds at most
+   ``_CANDIDATES`` active records, each scored (``matching.score``). At or above ``auto_link``, with
+   a phone or address agreeing as well as name and birth date, the record joins that person; at or
+   above ``review`` it gets a person of its own and a review entry (``hie empi review``); below,
+   simply a person of its own. Candidates whose person carries a different valid national ID are
+   skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, or_, select, update
+
+from profiles.canonical import Patient
+from profiles.empi.config import Matching
+from profiles.empi.matching import Demographics, name_key, phone_key, score
+from profiles.empi.schema import events, persons, records, reviews
+
+__all__ = ["EmpiIndex", "FeedRecord", "FeedResult", "demographics_of"]
+
+_CANDIDATES = 50
+
+
+@dataclass(frozen=True)
+class FeedRecord:
+    """One identity as a feed gives it: domain, identifier, demographics, and what the feed was."""
+
+    domain: str  # Domain.id
+    value: str
+    patient: Patient
+    national_id: str | None  # normalised; None when the feed has none
+    national_id_valid: bool
+    message_id: int | None
+    actor: str  # the source that fed it (MSH-3^MSH-4)
+
+
+@dataclass
+class FeedResult:
+    record_id: int
+    person_id: int
+    created: bool
+    linked_by: str  # national-id | match | new | kept
+    score: float | None = None
+    review_id: int | None = None
+    moved_from: int | None = None  # the person the record left (its cross-references changed)
+    changed_persons: set[int] = field(default_factory=set)  # persons whose cross-references changed
+
+
+def demographics_of(patient: Patient, national_id: str | None) -> dict[str, Any]:
+    """The searchable columns of a record, from the canonical Patient."""
+    name = patient.name.text if patient.name is not None else None
+    if not name and patient.name is not None and (patient.name.family or patient.name.given):
+        name = f"{patient.name.family or ''}{patient.name.given or ''}"
+    phone = next((t.value for t in patient.telecoms if t.system in (None, "phone", "sms")), None)
+    address = patient.addresses[0] if patient.addresses else None
+    return {
+        "national_id": national_id,
+        "name": (name or "")[:100] or None,
+        "name_key": (name_key(name) or "")[:100] or None,
+        "family": ((patient.name.family if patient.name else None) or "")[:50] or None,
+        "given": ((patient.name.given if patient.name else None) or "")[:50] or None,
+        "birth_date": patient.birth_date,
+        "sex": patient.sex.code[:2] if patient.sex is not None else None,
+        "phone": phone_key(phone),
+        "city": ((address.city if address else None) or "")[:50] or None,
+        "address": ((address.text if address else None) or "")[:200] or None,
+        "demographics": patient.model_dump_json(exclude_none=True, exclude_defaults=True),
+    }
+
+
+def _compared(row: Row[Any] | dict[str, Any]) -> Demographics:
+    get = row.get if isinstance(row, dict) else row._mapping.get
+    return Demographics(
+        name=get("name_key"),
+        birth_date=get("birth_date"),
+        sex=get("sex"),
+        phone=get("phone"),
+        city=get("city"),
+    )
+
+
+class EmpiIndex:
+    def __init__(self, matching: Matching, next_id: Callable[[], int]) -> None:
+        self.matching = matching
+        self.next_id = next_id
+
+    # -- reading ----------------------------------------------------------------------------------
+    def record(self, conn: Connection, domain: str, value: str) -> Row[Any] | None:
+        """The record of ``domain``/``value``, active or merged."""
+        return conn.execute(
+            select(records).where(records.c.domain == domain, records.c.value == value)
+        ).first()
+
+    def person_by_national_id(self, conn: Connection, national_id: str) -> Row[Any] | None:
+        return conn.execute(
+            select(persons).where(persons.c.national_id == national_id, persons.c.status == "active")
+        ).first()
+
+    def person(self, conn: Connection, person_id: int) -> Row[Any] | None:
+        return conn.execute(select(persons).where(persons.c.id == person_id)).first()
+
+    def cross_references(self, conn: Connection, person_id: int) -> list[tuple[str, str]]:
+        """(domain, value) of every active record of the person, in domain then value order."""
+        rows = conn.execute(
+            select(records.c.domain, records.c.value)
+            .where(records.c.person_id == person_id, records.c.status == "active")
+            .order_by(records.c.domain, records.c.value)
+        )
+        return [(r.domain, r.value) for r in rows]
+
+    # -- feeding ----------------------------------------------------------------------------------
+    def feed(self, conn: Connection, feed: FeedRecord) -> FeedResult:
+        """Create or update the record of ``feed`` and (re)link it. The caller commits."""
+        now = dt.datetime.now(dt.UTC)
+        columns = demographics_of(feed.patient, feed.national_id)
+        columns["national_id_valid"] = (
+            "" if not feed.national_id else ("Y" if feed.national_id_valid else "N")
+        )
+        existing = self.record(conn, feed.domain, feed.value)
+        if existing is not None and existing.status != "active":
+            # A fed identifier that an A40 subsumed comes back to life: that is a new identity
+            # in the domain, not an update of the survivor.
+            conn.execute(
+                update(records)
+                .where(records.c.id == existing.id)
+                .values(status="active", merged_into=None, updated_at=now)
+            )
+            self._event(conn, "unmerge", existing.id, existing.person_id, None, None, None, feed)
+        if existing is None:
+            record_id = self.next_id()
+            person_id, linked_by, found_score, review = self._link(conn, None, columns, feed, now)
+            conn.execute(
+                records.insert().values(
+                    id=record_id,
+                    domain=feed.domain,
+                    value=feed.value,
+                    person_id=person_id,
+                    status="active",
+                    merged_into=None,
+                    message_id=feed.message_id,
+                    created_at=now,
+                    updated_at=now,
+                    **columns,
+                )
+            )
+            self._event(conn, "create", record_id, person_id, None, found_score, linked_by, feed)
+            if review is not None:
+                self._open_review(conn, record_id, review, now, feed)
+            return FeedResult(record_id, person_id, True, linked_by, found_score, None, None, {person_id})
+        conn.execute(
+            update(records)
+            .where(records.c.id == existing.id)
+            .values(message_id=feed.message_id, updated_at=now, **columns)
+        )
+        self._event(conn, "update", existing.id, existing.person_id, None, None, None, feed)
+        result = FeedResult(existing.id, existing.person_id, False, "kept")
+        self._relink_on_new_national_id(conn, existing, columns, feed, now, result)
+        return result
+
+    def _link(
+        self,
+        conn: Connection,
+        record_id: int | None,
+        columns: dict[str, Any],
+        feed: FeedRecord,
+        now: dt.datetime,
+    ) -> tuple[int, str, float | None, tuple[int, float, str] | None]:
+        """(person, how, score, review candidate) for a record not linked yet."""
+        if feed.national_id and feed.national_id_valid:
+            found = self.person_by_national_id(conn, feed.national_id)
+            if found is not None:
+                return found.id, "national-id", None, None
+        best = self._best_candidate(conn, record_id, columns, feed)
+        if best is not None:
+            person_id, value, why, strong = best
+            if value >= self.matching.auto_link and strong:
+                if feed.national_id and feed.national_id_valid:
+                    self._claim_national_id(conn, person_id, feed.national_id, now)
+                return person_id, "match", value, None
+            if value >= self.matching.review:
+                new_person = self._new_person(conn, feed, now)
+                return new_person, "new", value, (person_id, value, why)
+        return self._new_person(conn, feed, now), "new", None, None
+
+    def _new_person(self, conn: Connection, feed: FeedRecord, now: dt.datetime) -> int:
+        person_id = self.next_id()
+        nid = feed.national_id if feed.national_id and feed.national_id_valid else None
+        conn.execute(
+            persons.insert().values(
+                id=person_id,
+                national_id=nid,
+                status="active",
+                merged_into=None,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        return person_id
+
+    def _claim_national_id(
+        self, conn: Connection, person_id: int, national_id: str, now: dt.datetime
+    ) -> None:
+        conn.execute(
+            update(persons)
+            .where(persons.c.id == person_id, persons.c.national_id.is_(None))
+            .values(national_id=national_id, updated_at=now)
+        )
+
+    def _best_candidate(
+        self, conn: Connection, record_id: int | None, columns: dict[str, Any], feed: FeedRecord
+    ) -> tuple[int, float, str, bool] | None:
+        """The best-scoring person among the blocked candidates: (person, score, why, strong)."""
+        blocks = []
+        if columns["birth_date"] is not None and columns["sex"] is not None:
+            blocks.append(
+                and_(records.c.birth_date == columns["birth_date"], records.c.sex == columns["sex"])
+            )
+        if columns["phone"]:
+            blocks.append(records.c.phone == columns["phone"])
+        if columns["name_key"]:
+            blocks.append(records.c.name_key == columns["name_key"])
+        if not blocks:
+            return None
+        query = (
+            select(records, persons.c.national_id.label("person_national_id"))
+            .join(persons, persons.c.id == records.c.person_id)
+            .where(records.c.status == "active", or_(*blocks))
+            .limit(_CANDIDATES)
+        )
+        if record_id is not None:
+            query = query.where(records.c.id != record_id)
+        mine = _compared(columns)
+        valid_mine = feed.national_id if feed.national_id and feed.national_id_valid else None
+        best: tuple[int, float, str, bool] | None = None
+        for row in conn.execute(query):
+            theirs = row.person_national_id
+            if valid_mine and theirs and theirs != valid_mine:
+                continue  # never link two different valid national IDs
+            value, parts = score(mine, _compared(row), self.matching.weights)
+            strong = parts.get("phone") == 1.0 or parts.get("address") == 1.0
+            if best is None or value > best[1]:
+                why = json.dumps({"scores": parts, "record": row.id}, sort_keys=True)
+                best = (row.person_id, value, why, strong)
+        return best
+
+    def _relink_on_new_national_id(
+        self,
+        conn: Connection,
+        existing: Row[Any],
+        columns: dict[str, Any],
+        feed: FeedRecord,
+        now: dt.datetime,
+        result: FeedResult,
+    ) -> None:
+        """An update that brings a valid national ID its person does not have: move or claim."""
+        if not (feed.national_id and feed.national_id_valid):
+            return
+        person = self.person(conn, existing.person_id)
+        if person is None or person.national_id == feed.national_id:
+            return
+        owner = self.person_by_national_id(conn, feed.national_id)
+        if person.national_id is None and owner is None:
+            self._claim_national_id(conn, person.id, feed.national_id, now)
+            return
+        # the record belongs with the number's person (or a new one): unlink it from this person
+        target = owner.id if owner is not None else self._new_person(conn, feed, now)
+        conn.execute(
+            update(records).where(records.c.id == existing.id).values(person_id=target, updated_at=now)
+        )
+        self._event(conn, "unlink", existing.id, person.id, target, None, "national-id changed", feed)
+        self._event(conn, "link", existing.id, target, person.id, None, "national-id", feed)
+        result.person_id, result.linked_by, result.moved_from = target, "national-id", person.id
+        result.changed_persons |= {person.id, target}
+
+    # -- merging (ITI-8 A40) -----------------------------------------------------------------------
+    def merge(self, conn: Connection, subsumed: Row[Any], survivor_feed: FeedRecord) -> FeedResult:
+        """``subsumed`` (MRG-1) is replaced by the survivor (PID-3) in the same domain.
+
+        The survivor is fed (created if new); the subsumed record is kept, marked merged into it,
+        so its history stays readable and a query on it answers "unknown" (ITI TF-2 §3.8.4.2).
+        When the two were different persons, the subsumed one's other records move to the
+        survivor's person, which takes over its national ID if it had none.
+        """
+        now = dt.datetime.now(dt.UTC)
+        result = self.feed(conn, survivor_feed)
+        survivor_person = result.person_id
+        conn.execute(
+            update(records)
+            .where(records.c.id == subsumed.id)
+            .values(status="merged", merged_into=result.record_id, updated_at=now)
+        )
+        self._event(conn, "merge", subsumed.id, survivor_person, result.record_id, None, None, survivor_feed)
+        result.changed_persons |= {survivor_person, subsumed.person_id}
+        old_person = subsumed.person_id
+        if old_person != survivor_person:
+            others = conn.execute(
+                select(records.c.id).where(records.c.person_id == old_person, records.c.status == "active")
+            ).all()
+            if others:
+                conn.execute(
+                    update(records)
+                    .where(records.c.person_id == old_person, records.c.status == "active")
+                    .values(person_id=survivor_person, updated_at=now)
+                )
+                for (rid,) in others:
+                    self._event(conn, "link", rid, survivor_person, old_person, None, "merge", survivor_feed)
+            old = self.person(conn, old_person)
+            conn.execute(
+                update(persons)
+                .where(persons.c.id == old_person)
+                .values(status="merged", merged_into=survivor_person, national_id=None, updated_at=now)
+            )
+            if old is not None and old.national_id:
+                self._claim_national_id(conn, survivor_person, old.national_id, now)
+        return result
+
+    # -- history ----------------------------------------------------------------------------------
+    def _open_review(
+        self,
+        conn: Connection,
+        record_id: int,
+        review: tuple[int, float, str],
+        now: dt.datetime,
+        feed: FeedRecord,
+    ) -> None:
+        candidate, value, why = review
+        review_id = self.next_id()
+        conn.execute(
+            reviews.insert().values(
+                id=review_id,
+                record_id=record_id,
+                candidate_person_id=candidate,
+                score=value,
+                detail=why,
+                status="open",
+                created_at=now,
+                resolved_at=None,
+                resolved_by=None,
+            )
+        )
+        self._event(conn, "review-opened", record_id, candidate, review_id, value, why, feed)
+
+    def _event(
+        self,
+        conn: Connection,
+        kind: str,
+        record_id: int | None,
+        person_id: int | None,
+        other_id: int | None,
+        value: float | None,
+        detail: str | None,
+        feed: FeedRecord,
+    ) -> None:
+        conn.execute(
+            events.insert().values(
+                id=self.next_id(),
+                at=dt.datetime.now(dt.UTC),
+                kind=kind,
+                record_id=record_id,
+                person_id=person_id,
+                other_id=other_id,
+                score=value,
+                detail=detail,
+                message_id=feed.message_id,
+                actor=feed.actor[:100],
+            )
+        )

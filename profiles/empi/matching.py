@@ -1,0 +1,113 @@
+"""Comparing two patient records: normalised keys, blocking keys, and a weighted agreement score.
+
+Exact linking on a valid national ID-card number comes first (``index``); this module scores the
+rest. The score is the weighted share of agreement over the fields both records have (name, birth
+date, sex, phone, address), each field's agreement between 0 and 1:
+
+* name: the same Hanzi (``张伟`` = ``张伟``), or the same pinyin either way round (``张伟`` =
+  ``ZHANG WEI`` = ``Zhang Wei``: hospitals that send pinyin), else a similarity of the pinyin keys;
+* birth date: equal 1.0; day and month swapped, or one digit off, 0.5 (typing errors); else 0;
+* sex, phone (digits only, +86 and leading 0 removed), city: equal or not.
+
+A score only counts when name and birth date were both compared: two records that share only a
+phone number are never one person by arithmetic alone. Weights and the auto-link and review
+thresholds are in ``config.yaml`` (``empi.matching``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pypinyin import Style, lazy_pinyin
+
+__all__ = ["Demographics", "name_key", "phone_key", "pinyin_key", "score"]
+
+_SEPARATORS = re.compile(r"[\s·•.\-_,，、]+")
+
+
+def name_key(name: str | None) -> str | None:
+    """The name for exact comparison: NFKC (全角 -> 半角), upper case, no spaces or middle dots."""
+    if not name:
+        return None
+    text = _SEPARATORS.sub("", unicodedata.normalize("NFKC", name)).upper()
+    return text or None
+
+
+@lru_cache(maxsize=65536)
+def pinyin_key(name: str | None) -> str | None:
+    """The name as toneless pinyin, upper case, no spaces: 张伟 -> ZHANGWEI; ZHANG WEI stays ZHANGWEI."""
+    key = name_key(name)
+    if key is None:
+        return None
+    if key.isascii():
+        return key
+    return "".join(lazy_pinyin(key, style=Style.NORMAL, errors="default")).upper()
+
+
+def phone_key(phone: str | None) -> str | None:
+    """Digits only, without the country code 86 or a trunk 0: +86-139 1234 5678 -> 13912345678."""
+    if not phone:
+        return None
+    digits = "".join(c for c in unicodedata.normalize("NFKC", phone) if c.isdigit())
+    if digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    digits = digits.lstrip("0")
+    return digits[:40] or None
+
+
+@dataclass(frozen=True, slots=True)
+class Demographics:
+    """What matching compares, already normalised (``name`` is ``name_key``)."""
+
+    name: str | None = None
+    birth_date: dt.date | None = None
+    sex: str | None = None  # GB/T 2261.1; 0 and 9 (unknown, unstated) compare as absent
+    phone: str | None = None
+    city: str | None = None
+
+
+def _name(a: str, b: str) -> float:
+    if a == b:
+        return 1.0
+    pa, pb = pinyin_key(a), pinyin_key(b)
+    if pa == pb:
+        return 0.95  # Hanzi against pinyin: homophones (张伟 / 章伟) share it, so not quite 1
+    return difflib.SequenceMatcher(None, pa, pb).ratio() * 0.8 if pa and pb else 0.0
+
+
+def _birth(a: dt.date, b: dt.date) -> float:
+    if a == b:
+        return 1.0
+    if a.year == b.year and a.month == b.day and a.day == b.month:
+        return 0.5
+    da, db = a.strftime("%Y%m%d"), b.strftime("%Y%m%d")
+    return 0.5 if sum(x != y for x, y in zip(da, db, strict=True)) == 1 else 0.0
+
+
+def score(a: Demographics, b: Demographics, weights: dict[str, float]) -> tuple[float, dict[str, float]]:
+    """The agreement of ``a`` and ``b`` (0..1) and each compared field's agreement, for the record.
+
+    Returns 0 when name or birth date could not be compared.
+    """
+    parts: dict[str, float] = {}
+    if a.name and b.name:
+        parts["name"] = _name(a.name, b.name)
+    if a.birth_date and b.birth_date:
+        parts["birth_date"] = _birth(a.birth_date, b.birth_date)
+    if a.sex in ("1", "2") and b.sex in ("1", "2"):
+        parts["sex"] = 1.0 if a.sex == b.sex else 0.0
+    if a.phone and b.phone:
+        parts["phone"] = 1.0 if a.phone == b.phone else 0.0
+    if a.city and b.city:
+        parts["address"] = 1.0 if a.city == b.city else 0.0
+    if "name" not in parts or "birth_date" not in parts:
+        return 0.0, parts
+    total = sum(weights.get(k, 0.0) for k in parts)
+    if total <= 0:
+        return 0.0, parts
+    return sum(weights.get(k, 0.0) * v for k, v in parts.items()) / total, parts

@@ -1,0 +1,108 @@
+"""Tables of the EMPI, in the engine's database (an Alembic branch of their own: ``migrations/``).
+
+``empi_persons`` are the people; ``empi_records`` the local identities that institutions feed (one
+per domain and identifier), each linked to one person. The searchable demographics of a record are
+columns (indexed for blocking and PDQ); all of it is also kept as the canonical ``Patient`` JSON.
+``empi_events`` is the history: every create, update, link, unlink, merge and review decision, with
+the message that caused it, so a link can be explained and undone. Ids come from the engine's id
+maker (time-ordered, unique across nodes), so several engine processes can share PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    Float,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from engine.store.schema import UtcDateTime
+
+__all__ = ["events", "metadata", "persons", "records", "reviews"]
+
+metadata = MetaData()
+
+persons = Table(
+    "empi_persons",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    # the enterprise key: a valid GB 11643 number; one person per number
+    Column("national_id", String(18), nullable=True, unique=True),
+    Column("status", String(10), nullable=False),  # active | merged
+    Column("merged_into", BigInteger, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+records = Table(
+    "empi_records",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("domain", String(64), nullable=False),  # Domain.id of config.yaml
+    Column("value", String(100), nullable=False),  # CX-1
+    Column("person_id", BigInteger, nullable=False),
+    Column("status", String(10), nullable=False),  # active | merged (subsumed by an A40)
+    Column("merged_into", BigInteger, nullable=True),  # the surviving record
+    Column("national_id", String(18), nullable=True),  # as fed, valid or not
+    Column("national_id_valid", String(1), nullable=False),  # Y | N | "" (none)
+    Column("name", String(100), nullable=True),  # the whole name as written (张三, ZHANG SAN)
+    Column("name_key", String(100), nullable=True),  # upper case, no spaces: for search and blocking
+    Column("family", String(50), nullable=True),
+    Column("given", String(50), nullable=True),
+    Column("birth_date", Date, nullable=True),
+    Column("sex", String(2), nullable=True),  # GB/T 2261.1 code
+    Column("phone", String(40), nullable=True),  # digits only
+    Column("city", String(50), nullable=True),
+    Column("address", String(200), nullable=True),
+    Column("demographics", Text, nullable=False),  # the canonical Patient, JSON
+    Column("message_id", BigInteger, nullable=True),  # the feed that last wrote it
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("domain", "value", name="uq_empi_records_domain_value"),
+    Index("ix_empi_records_person", "person_id"),
+    Index("ix_empi_records_national_id", "national_id"),
+    Index("ix_empi_records_birth_sex", "birth_date", "sex"),
+    Index("ix_empi_records_name_key", "name_key"),
+    Index("ix_empi_records_phone", "phone"),
+)
+
+events = Table(
+    "empi_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime, nullable=False),
+    # create | update | link | unlink | merge | unmerge | review-opened | review-linked | review-rejected
+    Column("kind", String(20), nullable=False),
+    Column("record_id", BigInteger, nullable=True),
+    Column("person_id", BigInteger, nullable=True),
+    Column("other_id", BigInteger, nullable=True),  # the person (or record) it moved from / merged with
+    Column("score", Float, nullable=True),
+    Column("detail", Text, nullable=True),  # why, for a person: rule, scores, the previous values
+    Column("message_id", BigInteger, nullable=True),
+    Column("actor", String(100), nullable=False),  # the feeding source, or the reviewer
+    Index("ix_empi_events_record", "record_id"),
+    Index("ix_empi_events_person", "person_id"),
+)
+
+reviews = Table(
+    "empi_reviews",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("candidate_person_id", BigInteger, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("detail", Text, nullable=True),
+    Column("status", String(10), nullable=False),  # open | linked | rejected
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime, nullable=True),
+    Column("resolved_by", String(100), nullable=True),
+    Index("ix_empi_reviews_status", "status"),
+    Index("ix_empi_reviews_record", "record_id"),
+)

@@ -1,0 +1,46 @@
+"""One PIX Manager per engine process, shared by every channel that names a PIX destination.
+
+The EMPI's work is blocking database work, so it runs off the event loop: feeds one at a time on
+one thread (a feed reads candidates, then writes; one writer per process keeps SQLite free of lock
+waits, and PostgreSQL's unique keys guard against other processes), queries on a few threads of
+their own, since they only read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from engine.services import Services
+from profiles.empi.config import EmpiConfig
+from profiles.empi.index import EmpiIndex
+from profiles.pix.manager import PixManager
+
+__all__ = ["PixActor"]
+
+_T = TypeVar("_T")
+QUERY_THREADS = 4
+
+
+class PixActor:
+    def __init__(self, services: Services) -> None:
+        config = services.app.section("empi", EmpiConfig)
+        self.manager = PixManager(services.db, config, EmpiIndex(config.matching, services.ids.next))
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="empi-feed")
+        self._readers = ThreadPoolExecutor(QUERY_THREADS, thread_name_prefix="empi-query")
+
+    @classmethod
+    def of(cls, services: Services) -> PixActor:
+        actor = services.actors.get("pix")
+        if actor is None:
+            actor = services.actors["pix"] = cls(services)
+        assert isinstance(actor, PixActor)
+        return actor
+
+    async def write(self, fn: Callable[..., _T], *args: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
+
+    async def read(self, fn: Callable[..., _T], *args: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._readers, fn, *args)

@@ -1,0 +1,130 @@
+"""The PIX Manager as destinations of a channel: ``pix-iti8:`` (feed) and ``pix-iti9:`` (query).
+
+A channel receives the HL7 message over MLLP, stores it, maps a feed to the platform's AdtEvent,
+and hands it to the manager; the manager's answer (the ACK of ITI-8, the RSP^K23 of ITI-9) goes
+back to the sender, so the channel says ``ack: after_delivery`` and ``ack_from`` this destination::
+
+    source: {url: "mllp://127.0.0.1:3600"}
+    ack: after_delivery
+    ack_from: pix
+    steps:
+      - map: {mapping: ihe-iti8-adt}      # or the vendor's own mapping to model:AdtEvent
+    destinations:
+      - {id: pix, url: "pix-iti8:"}
+
+The answer is in the sender's charset and version; an answer other than AA is also recorded on the
+delivery as errored, with the reason, so auditors find refused feeds and failed queries.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+
+from engine.connectors.base import Destination, Options, Outbound, SendResult
+from engine.errors import MessageError
+from engine.hl7v2.ack import build_ack
+from engine.hl7v2.peek import Header
+from engine.message import ContentType
+from engine.services import Services
+from ihe._hl7v2 import Request
+from ihe.iti9 import PixAnswer, build_rsp_k23, parse_qbp_q23
+from profiles.canonical import AdtEvent
+from profiles.pix.actor import PixActor
+
+__all__ = ["PixFeedDestination", "PixQueryDestination"]
+
+log = logging.getLogger(__name__)
+
+
+class PixOptions(Options):
+    pass
+
+
+class _PixDestination(Destination):
+    Options = PixOptions
+    _actor: PixActor | None = None
+
+    def attach(self, services: Services) -> None:
+        self._actor = PixActor.of(services)
+
+    @property
+    def actor(self) -> PixActor:
+        if self._actor is None:
+            raise RuntimeError("the PIX destination was not attached to the engine's services")
+        return self._actor
+
+    def _request(self, out: Outbound) -> Request:
+        return Request(out.raw.decode(out.charset or "utf-8", "replace"))
+
+    def _answer(self, out: Outbound, text: str, refused: str | None) -> SendResult:
+        charset = out.charset or "utf-8"
+        sent = out.content.encode("utf-8") if out.content is not None else out.raw
+        return SendResult(
+            sent=sent, response=text.encode(charset, "replace"), response_charset=charset, refused=refused
+        )
+
+    @property
+    def _application(self) -> str:
+        return self.app.engine.name
+
+    @property
+    def _facility(self) -> str:
+        return self.app.engine.facility
+
+
+class PixFeedDestination(_PixDestination):
+    """ITI-8: the AdtEvent the channel mapped goes into the EMPI; the answer is the feed's ACK."""
+
+    scheme = "pix-iti8"
+
+    async def send(self, out: Outbound) -> SendResult:
+        req = self._request(out)
+        header: Header = req.header
+        try:
+            event = self._event(out)
+            answer = await self.actor.write(self.actor.manager.feed, event, header, out.message_id)
+        except MessageError as exc:
+            code = "AR" if exc.reject else "AE"
+            return self._answer(
+                out,
+                build_ack(header, code, exc, application=self._application, facility=self._facility),
+                f"{code}: {exc.text}",
+            )
+        warning = "; ".join(answer.warnings) or None
+        return self._answer(
+            out,
+            build_ack(header, "AA", warning=warning, application=self._application, facility=self._facility),
+            None,
+        )
+
+    def _event(self, out: Outbound) -> AdtEvent:
+        if out.content is None or out.content_type is not ContentType.JSON:
+            raise MessageError(
+                "the channel hands ITI-8 feeds to the PIX Manager as the platform's AdtEvent: add a "
+                "map step to model:AdtEvent (mappings/ihe-iti8-adt.yaml for a standard IHE feed)",
+                hl7_code="207",
+            )
+        try:
+            return AdtEvent.model_validate_json(out.content)
+        except ValidationError as exc:
+            raise MessageError(f"the mapped feed is not an AdtEvent: {exc}", hl7_code="207") from None
+
+
+class PixQueryDestination(_PixDestination):
+    """ITI-9: QBP^Q23 in, RSP^K23 out (every case of TF-2 §3.9.4.2.2.6)."""
+
+    scheme = "pix-iti9"
+
+    async def send(self, out: Outbound) -> SendResult:
+        req = self._request(out)
+        query = None
+        try:
+            query = parse_qbp_q23(req)
+            answer = await self.actor.read(self.actor.manager.query, query)
+        except MessageError as exc:
+            answer = PixAnswer(errors=[exc])
+        text = build_rsp_k23(req, query, answer, application=self._application, facility=self._facility)
+        refused = "; ".join(e.text for e in answer.errors) or None
+        return self._answer(out, text, refused)

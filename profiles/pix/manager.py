@@ -1,0 +1,281 @@
+"""PIX Manager: ITI-8 feeds into the EMPI, ITI-9 queries out of it (ITI TF-1 §5, TF-2 §3.8, §3.9).
+
+The feed arrives as the platform's ``AdtEvent``: a standard IHE feed through the shipped
+``ihe-iti8-adt`` mapping, a vendor's dialect through its own mapping, so every HIS version
+(v2.3.1-v2.5) is read by the mapping layer and the manager sees one model. The identifiers of
+``patient.identifiers`` are PID-3's repetitions in order (ERR-2 names them as ``PID^1^3^<n>``);
+an identifier in the national ID-card domain (or ``patient.national_id``) is the enterprise key,
+not an identity of a fed domain.
+
+Rules, with the answer each breach gets (pix-pdq.md §2, TF-2 §3.8.4):
+
+* an identifier whose authority is unknown: AE, 204, ``PID^1^3^<n>^4``;
+* an identifier without an authority: the domain the sending source feeds, if it feeds exactly
+  one (TF-2 §3.8.4.1.2: "filled from the configuration of the sending source"), else AE 101;
+* a source feeding a domain that is not its own (one source per domain, §3.8.4.1.1): AE, 204;
+* no identifier in a fed domain: AE, 101, ``PID^1^3``;
+* a national ID with a wrong check digit: accepted with a warning (ERR-4 ``W``), not used for
+  linking; AE 102 when ``empi.id_card_check: reject``; two different national IDs in one
+  message: AE 102;
+* A40: MRG-1 in another domain than PID-3: AE 204 ``MRG^1^1^1^4``; an unknown MRG-1: AE 204
+  ``MRG^1^1^1^1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine
+
+from engine.errors import MessageError
+from engine.hl7v2.peek import Header
+from engine.mapping import gb11643
+from ihe import iti8
+from ihe.iti9 import PixAnswer, PixQuery, QualifiedId
+from profiles.canonical import AdtEvent, Identifier
+from profiles.empi.config import EmpiConfig
+from profiles.empi.domains import NATIONAL, DomainConflict, Domains
+from profiles.empi.index import EmpiIndex, FeedRecord
+
+__all__ = ["FeedAnswer", "PixManager"]
+
+
+@dataclass
+class FeedAnswer:
+    warnings: list[str] = field(default_factory=list)
+    changed_persons: set[int] = field(default_factory=set)
+    records: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Local:
+    repetition: int
+    domain: str
+    value: str
+
+
+class PixManager:
+    def __init__(self, db: Engine, config: EmpiConfig, index: EmpiIndex) -> None:
+        self.db = db
+        self.config = config
+        self.domains = Domains(config)
+        self.index = index
+
+    # -- ITI-8 ------------------------------------------------------------------------------------
+    def feed(self, event: AdtEvent, header: Header, message_id: int | None) -> FeedAnswer:
+        """Apply one feed in one transaction. Raises MessageError (the ACK's AE/AR) on bad input."""
+        trigger = iti8.check_event(header)
+        answer = FeedAnswer()
+        actor = f"{header.sending_application}^{header.sending_facility}"
+        locals_, national, warnings = self._identities(event, header)
+        answer.warnings += warnings
+        valid = national is not None and gb11643.is_valid(national)
+        if national is not None and not valid:
+            problem = gb11643.check_id_card(national, None, None)
+            text = f"national ID {national}: {'; '.join(problem)}"
+            if self.config.id_card_check == "reject":
+                raise MessageError(text, hl7_code="102", location="PID^1^19")
+            answer.warnings.append(f"{text}; kept, not used for linking")
+        subsumed = self._subsumed(event, locals_[0]) if trigger == iti8.MERGE else None
+        with self.db.begin() as conn:
+            person: int | None = None
+            for i, local in enumerate(locals_):
+                feed = FeedRecord(
+                    local.domain,
+                    local.value,
+                    event.patient,
+                    national,
+                    valid,
+                    message_id,
+                    actor,
+                )
+                if i == 0 and subsumed is not None:
+                    row = self.index.record(conn, local.domain, subsumed.value)
+                    if row is None or row.status != "active":
+                        raise MessageError(
+                            f"A40: MRG-1 {subsumed.value} is not a known identifier of domain {local.domain}",
+                            hl7_code="204",
+                            location=iti8.merge_location(1),
+                        )
+                    result = self.index.merge(conn, row, feed)
+                else:
+                    result = self.index.feed(conn, feed)
+                    if person is not None and result.linked_by == "new" and result.person_id != person:
+                        self._same_person(conn, result.record_id, result.person_id, person)
+                        result.changed_persons.add(person)
+                person = person if person is not None else result.person_id
+                answer.records.append(result.record_id)
+                answer.changed_persons |= result.changed_persons
+        return answer
+
+    def _identities(self, event: AdtEvent, header: Header) -> tuple[list[_Local], str | None, list[str]]:
+        own = self.domains.fed_by(header.sending_application, header.sending_facility)
+        source = f"{header.sending_application}^{header.sending_facility}"
+        locals_: list[_Local] = []
+        nationals: list[str] = []
+        warnings: list[str] = []
+        for n, ident in enumerate(event.patient.identifiers, 1):
+            domain = self._domain_of(ident, n, own, source)
+            if domain == NATIONAL:
+                nationals.append(gb11643.normalise(ident.value))
+                continue
+            if domain not in own:
+                raise MessageError(
+                    f"{source} is not the identity source of domain {domain} "
+                    f"({self.domains.namespace(domain)}); it feeds {', '.join(own) or 'no domain'}",
+                    hl7_code="204",
+                    location=iti8.identifier_location(n),
+                )
+            if len(ident.value) > 100:
+                raise MessageError(
+                    f"PID-3 repetition {n}: the identifier is {len(ident.value)} characters, more than 100",
+                    hl7_code="102",
+                    location=iti8.identifier_location(n, 1),
+                )
+            locals_.append(_Local(n, domain, ident.value))
+        if event.patient.national_id:
+            nationals.append(gb11643.normalise(event.patient.national_id))
+        if len(set(nationals)) > 1:
+            raise MessageError(
+                f"two different national IDs in one message: {', '.join(sorted(set(nationals)))}",
+                hl7_code="102",
+                location="PID^1^19",
+            )
+        if not locals_:
+            raise MessageError(
+                f"PID-3 has no identifier in a domain {source} feeds ({', '.join(own) or 'none configured'})",
+                hl7_code="101",
+                location="PID^1^3",
+            )
+        return locals_, (nationals[0] if nationals else None), warnings
+
+    def _domain_of(self, ident: Identifier, n: int, own: list[str], source: str) -> str:
+        if ident.system or ident.namespace:
+            try:
+                domain = self.domains.resolve(ident.namespace or "", ident.system or "")
+            except DomainConflict as exc:
+                raise MessageError(str(exc), hl7_code="204", location=iti8.identifier_location(n)) from None
+            if domain is None:
+                name = "&".join(x for x in (ident.namespace, ident.system) if x)
+                raise MessageError(
+                    f"PID-3 repetition {n}: unknown assigning authority {name}",
+                    hl7_code="204",
+                    location=iti8.identifier_location(n),
+                )
+            return domain
+        if ident.type == "NI":
+            return NATIONAL
+        if len(own) == 1:
+            return own[0]
+        raise MessageError(
+            f"PID-3 repetition {n} has no assigning authority, and {source} feeds "
+            f"{len(own)} domains: name one in PID-3.4",
+            hl7_code="101",
+            location=iti8.identifier_location(n),
+        )
+
+    def _subsumed(self, event: AdtEvent, survivor: _Local) -> _Local:
+        """MRG-1 of an A40, in the survivor's domain (TF-2 §3.8.4.2: merges stay within a domain)."""
+        if not event.prior_identifiers:
+            raise MessageError(
+                "A40 without MRG-1 (the identifier to merge)", hl7_code="101", location="MRG^1^1"
+            )
+        prior = event.prior_identifiers[0]
+        if prior.system or prior.namespace:
+            try:
+                domain = self.domains.resolve(prior.namespace or "", prior.system or "")
+            except DomainConflict as exc:
+                raise MessageError(str(exc), hl7_code="204", location=iti8.merge_location(4)) from None
+        else:
+            domain = survivor.domain
+        if domain != survivor.domain:
+            raise MessageError(
+                f"A40: MRG-1 is in domain {domain or 'unknown'}, PID-3 in {survivor.domain}; "
+                "a merge stays within one domain",
+                hl7_code="204",
+                location=iti8.merge_location(4),
+            )
+        return _Local(1, domain, prior.value)
+
+    def _same_person(self, conn: Connection, record_id: int, current: int, person: int) -> None:
+        """A second identifier of the same message belongs to the first one's person."""
+        from sqlalchemy import update
+
+        from profiles.empi.schema import persons, records
+
+        conn.execute(update(records).where(records.c.id == record_id).values(person_id=person))
+        conn.execute(
+            update(persons).where(persons.c.id == current).values(status="merged", merged_into=person)
+        )
+
+    # -- ITI-9 ------------------------------------------------------------------------------------
+    def query(self, query: PixQuery) -> PixAnswer:
+        """The six cases of TF-2 §3.9.4.2.2.6 (see ``ihe.iti9``)."""
+        answer = PixAnswer()
+        hd = query.person.authority
+        try:
+            domain = self.domains.resolve(hd.namespace, hd.universal_id)
+        except DomainConflict as exc:
+            domain = None
+            reason = str(exc)
+        else:
+            reason = (
+                f"unknown assigning authority {'&'.join(x for x in (hd.namespace, hd.universal_id) if x)}"
+            )
+        if domain is None:  # case 4
+            answer.errors.append(MessageError(reason, hl7_code="204", location="QPD^1^3^1^4"))
+            return answer
+        wanted: set[str] | None = None
+        if query.domains:
+            wanted = set()
+            for rep, authority in query.domains:
+                try:
+                    found = self.domains.resolve(authority.namespace, authority.universal_id)
+                except DomainConflict:
+                    found = None
+                if found is None:  # case 5, one ERR per unknown domain
+                    name = "&".join(x for x in (authority.namespace, authority.universal_id) if x)
+                    answer.errors.append(
+                        MessageError(
+                            f"QPD-4 repetition {rep}: unknown domain {name}",
+                            hl7_code="204",
+                            location=f"QPD^1^4^{rep}",
+                        )
+                    )
+                else:
+                    wanted.add(found)
+            if answer.errors:
+                return answer
+        with self.db.connect() as conn:
+            person_id = self._person_of(conn, domain, query.person.value)
+            if person_id is None:  # case 3
+                answer.errors.append(
+                    MessageError(
+                        f"identifier {query.person.value} is not known in domain {domain}",
+                        hl7_code="204",
+                        location="QPD^1^3^1^1",
+                    )
+                )
+                return answer
+            xrefs = self.index.cross_references(conn, person_id)
+            person = self.index.person(conn, person_id)
+        if person is not None and person.national_id:
+            xrefs.insert(0, (NATIONAL, person.national_id))
+        for xdomain, value in xrefs:
+            if (xdomain, value) == (domain, query.person.value):
+                continue  # never the queried-for identifier (case 1)
+            if wanted is not None and xdomain not in wanted:
+                continue
+            answer.identifiers.append(
+                QualifiedId(value, self.domains.namespace(xdomain), self.domains.oid(xdomain))
+            )
+        return answer  # several in one domain come consecutively (case 6): ordered by domain
+
+    def _person_of(self, conn: Connection, domain: str, value: str) -> int | None:
+        if domain == NATIONAL:
+            row = self.index.person_by_national_id(conn, gb11643.normalise(value))
+            return row.id if row is not None else None
+        record = self.index.record(conn, domain, value)
+        if record is None or record.status != "active":
+            return None  # a subsumed (merged-away) identifier is unknown: case 3 (TF-2 §3.8.4.2)
+        return int(record.person_id)

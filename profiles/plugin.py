@@ -1,0 +1,23 @@
+"""The IHE actors this project ships, as one engine plugin (``engine.plugins: [profiles.plugin]``).
+
+* ``empi:`` section of config.yaml: identity domains and matching (``profiles.empi.config``);
+* destinations ``pix-iti8:`` and ``pix-iti9:`` (``profiles.pix.destinations``);
+* the EMPI's tables, an Alembic branch of their own (``profiles/empi/migrations``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.plugins import Plugin
+from profiles.empi.config import EmpiConfig
+from profiles.pix.destinations import PixFeedDestination, PixQueryDestination
+
+__all__ = ["PLUGIN"]
+
+PLUGIN = Plugin(
+    name="ihe-actors",
+    sections={"empi": EmpiConfig},
+    destinations=[PixFeedDestination, PixQueryDestination],
+    migrations=Path(__file__).parent / "empi" / "migrations",
+)
