@@ -14,10 +14,11 @@ case  condition                                        MSA-1 QAK-2 ERR
 2     the person is known, nothing in those domains    AA    NF    -
 3     the domain is known, the identifier is not       AE    AE    QPD^1^3^1^1, 204
 4     the domain of QPD-3 is unknown                   AE    AE    QPD^1^3^1^4, 204
-5     a domain of QPD-4 is unknown                     AE    AE    QPD^1^4^<rep>, 204 each
+5     a domain of QPD-4 is unknown                     AE    AE    QPD^1^4^<rep> each, 204
 ===== ================================================ ===== ===== =======================
 
-The queried-for identifier is never echoed in PID-3 (case 1).
+The queried-for identifier is never echoed in PID-3 (case 1). RSP_K23 allows one ERR segment, so
+the unknown domains of case 5 are the repetitions of its ERR-2 (one location per domain).
 """
 
 from __future__ import annotations
@@ -124,8 +125,8 @@ def build_rsp_k23(
         code, status = "AA", "NF"
     v25 = replace(h, version="2.5")  # the RSP is v2.5 whatever version the query said
     body = [msa(v25, code)]
-    for error in answer.errors:
-        body.append(err_segment(v25, error, severity="E"))
+    if answer.errors:
+        body.append(err_segment(v25, _one_err(answer.errors, rs), severity="E"))
     tag = escape(query.tag, h) if query is not None else ""
     body.append(fs.join(["QAK", tag, status]))
     body.append(query.qpd if query is not None else (req.segment_text("QPD") or "QPD"))
@@ -140,4 +141,16 @@ def build_rsp_k23(
         body.append(fs.join(["PID", "", "", pid3, "", pid5]))
     return build_response(
         h, f"RSP{cs}K23{cs}RSP_K23", body, application=application, facility=facility, version="2.5"
+    )
+
+
+def _one_err(errors: list[MessageError], rs: str) -> MessageError:
+    """RSP_K23 has one ERR (HL7 v2.5 §3.3.57): several unknown QPD-4 domains (case 5) are the
+    repetitions of its ERR-2, each ``QPD^1^4^<repetition>``, and their texts joined in ERR-8."""
+    if len(errors) == 1:
+        return errors[0]
+    return MessageError(
+        "; ".join(e.text for e in errors),
+        hl7_code=errors[0].hl7_code,
+        location=rs.join(e.location for e in errors),
     )

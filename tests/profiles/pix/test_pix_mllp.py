@@ -1,0 +1,284 @@
+"""PIX Manager over real MLLP (python-hl7's client) on SQLite and PostgreSQL: ITI-8 feeds, ITI-9 queries.
+
+The channels are the shipped ``channels/pix-feed.yaml`` and ``pix-query.yaml`` with the sample
+``empi:`` domains of ``config.yaml`` (hospital A: HOSP_A 1.2.156.112604.1.1, fed by HIS_A;
+hospital B: HOSP_B 1.2.156.112605.1.1, fed by HIS_B), on free ports. Every RSP^K23 must pass
+hl7apy's strict v2.5 validation; the answers are the ones ITI TF-2 §3.8 and §3.9.4.2.2.6 name.
+The people are made up; their ID-card numbers have valid check characters unless a test says not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from hl7apy.consts import VALIDATION_LEVEL
+from hl7apy.parser import parse_message
+
+from engine.config import load_config
+from engine.runtime import Runtime
+from engine.store.schema import deliveries
+from profiles.empi.schema import events, persons, records
+from tests.conftest import free_port, running
+from tests.engine.connectors.mllp_peers import hl7_send, rows
+
+ROOT = Path(__file__).resolve().parents[3]
+A = "HOSP_A&1.2.156.112604.1.1&ISO"
+B = "HOSP_B&1.2.156.112605.1.1&ISO"
+NID_A = "320102198503120311"  # 欧阳明轩, 1985-03-12, male
+NID_B = "320508199007210240"  # 林秀英, 1990-07-21, female
+
+
+class Pix:
+    def __init__(self, rt: Runtime, feed: int, query: int) -> None:
+        self.rt, self.feed_port, self.query_port = rt, feed, query
+        self._n = 0
+
+    def _id(self) -> str:
+        self._n += 1
+        return f"T{self._n:05d}"
+
+    async def feed(
+        self,
+        pid: str,
+        *,
+        event: str = "A01",
+        app: str = "HIS_A",
+        fac: str = "HOSP_A",
+        version: str = "2.5",
+        mrg: str = "",
+    ) -> list[list[str]]:
+        structure = "ADT_A39" if event == "A40" else "ADT_A01"
+        msg = (
+            f"MSH|^~\\&|{app}|{fac}|PIX|CITY_HIE|20261203090000||ADT^{event}^{structure}|{self._id()}|P|{version}"
+            f"|||||CHN|UNICODE UTF-8\rEVN|{event}|20261203090000\r{pid}\r"
+        )
+        msg += f"MRG|{mrg}\r" if mrg else "PV1|1|N\r"
+        (answer,) = await hl7_send(self.feed_port, msg.encode("utf-8"))
+        return segments(answer)
+
+    async def query(self, qpd3: str, qpd4: str = "", *, strict: bool = True) -> list[list[str]]:
+        msg = (
+            f"MSH|^~\\&|XDS_REG|CITY|PIX|CITY_HIE|20261203100000||QBP^Q23^QBP_Q21|{self._id()}|P|2.5\r"
+            f"QPD|IHE PIX Query|Q{self._n}|{qpd3}|{qpd4}\rRCP|I\r"
+        )
+        (answer,) = await hl7_send(self.query_port, msg.encode("utf-8"))
+        text = unframe_text(answer)
+        if strict:
+            validate_strictly(text)
+        return segments(answer)
+
+
+def validate_strictly(text: str) -> None:
+    """hl7apy's strict structure and datatype validation of an RSP (v2.5).
+
+    hl7apy models QPD with three fields, while HL7 v2.5 §5.5.4 puts a query's parameters "in
+    successive fields" from QPD-3 on (ITI-9's QPD-4 is what-domains-returned): the echoed QPD is
+    cut after QPD-3 for hl7apy only; every other segment is validated as sent.
+    """
+    lines = []
+    for line in text.strip("\r").split("\r"):
+        if line.startswith("QPD|"):
+            line = "|".join(line.split("|")[:4])
+        lines.append(line)
+    parse_message("\r".join(lines), validation_level=VALIDATION_LEVEL.STRICT).validate()
+
+
+def unframe_text(answer: bytes) -> str:
+    return answer.strip(b"\x0b\x1c\r").decode("utf-8") + "\r"
+
+
+def segments(answer: bytes) -> list[list[str]]:
+    return [s.split("|") for s in unframe_text(answer).split("\r") if s]
+
+
+def seg(answer: list[list[str]], name: str) -> list[list[str]]:
+    return [s for s in answer if s[0] == name]
+
+
+def pid3(answer: list[list[str]]) -> list[str]:
+    (pid,) = seg(answer, "PID")
+    return pid[3].split("~")
+
+
+@pytest.fixture
+async def pix(tmp_path: Path, store_url: str) -> AsyncIterator[Pix]:
+    feed, query = free_port(), free_port()
+    (tmp_path / "channels").mkdir()
+    for name, port in (("pix-feed", feed), ("pix-query", query)):
+        text = (ROOT / "channels" / f"{name}.yaml").read_text("utf-8")
+        text = re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", text)
+        (tmp_path / "channels" / f"{name}.yaml").write_text(text, "utf-8")
+    config = (ROOT / "config.yaml").read_text("utf-8")
+    config = config.replace("mappings_dir: mappings", f"mappings_dir: '{ROOT / 'mappings'}'")
+    config = config.replace("url: ${HIE_STORE_URL:-}", f"url: '{store_url}'")
+    config = config.replace("data_dir: ${HIE_DATA_DIR:-data}", f"data_dir: '{tmp_path / 'data'}'")
+    (tmp_path / "config.yaml").write_text(config, "utf-8")
+    app = load_config(tmp_path / "config.yaml")
+    async with running(app) as rt:
+        yield Pix(rt, feed, query)
+
+
+def person_a(local: str = "A1001", nid: str = NID_A) -> str:
+    return (
+        f"PID|1||{local}^^^{A}^PI~{nid}^^^&2.16.156.10011.1.3&ISO^NI||欧阳^明轩||19850312|M"
+        "|||||^PRN^CP^^^^^^^^^13851234567"
+    )
+
+
+# -- ITI-8 ------------------------------------------------------------------------------------------
+async def test_feeds_from_two_hospitals_link_on_the_national_id_and_answer_the_pix_query(pix: Pix) -> None:
+    ack = await pix.feed(person_a())
+    assert seg(ack, "MSA")[0][1] == "AA"
+    ack = await pix.feed(
+        f"PID|1||B2001^^^{B}^PI||欧阳^明轩||19850312|M|||||||||||{NID_A}", app="HIS_B", fac="HOSP_B"
+    )
+    assert seg(ack, "MSA")[0][1] == "AA"
+    stored = rows(pix.rt, records)
+    assert {(r["domain"], r["value"]) for r in stored} == {("hospital-a", "A1001"), ("hospital-b", "B2001")}
+    assert len({r["person_id"] for r in stored}) == 1
+    (person,) = rows(pix.rt, persons)
+    assert person["national_id"] == NID_A
+
+    # case 1: every other identifier, fully qualified, never the queried one
+    answer = await pix.query(f"A1001^^^{A}")
+    assert seg(answer, "MSA")[0][1:3] == ["AA", answer and seg(answer, "MSA")[0][2]]
+    assert seg(answer, "QAK")[0][1:3] == [seg(answer, "QPD")[0][2], "OK"]
+    assert pid3(answer) == [f"{NID_A}^^^NIC&2.16.156.10011.1.3&ISO", f"B2001^^^{B}"]
+    assert seg(answer, "PID")[0][5] == "~^^^^^^S"
+    # by the national ID, restricted to hospital B (QPD-4, component 4 only; namespace alone is enough)
+    answer = await pix.query(f"{NID_A}^^^&2.16.156.10011.1.3&ISO", "^^^HOSP_B")
+    assert pid3(answer) == [f"B2001^^^{B}"]
+
+
+async def test_the_six_pix_query_cases(pix: Pix) -> None:
+    await pix.feed(person_a())
+    await pix.feed(f"PID|1||A1002^^^{A}^PI||欧阳^明轩||19850312|M", version="2.3.1")  # no national ID
+
+    # case 2: known, but nothing in the requested domain
+    answer = await pix.query(f"A1002^^^{A}", f"^^^{B}")
+    assert seg(answer, "MSA")[0][1] == "AA" and seg(answer, "QAK")[0][2] == "NF"
+    assert not seg(answer, "PID") and not seg(answer, "ERR")
+
+    # case 3: known domain, unknown identifier -> AE/AE, ERR QPD^1^3^1^1 204
+    answer = await pix.query(f"NOBODY^^^{A}")
+    assert seg(answer, "MSA")[0][1] == "AE" and seg(answer, "QAK")[0][2] == "AE"
+    (err,) = seg(answer, "ERR")
+    assert err[2] == "QPD^1^3^1^1" and err[3].startswith("204^") and err[4] == "E"
+    assert not seg(answer, "PID")
+
+    # case 4: unknown domain of QPD-3 -> ERR at component 4
+    answer = await pix.query("A1001^^^NOWHERE&1.2.3.4.5&ISO")
+    (err,) = seg(answer, "ERR")
+    assert seg(answer, "MSA")[0][1] == "AE" and err[2] == "QPD^1^3^1^4" and err[3].startswith("204^")
+
+    # case 5: every unknown QPD-4 domain named by its repetition (RSP_K23 has one ERR: ERR-2 repeats)
+    answer = await pix.query(f"A1001^^^{A}", f"^^^{B}~^^^X1&1.9.9&ISO~^^^X2")
+    assert seg(answer, "MSA")[0][1] == "AE" and seg(answer, "QAK")[0][2] == "AE"
+    (err,) = seg(answer, "ERR")
+    assert err[2] == "QPD^1^4^2~QPD^1^4^3" and err[3].startswith("204^")
+
+    # case 6: two identifiers of one person in one domain come consecutively
+    await pix.feed(
+        f"PID|1||B2001^^^{B}^PI~B2002^^^{B}^PI||欧阳^明轩||19850312|M|||||||||||{NID_A}",
+        app="HIS_B",
+        fac="HOSP_B",
+    )
+    answer = await pix.query(f"A1001^^^{A}")
+    assert pid3(answer) == [f"{NID_A}^^^NIC&2.16.156.10011.1.3&ISO", f"B2001^^^{B}", f"B2002^^^{B}"]
+
+
+async def test_feed_errors_are_answered_in_the_senders_terms_and_recorded(pix: Pix) -> None:
+    # unknown assigning authority: AE, 204 at PID^1^3^<rep>^4 (v2.5 ERR-2)
+    ack = await pix.feed(f"PID|1||A1^^^{A}^PI~Z9^^^HOSP_Z&1.2.999&ISO^PI||张^三||19800101|M")
+    (err,) = seg(ack, "ERR")
+    assert seg(ack, "MSA")[0][1] == "AE" and err[2] == "PID^1^3^2^4" and err[3].startswith("204^")
+    # a source feeding another hospital's domain (one source per domain)
+    ack = await pix.feed(f"PID|1||B9^^^{B}^PI||张^三||19800101|M")
+    assert (
+        seg(ack, "MSA")[0][1] == "AE"
+        and "not the identity source of domain hospital-b" in seg(ack, "ERR")[0][8]
+    )
+    # v2.3.1 sender: the error is in ERR-1 (segment^sequence^field^code&text&table), MSA-3 the text
+    ack = await pix.feed("PID|1||Z1^^^HOSP_Z^PI||张^三||19800101|M", version="2.3.1")
+    assert seg(ack, "ERR")[0][1] == "PID^1^3^204&Unknown key identifier&HL70357"
+    assert "unknown assigning authority HOSP_Z" in seg(ack, "MSA")[0][3]
+    # an event ITI-8 does not take: AR, 201
+    ack = await pix.feed(f"PID|1||A1^^^{A}^PI||张^三", event="A10")
+    assert seg(ack, "MSA")[0][1] == "AR" and seg(ack, "ERR")[0][3].startswith("201^")
+    # two different national IDs in one message
+    ack = await pix.feed(person_a("A7", NID_A) + f"||||||{NID_B}")
+    assert seg(ack, "MSA")[0][1] == "AE" and "two different national IDs" in seg(ack, "ERR")[0][8]
+    # nothing of it reached the index; the refusals are errored deliveries with the reason
+    assert rows(pix.rt, records) == []
+    refused = [d for d in rows(pix.rt, deliveries) if d["status"] == "errored"]
+    assert len(refused) == 5 and all(d["last_error"] and d["response"] for d in refused)
+
+
+async def test_a_bad_check_digit_is_accepted_with_a_warning_and_not_used_for_linking(pix: Pix) -> None:
+    bad = NID_A[:-1] + "2"
+    ack = await pix.feed(person_a("A1", bad))
+    assert seg(ack, "MSA")[0][1] == "AA"
+    (err,) = seg(ack, "ERR")
+    assert err[4] == "W" and "check character '1' expected but '2' found" in err[8]
+    (record,) = rows(pix.rt, records)
+    assert record["national_id"] == bad and record["national_id_valid"] == "N"
+    assert rows(pix.rt, persons)[0]["national_id"] is None
+
+
+async def test_a40_merges_within_a_domain_and_the_subsumed_id_becomes_unknown(pix: Pix) -> None:
+    for local in ("B1", "B2"):
+        await pix.feed(f"PID|1||{local}^^^{B}^PI||林^秀英||19900721|F", app="HIS_B", fac="HOSP_B")
+    await pix.feed(f"PID|1||A5^^^{A}^PI||林^秀英||19900721|F|||||||||||{NID_B}")
+    ack = await pix.feed(
+        f"PID|1||B2^^^{B}^PI||林^秀英||19900721|F|||||||||||{NID_B}",
+        event="A40",
+        app="HIS_B",
+        fac="HOSP_B",
+        mrg=f"B1^^^{B}",
+    )
+    assert seg(ack, "MSA")[0][1] == "AA"
+    # the subsumed identifier is now case 3; the survivor cross-references hospital A
+    answer = await pix.query(f"B1^^^{B}")
+    assert seg(answer, "MSA")[0][1] == "AE" and seg(answer, "ERR")[0][2] == "QPD^1^3^1^1"
+    answer = await pix.query(f"B2^^^{B}")
+    assert f"A5^^^{A}" in pid3(answer)
+    kinds = [e["kind"] for e in rows(pix.rt, events)]
+    assert "merge" in kinds
+    # a merge across domains, and a merge of an unknown identifier, are refused
+    ack = await pix.feed(
+        f"PID|1||B2^^^{B}^PI||林^秀英", event="A40", app="HIS_B", fac="HOSP_B", mrg=f"A5^^^{A}"
+    )
+    assert seg(ack, "MSA")[0][1] == "AE" and seg(ack, "ERR")[0][2] == "MRG^1^1^1^4"
+    ack = await pix.feed(
+        f"PID|1||B2^^^{B}^PI||林^秀英", event="A40", app="HIS_B", fac="HOSP_B", mrg=f"B404^^^{B}"
+    )
+    assert seg(ack, "MSA")[0][1] == "AE" and seg(ack, "ERR")[0][2] == "MRG^1^1^1^1"
+
+
+async def test_demographic_match_without_a_national_id(pix: Pix) -> None:
+    # same name (Hanzi vs pinyin), birth date, sex and phone: one person; a namesake born on
+    # another day: a person of their own
+    await pix.feed(f"PID|1||A1^^^{A}^PI||张^伟||19700101|M|||||^PRN^CP^^^^^^^^^13900000001")
+    await pix.feed(
+        f"PID|1||B1^^^{B}^PI||ZHANG^WEI||19700101|M|||||^PRN^CP^^^^^^^^^+86 139 0000 0001",
+        app="HIS_B",
+        fac="HOSP_B",
+    )
+    await pix.feed(f"PID|1||B2^^^{B}^PI||张^伟||19710101|M", app="HIS_B", fac="HOSP_B")
+    answer = await pix.query(f"A1^^^{A}")
+    assert pid3(answer) == [f"B1^^^{B}"]
+
+
+async def test_malformed_and_hostile_queries_get_a_clear_err(pix: Pix) -> None:
+    answer = await pix.query("")
+    assert seg(answer, "MSA")[0][1] == "AE" and seg(answer, "ERR")[0][2] == "QPD^1^3"
+    answer = await pix.query("A1")  # no assigning authority
+    assert seg(answer, "ERR")[0][2] == "QPD^1^3^1^4" and seg(answer, "ERR")[0][3].startswith("101^")
+    # (the QPD echoed as TF-2 requires holds the 500 characters: beyond hl7apy's length limit)
+    answer = await pix.query(f"{'9' * 500}^^^{A}", strict=False)
+    assert seg(answer, "ERR")[0][3].startswith("102^")
+    answer = await pix.query(f"x' OR '1'='1^^^{A}")  # bound parameters: just an unknown identifier
+    assert seg(answer, "ERR")[0][2] == "QPD^1^3^1^1"
