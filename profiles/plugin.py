@@ -1,7 +1,7 @@
 """The IHE actors this project ships, as one engine plugin (``engine.plugins: [profiles.plugin]``).
 
 * ``empi:`` section of config.yaml: identity domains and matching (``profiles.empi.config``);
-* destinations ``pix-iti8:`` and ``pix-iti9:`` (``profiles.pix.destinations``);
+* destinations ``pix-iti8:``, ``pix-iti9:`` (``profiles.pix``) and ``pdq-iti21:`` (``profiles.pdq``);
 * the EMPI's tables, an Alembic branch of their own (``profiles/empi/migrations``).
 """
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from engine.plugins import Plugin
 from profiles.empi.config import EmpiConfig
+from profiles.pdq.destinations import PdqQueryDestination
 from profiles.pix.destinations import PixFeedDestination, PixQueryDestination
 
 __all__ = ["PLUGIN"]
@@ -18,6 +19,6 @@ __all__ = ["PLUGIN"]
 PLUGIN = Plugin(
     name="ihe-actors",
     sections={"empi": EmpiConfig},
-    destinations=[PixFeedDestination, PixQueryDestination],
+    destinations=[PixFeedDestination, PixQueryDestination, PdqQueryDestination],
     migrations=Path(__file__).parent / "empi" / "migrations",
 )

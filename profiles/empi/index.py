@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Row, and_, or_, select, update
 
 from profiles.canonical import Patient
 from profiles.empi.config import Matching
-from profiles.empi.matching import Demographics, name_key, phone_key, score
+from profiles.empi.matching import Demographics, name_key, phone_key, pinyin_key, score
 from profiles.empi.schema import events, persons, records, reviews
 
 __all__ = ["EmpiIndex", "FeedRecord", "FeedResult", "demographics_of"]
@@ -68,12 +68,17 @@ def demographics_of(patient: Patient, national_id: str | None) -> dict[str, Any]
         name = f"{patient.name.family or ''}{patient.name.given or ''}"
     phone = next((t.value for t in patient.telecoms if t.system in (None, "phone", "sms")), None)
     address = patient.addresses[0] if patient.addresses else None
+    family = (patient.name.family if patient.name else None) or None
+    given = (patient.name.given if patient.name else None) or None
     return {
         "national_id": national_id,
         "name": (name or "")[:100] or None,
         "name_key": (name_key(name) or "")[:100] or None,
-        "family": ((patient.name.family if patient.name else None) or "")[:50] or None,
-        "given": ((patient.name.given if patient.name else None) or "")[:50] or None,
+        "name_pinyin": (pinyin_key(name) or "")[:200] or None,
+        "family": (name_key(family) or "")[:50] or None,
+        "given": (name_key(given) or "")[:50] or None,
+        "family_pinyin": (pinyin_key(family) or "")[:100] or None,
+        "given_pinyin": (pinyin_key(given) or "")[:100] or None,
         "birth_date": patient.birth_date,
         "sex": patient.sex.code[:2] if patient.sex is not None else None,
         "phone": phone_key(phone),

@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from engine.store.schema import UtcDateTime
 
-__all__ = ["events", "metadata", "persons", "records", "reviews"]
+__all__ = ["continuations", "events", "metadata", "persons", "records", "reviews"]
 
 metadata = MetaData()
 
@@ -54,8 +54,11 @@ records = Table(
     Column("national_id_valid", String(1), nullable=False),  # Y | N | "" (none)
     Column("name", String(100), nullable=True),  # the whole name as written (张三, ZHANG SAN)
     Column("name_key", String(100), nullable=True),  # upper case, no spaces: for search and blocking
+    Column("name_pinyin", String(200), nullable=True),  # toneless pinyin key: ZHANGWEI
     Column("family", String(50), nullable=True),
     Column("given", String(50), nullable=True),
+    Column("family_pinyin", String(100), nullable=True),  # ZHANG (PDQ by family name in pinyin)
+    Column("given_pinyin", String(100), nullable=True),
     Column("birth_date", Date, nullable=True),
     Column("sex", String(2), nullable=True),  # GB/T 2261.1 code
     Column("phone", String(40), nullable=True),  # digits only
@@ -70,6 +73,9 @@ records = Table(
     Index("ix_empi_records_national_id", "national_id"),
     Index("ix_empi_records_birth_sex", "birth_date", "sex"),
     Index("ix_empi_records_name_key", "name_key"),
+    Index("ix_empi_records_name_pinyin", "name_pinyin"),
+    Index("ix_empi_records_family", "family"),
+    Index("ix_empi_records_family_pinyin", "family_pinyin"),
     Index("ix_empi_records_phone", "phone"),
 )
 
@@ -105,4 +111,20 @@ reviews = Table(
     Column("resolved_by", String(100), nullable=True),
     Index("ix_empi_reviews_status", "status"),
     Index("ix_empi_reviews_record", "record_id"),
+)
+
+# PDQ (ITI-21) incremental responses: the persons of a query not sent yet, behind a DSC pointer.
+# Any node may serve the continuation; it is bound to the requester and the query (TF-2 §3.21.4.2.2.7).
+continuations = Table(
+    "empi_continuations",
+    metadata,
+    Column("pointer", String(40), primary_key=True),
+    Column("requester", String(200), nullable=False),  # MSH-3^MSH-4 of the query
+    Column("query_tag", String(64), nullable=False),  # QPD-2 (QCN^J01 cancels by it)
+    Column("query_hash", String(64), nullable=False),  # the QPD parameters it answers
+    Column("remaining", Text, nullable=False),  # JSON list of person ids still to send
+    Column("total", BigInteger, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_empi_continuations_tag", "requester", "query_tag"),
 )

@@ -22,59 +22,21 @@ import logging
 
 from pydantic import ValidationError
 
-from engine.connectors.base import Destination, Options, Outbound, SendResult
+from engine.connectors.base import Outbound, SendResult
 from engine.errors import MessageError
 from engine.hl7v2.ack import build_ack
 from engine.hl7v2.peek import Header
 from engine.message import ContentType
-from engine.services import Services
-from ihe._hl7v2 import Request
 from ihe.iti9 import PixAnswer, build_rsp_k23, parse_qbp_q23
 from profiles.canonical import AdtEvent
-from profiles.pix.actor import PixActor
+from profiles.empi.destination import EmpiDestination
 
 __all__ = ["PixFeedDestination", "PixQueryDestination"]
 
 log = logging.getLogger(__name__)
 
 
-class PixOptions(Options):
-    pass
-
-
-class _PixDestination(Destination):
-    Options = PixOptions
-    _actor: PixActor | None = None
-
-    def attach(self, services: Services) -> None:
-        self._actor = PixActor.of(services)
-
-    @property
-    def actor(self) -> PixActor:
-        if self._actor is None:
-            raise RuntimeError("the PIX destination was not attached to the engine's services")
-        return self._actor
-
-    def _request(self, out: Outbound) -> Request:
-        return Request(out.raw.decode(out.charset or "utf-8", "replace"))
-
-    def _answer(self, out: Outbound, text: str, refused: str | None) -> SendResult:
-        charset = out.charset or "utf-8"
-        sent = out.content.encode("utf-8") if out.content is not None else out.raw
-        return SendResult(
-            sent=sent, response=text.encode(charset, "replace"), response_charset=charset, refused=refused
-        )
-
-    @property
-    def _application(self) -> str:
-        return self.app.engine.name
-
-    @property
-    def _facility(self) -> str:
-        return self.app.engine.facility
-
-
-class PixFeedDestination(_PixDestination):
+class PixFeedDestination(EmpiDestination):
     """ITI-8: the AdtEvent the channel mapped goes into the EMPI; the answer is the feed's ACK."""
 
     scheme = "pix-iti8"
@@ -112,7 +74,7 @@ class PixFeedDestination(_PixDestination):
             raise MessageError(f"the mapped feed is not an AdtEvent: {exc}", hl7_code="207") from None
 
 
-class PixQueryDestination(_PixDestination):
+class PixQueryDestination(EmpiDestination):
     """ITI-9: QBP^Q23 in, RSP^K23 out (every case of TF-2 §3.9.4.2.2.6)."""
 
     scheme = "pix-iti9"

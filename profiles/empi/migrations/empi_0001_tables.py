@@ -1,4 +1,4 @@
-"""EMPI tables: persons, records, events, reviews
+"""EMPI tables: persons, records, events, reviews, PDQ continuations
 
 Revision ID: empi_0001
 Revises:
@@ -17,6 +17,21 @@ depends_on = "0001"
 
 
 def upgrade() -> None:
+    op.create_table(
+        "empi_continuations",
+        sa.Column("pointer", sa.String(length=40), nullable=False),
+        sa.Column("requester", sa.String(length=200), nullable=False),
+        sa.Column("query_tag", sa.String(length=64), nullable=False),
+        sa.Column("query_hash", sa.String(length=64), nullable=False),
+        sa.Column("remaining", sa.Text(), nullable=False),
+        sa.Column("total", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("pointer"),
+    )
+    op.create_index(
+        "ix_empi_continuations_tag", "empi_continuations", ["requester", "query_tag"], unique=False
+    )
     op.create_table(
         "empi_events",
         sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -56,8 +71,11 @@ def upgrade() -> None:
         sa.Column("national_id_valid", sa.String(length=1), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=True),
         sa.Column("name_key", sa.String(length=100), nullable=True),
+        sa.Column("name_pinyin", sa.String(length=200), nullable=True),
         sa.Column("family", sa.String(length=50), nullable=True),
         sa.Column("given", sa.String(length=50), nullable=True),
+        sa.Column("family_pinyin", sa.String(length=100), nullable=True),
+        sa.Column("given_pinyin", sa.String(length=100), nullable=True),
         sa.Column("birth_date", sa.Date(), nullable=True),
         sa.Column("sex", sa.String(length=2), nullable=True),
         sa.Column("phone", sa.String(length=40), nullable=True),
@@ -71,7 +89,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("domain", "value", name="uq_empi_records_domain_value"),
     )
     op.create_index("ix_empi_records_birth_sex", "empi_records", ["birth_date", "sex"], unique=False)
+    op.create_index("ix_empi_records_family", "empi_records", ["family"], unique=False)
+    op.create_index("ix_empi_records_family_pinyin", "empi_records", ["family_pinyin"], unique=False)
     op.create_index("ix_empi_records_name_key", "empi_records", ["name_key"], unique=False)
+    op.create_index("ix_empi_records_name_pinyin", "empi_records", ["name_pinyin"], unique=False)
     op.create_index("ix_empi_records_national_id", "empi_records", ["national_id"], unique=False)
     op.create_index("ix_empi_records_person", "empi_records", ["person_id"], unique=False)
     op.create_index("ix_empi_records_phone", "empi_records", ["phone"], unique=False)
@@ -100,10 +121,15 @@ def downgrade() -> None:
     op.drop_index("ix_empi_records_phone", table_name="empi_records")
     op.drop_index("ix_empi_records_person", table_name="empi_records")
     op.drop_index("ix_empi_records_national_id", table_name="empi_records")
+    op.drop_index("ix_empi_records_name_pinyin", table_name="empi_records")
     op.drop_index("ix_empi_records_name_key", table_name="empi_records")
+    op.drop_index("ix_empi_records_family_pinyin", table_name="empi_records")
+    op.drop_index("ix_empi_records_family", table_name="empi_records")
     op.drop_index("ix_empi_records_birth_sex", table_name="empi_records")
     op.drop_table("empi_records")
     op.drop_table("empi_persons")
     op.drop_index("ix_empi_events_record", table_name="empi_events")
     op.drop_index("ix_empi_events_person", table_name="empi_events")
     op.drop_table("empi_events")
+    op.drop_index("ix_empi_continuations_tag", table_name="empi_continuations")
+    op.drop_table("empi_continuations")

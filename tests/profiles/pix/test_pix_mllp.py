@@ -1,124 +1,15 @@
 """PIX Manager over real MLLP (python-hl7's client) on SQLite and PostgreSQL: ITI-8 feeds, ITI-9 queries.
 
-The channels are the shipped ``channels/pix-feed.yaml`` and ``pix-query.yaml`` with the sample
-``empi:`` domains of ``config.yaml`` (hospital A: HOSP_A 1.2.156.112604.1.1, fed by HIS_A;
-hospital B: HOSP_B 1.2.156.112605.1.1, fed by HIS_B), on free ports. Every RSP^K23 must pass
-hl7apy's strict v2.5 validation; the answers are the ones ITI TF-2 §3.8 and §3.9.4.2.2.6 name.
-The people are made up; their ID-card numbers have valid check characters unless a test says not.
+The answers are the ones ITI TF-2 §3.8 and §3.9.4.2.2.6 name; the sample channels and domains are
+those of ``tests/profiles/conftest.py``.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-from hl7apy.consts import VALIDATION_LEVEL
-from hl7apy.parser import parse_message
-
-from engine.config import load_config
-from engine.runtime import Runtime
 from engine.store.schema import deliveries
 from profiles.empi.schema import events, persons, records
-from tests.conftest import free_port, running
-from tests.engine.connectors.mllp_peers import hl7_send, rows
-
-ROOT = Path(__file__).resolve().parents[3]
-A = "HOSP_A&1.2.156.112604.1.1&ISO"
-B = "HOSP_B&1.2.156.112605.1.1&ISO"
-NID_A = "320102198503120311"  # 欧阳明轩, 1985-03-12, male
-NID_B = "320508199007210240"  # 林秀英, 1990-07-21, female
-
-
-class Pix:
-    def __init__(self, rt: Runtime, feed: int, query: int) -> None:
-        self.rt, self.feed_port, self.query_port = rt, feed, query
-        self._n = 0
-
-    def _id(self) -> str:
-        self._n += 1
-        return f"T{self._n:05d}"
-
-    async def feed(
-        self,
-        pid: str,
-        *,
-        event: str = "A01",
-        app: str = "HIS_A",
-        fac: str = "HOSP_A",
-        version: str = "2.5",
-        mrg: str = "",
-    ) -> list[list[str]]:
-        structure = "ADT_A39" if event == "A40" else "ADT_A01"
-        msg = (
-            f"MSH|^~\\&|{app}|{fac}|PIX|CITY_HIE|20261203090000||ADT^{event}^{structure}|{self._id()}|P|{version}"
-            f"|||||CHN|UNICODE UTF-8\rEVN|{event}|20261203090000\r{pid}\r"
-        )
-        msg += f"MRG|{mrg}\r" if mrg else "PV1|1|N\r"
-        (answer,) = await hl7_send(self.feed_port, msg.encode("utf-8"))
-        return segments(answer)
-
-    async def query(self, qpd3: str, qpd4: str = "", *, strict: bool = True) -> list[list[str]]:
-        msg = (
-            f"MSH|^~\\&|XDS_REG|CITY|PIX|CITY_HIE|20261203100000||QBP^Q23^QBP_Q21|{self._id()}|P|2.5\r"
-            f"QPD|IHE PIX Query|Q{self._n}|{qpd3}|{qpd4}\rRCP|I\r"
-        )
-        (answer,) = await hl7_send(self.query_port, msg.encode("utf-8"))
-        text = unframe_text(answer)
-        if strict:
-            validate_strictly(text)
-        return segments(answer)
-
-
-def validate_strictly(text: str) -> None:
-    """hl7apy's strict structure and datatype validation of an RSP (v2.5).
-
-    hl7apy models QPD with three fields, while HL7 v2.5 §5.5.4 puts a query's parameters "in
-    successive fields" from QPD-3 on (ITI-9's QPD-4 is what-domains-returned): the echoed QPD is
-    cut after QPD-3 for hl7apy only; every other segment is validated as sent.
-    """
-    lines = []
-    for line in text.strip("\r").split("\r"):
-        if line.startswith("QPD|"):
-            line = "|".join(line.split("|")[:4])
-        lines.append(line)
-    parse_message("\r".join(lines), validation_level=VALIDATION_LEVEL.STRICT).validate()
-
-
-def unframe_text(answer: bytes) -> str:
-    return answer.strip(b"\x0b\x1c\r").decode("utf-8") + "\r"
-
-
-def segments(answer: bytes) -> list[list[str]]:
-    return [s.split("|") for s in unframe_text(answer).split("\r") if s]
-
-
-def seg(answer: list[list[str]], name: str) -> list[list[str]]:
-    return [s for s in answer if s[0] == name]
-
-
-def pid3(answer: list[list[str]]) -> list[str]:
-    (pid,) = seg(answer, "PID")
-    return pid[3].split("~")
-
-
-@pytest.fixture
-async def pix(tmp_path: Path, store_url: str) -> AsyncIterator[Pix]:
-    feed, query = free_port(), free_port()
-    (tmp_path / "channels").mkdir()
-    for name, port in (("pix-feed", feed), ("pix-query", query)):
-        text = (ROOT / "channels" / f"{name}.yaml").read_text("utf-8")
-        text = re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", text)
-        (tmp_path / "channels" / f"{name}.yaml").write_text(text, "utf-8")
-    config = (ROOT / "config.yaml").read_text("utf-8")
-    config = config.replace("mappings_dir: mappings", f"mappings_dir: '{ROOT / 'mappings'}'")
-    config = config.replace("url: ${HIE_STORE_URL:-}", f"url: '{store_url}'")
-    config = config.replace("data_dir: ${HIE_DATA_DIR:-data}", f"data_dir: '{tmp_path / 'data'}'")
-    (tmp_path / "config.yaml").write_text(config, "utf-8")
-    app = load_config(tmp_path / "config.yaml")
-    async with running(app) as rt:
-        yield Pix(rt, feed, query)
+from tests.engine.connectors.mllp_peers import rows
+from tests.profiles.conftest import NID_A, NID_B, A, B, Pix, pid3, seg
 
 
 def person_a(local: str = "A1001", nid: str = NID_A) -> str:

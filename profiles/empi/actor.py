@@ -1,4 +1,5 @@
-"""One PIX Manager per engine process, shared by every channel that names a PIX destination.
+"""One EMPI per engine process (its PIX Manager and PDQ Supplier), shared by every channel that names
+a PIX or PDQ destination.
 
 The EMPI's work is blocking database work, so it runs off the event loop: feeds one at a time on
 one thread (a feed reads candidates, then writes; one writer per process keeps SQLite free of lock
@@ -16,27 +17,29 @@ from typing import Any, TypeVar
 from engine.services import Services
 from profiles.empi.config import EmpiConfig
 from profiles.empi.index import EmpiIndex
+from profiles.pdq.supplier import PdqSupplier
 from profiles.pix.manager import PixManager
 
-__all__ = ["PixActor"]
+__all__ = ["EmpiActor"]
 
 _T = TypeVar("_T")
 QUERY_THREADS = 4
 
 
-class PixActor:
+class EmpiActor:
     def __init__(self, services: Services) -> None:
         config = services.app.section("empi", EmpiConfig)
         self.manager = PixManager(services.db, config, EmpiIndex(config.matching, services.ids.next))
+        self.supplier = PdqSupplier(services.db, self.manager.domains)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="empi-feed")
         self._readers = ThreadPoolExecutor(QUERY_THREADS, thread_name_prefix="empi-query")
 
     @classmethod
-    def of(cls, services: Services) -> PixActor:
-        actor = services.actors.get("pix")
+    def of(cls, services: Services) -> EmpiActor:
+        actor = services.actors.get("empi")
         if actor is None:
-            actor = services.actors["pix"] = cls(services)
-        assert isinstance(actor, PixActor)
+            actor = services.actors["empi"] = cls(services)
+        assert isinstance(actor, EmpiActor)
         return actor
 
     async def write(self, fn: Callable[..., _T], *args: Any) -> _T:

@@ -1,0 +1,53 @@
+"""What the EMPI's destinations (``pix-iti8:``, ``pix-iti9:``, ``pdq-iti21:``) share.
+
+The actor (one EMPI per process), the request as received (in the sender's charset), and the answer
+as a ``SendResult``: the answer goes back to the sender; an answer that refuses is also recorded on
+the delivery as errored, with the reason.
+"""
+
+from __future__ import annotations
+
+from engine.connectors.base import Destination, Options, Outbound, SendResult
+from engine.services import Services
+from ihe._hl7v2 import Request
+from profiles.empi.actor import EmpiActor
+
+__all__ = ["EmpiDestination", "EmpiOptions"]
+
+
+class EmpiOptions(Options):
+    pass
+
+
+class EmpiDestination(Destination):
+    """Base of the EMPI's destinations: the shared actor, the request, the answer as SendResult."""
+
+    Options = EmpiOptions
+    _actor: EmpiActor | None = None
+
+    def attach(self, services: Services) -> None:
+        self._actor = EmpiActor.of(services)
+
+    @property
+    def actor(self) -> EmpiActor:
+        if self._actor is None:
+            raise RuntimeError("the PIX destination was not attached to the engine's services")
+        return self._actor
+
+    def _request(self, out: Outbound) -> Request:
+        return Request(out.raw.decode(out.charset or "utf-8", "replace"))
+
+    def _answer(self, out: Outbound, text: str, refused: str | None) -> SendResult:
+        charset = out.charset or "utf-8"
+        sent = out.content.encode("utf-8") if out.content is not None else out.raw
+        return SendResult(
+            sent=sent, response=text.encode(charset, "replace"), response_charset=charset, refused=refused
+        )
+
+    @property
+    def _application(self) -> str:
+        return self.app.engine.name
+
+    @property
+    def _facility(self) -> str:
+        return self.app.engine.facility

@@ -1,0 +1,1 @@
+"""IHE PDQ Supplier (ITI-21) over the EMPI."""

@@ -1,0 +1,329 @@
+"""PDQ Supplier over the EMPI: ITI-21 demographic queries, incremental responses, cancel.
+
+ITI TF-2 §3.21. One PID per *person* (the EMPI's patient), PID-3 holding every identifier of the
+person in the domains asked for (QPD-8; all of them, the national ID among them, when QPD-8 is
+empty); a person with none in those domains is left out (case 2). The demographics returned are
+each field from the person's most recently updated record that has it.
+
+Parameters supported (QPD-3), matched against the active records:
+
+=============================== ====================================================
+``@PID.3.1`` + ``@PID.3.4[.n]`` an identifier in a domain (namespace and/or OID)
+``@PID.5`` / ``.5.1`` / ``.5.2`` whole name / family / given: Hanzi as written, or pinyin
+                                 (``ZHANG`` finds 张); a trailing ``*`` is a prefix match
+``@PID.7``                      birth date (YYYYMMDD; a time part is ignored)
+``@PID.8``                      sex, HL7 table 0001 (M, F, U...) or GB/T 2261.1 digits
+``@PID.11.3``                   city
+``@PID.13``                     phone number (digits compared: +86 and spaces ignored)
+``@PID.19``                     national ID-card number
+=============================== ====================================================
+
+Any other parameter (PD1, ``@PID.11.5``, ``@PID.18``...) is answered AE 102 naming it, not
+silently ignored: a consumer must not believe a filter was applied when it was not.
+
+Continuations: more hits than RCP-2 asks for leave the rest in ``empi_continuations`` behind a
+random pointer (DSC-1), bound to the requester (MSH-3^MSH-4) and the query's parameters, kept
+``CONTINUATION_MINUTES``; an unknown, expired or foreign pointer is AE 204 at ``DSC^1^1``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, func, or_, select
+
+from engine.errors import MessageError
+from engine.mapping import gb11643
+from ihe.iti9 import QualifiedId
+from ihe.iti21 import PdqAnswer, PdqParameter, PdqPatient, PdqQuery
+from profiles.empi.domains import NATIONAL, DomainConflict, Domains
+from profiles.empi.matching import name_key, phone_key, pinyin_key
+from profiles.empi.schema import continuations, persons, records
+
+__all__ = ["CONTINUATION_MINUTES", "MAX_HITS", "PdqSupplier"]
+
+MAX_HITS = 1000  # persons one query may find; more is a query too broad to be useful
+CONTINUATION_MINUTES = 10
+_SEX = {"M": "1", "F": "2", "U": "0", "O": "9", "A": "9", "N": "9", "0": "0", "1": "1", "2": "2", "9": "9"}
+_HL7_SEX = {"1": "M", "2": "F", "0": "U", "9": "U"}
+
+
+class PdqSupplier:
+    def __init__(self, db: Engine, domains: Domains) -> None:
+        self.db = db
+        self.domains = domains
+
+    def search(self, query: PdqQuery) -> PdqAnswer:
+        answer = PdqAnswer()
+        wanted = self._wanted(query, answer)
+        if answer.errors:
+            return answer
+        with self.db.begin() as conn:
+            if query.pointer:
+                ids, total = self._continue(conn, query)
+            else:
+                ids = self._find(conn, query, wanted)
+                total = len(ids)
+            count = query.count or len(ids)
+            page, rest = ids[:count], ids[count:]
+            if rest:
+                answer.pointer = self._keep(conn, query, rest, total)
+            answer.total, answer.remaining = total, len(rest)
+            answer.patients = [p for p in (self._patient(conn, pid, wanted) for pid in page) if p is not None]
+        return answer
+
+    def cancel(self, requester: str, tag: str) -> int:
+        """Forget the continuations of a query (QCN^J01); how many there were."""
+        with self.db.begin() as conn:
+            result = conn.execute(
+                delete(continuations).where(
+                    continuations.c.requester == requester[:200], continuations.c.query_tag == tag[:64]
+                )
+            )
+            return int(result.rowcount or 0)
+
+    # -- domains ------------------------------------------------------------------------------------
+    def _wanted(self, query: PdqQuery, answer: PdqAnswer) -> set[str] | None:
+        if not query.domains:
+            return None
+        wanted: set[str] = set()
+        for rep, hd in query.domains:
+            try:
+                found = self.domains.resolve(hd.namespace, hd.universal_id)
+            except DomainConflict:
+                found = None
+            if found is None:  # case 3: one location per unknown domain
+                name = "&".join(x for x in (hd.namespace, hd.universal_id) if x)
+                answer.errors.append(
+                    MessageError(
+                        f"QPD-8 repetition {rep}: unknown domain {name}",
+                        hl7_code="204",
+                        location=f"QPD^1^8^{rep}",
+                    )
+                )
+            else:
+                wanted.add(found)
+        return wanted
+
+    # -- matching -----------------------------------------------------------------------------------
+    def _find(self, conn: Connection, query: PdqQuery, wanted: set[str] | None) -> list[int]:
+        r = records
+        conditions: list[Any] = [r.c.status == "active", persons.c.status == "active"]
+        params = query.parameters
+        authority = [p for p in params if p.segment == "PID" and p.field == 3 and p.component == 4]
+        for p in params:
+            conditions += self._condition(p, authority)
+        if wanted is not None:
+            others = [r.c.domain.in_(sorted(wanted - {NATIONAL}))] if wanted - {NATIONAL} else []
+            if NATIONAL in wanted:
+                others.append(persons.c.national_id.is_not(None))
+            in_domains = select(records.c.person_id).where(
+                records.c.status == "active", or_(*others) if len(others) > 1 else others[0]
+            )
+            if NATIONAL in wanted:
+                in_domains = in_domains.join(persons, persons.c.id == records.c.person_id)
+            conditions.append(r.c.person_id.in_(in_domains))
+        rows = conn.execute(
+            select(r.c.person_id)
+            .join(persons, persons.c.id == r.c.person_id)
+            .where(and_(*conditions))
+            .group_by(r.c.person_id)
+            .order_by(r.c.person_id)
+            .limit(MAX_HITS)
+        )
+        return [int(row.person_id) for row in rows]
+
+    def _condition(self, p: PdqParameter, authority: list[PdqParameter]) -> list[Any]:
+        r = records
+        where = f"QPD^1^3^{p.repetition}"
+        if p.segment != "PID":
+            raise MessageError(
+                f"{p.name}: only PID fields are query parameters here", hl7_code="102", location=where
+            )
+        if p.field == 3 and p.component in (None, 1):
+            return [self._identifier(p, authority)]
+        if p.field == 3 and p.component == 4:
+            return []  # read with @PID.3.1
+        if p.field == 5 and p.component in (None, 1, 2) and p.subcomponent in (None, 1):
+            return [self._name(p)]
+        if p.field == 7 and p.component in (None, 1):
+            return [r.c.birth_date == _date(p, where)]
+        if p.field == 8 and p.component is None:
+            sex = _SEX.get(p.value.upper())
+            if sex is None:
+                raise MessageError(
+                    f"{p.name}: {p.value!r} is not a sex code (HL7 table 0001)",
+                    hl7_code="103",
+                    location=where,
+                )
+            return [r.c.sex == sex]
+        if p.field == 11 and p.component == 3:
+            return [_text_match(r.c.city, p.value)]
+        if p.field == 13 and p.component in (None, 1, 12):
+            return [r.c.phone == (phone_key(p.value) or "")]
+        if p.field == 19 and p.component is None:
+            return [
+                or_(
+                    r.c.national_id == gb11643.normalise(p.value),
+                    persons.c.national_id == gb11643.normalise(p.value),
+                )
+            ]
+        raise MessageError(
+            f"{p.name} is not a query parameter this supplier supports", hl7_code="102", location=where
+        )
+
+    def _identifier(self, p: PdqParameter, authority: list[PdqParameter]) -> Any:
+        namespace = next((a.value for a in authority if a.subcomponent in (None, 1)), "")
+        oid = next((a.value for a in authority if a.subcomponent == 2), "")
+        try:
+            domain = self.domains.resolve(namespace, oid)
+        except DomainConflict as exc:
+            raise MessageError(
+                str(exc), hl7_code="204", location=f"QPD^1^3^{authority[0].repetition}"
+            ) from None
+        if domain is None:
+            return records.c.id.is_(None)  # an unknown domain matches nobody (pix-pdq.md §8: NF)
+        if domain == NATIONAL:
+            return persons.c.national_id == gb11643.normalise(p.value)
+        return and_(records.c.domain == domain, records.c.value == p.value)
+
+    def _name(self, p: PdqParameter) -> Any:
+        r = records
+        if p.component == 1:
+            hanzi, pinyin = r.c.family, r.c.family_pinyin
+        elif p.component == 2:
+            hanzi, pinyin = r.c.given, r.c.given_pinyin
+        else:
+            hanzi, pinyin = r.c.name_key, r.c.name_pinyin
+        prefix = p.value.endswith("*")
+        text = p.value.rstrip("*")
+        key = name_key(text) or ""
+        if "*" in text or "?" in text:
+            raise MessageError(
+                f"{p.name}: only a trailing * is a wildcard",
+                hl7_code="102",
+                location=f"QPD^1^3^{p.repetition}",
+            )
+        column = pinyin if key.isascii() else hanzi
+        value = (pinyin_key(text) or "") if key.isascii() else key
+        return _prefix(column, value) if prefix else column == value
+
+    # -- results ------------------------------------------------------------------------------------
+    def _patient(self, conn: Connection, person_id: int, wanted: set[str] | None) -> PdqPatient | None:
+        rows = conn.execute(
+            select(records)
+            .where(records.c.person_id == person_id, records.c.status == "active")
+            .order_by(records.c.domain, records.c.value)
+        ).all()
+        person = conn.execute(select(persons.c.national_id).where(persons.c.id == person_id)).first()
+        ids: list[QualifiedId] = []
+        national = person.national_id if person is not None else None
+        if national and (wanted is None or NATIONAL in wanted):
+            ids.append(QualifiedId(national, self.domains.namespace(NATIONAL), self.domains.oid(NATIONAL)))
+        for row in rows:
+            if wanted is None or row.domain in wanted:
+                ids.append(
+                    QualifiedId(row.value, self.domains.namespace(row.domain), self.domains.oid(row.domain))
+                )
+        if not ids or not rows:
+            return None  # nothing in the requested domains: left out (case 2)
+        # each field from the most recently updated record that has it (a "golden record")
+        newest = sorted(rows, key=lambda row: row.updated_at, reverse=True)
+        demos = [json.loads(row.demographics) for row in newest]
+        names = [d.get("name") or {} for d in demos]
+        named = next((n for n in names if n.get("family") or n.get("given")), {})
+        address: dict[str, Any] = next((a[0] for a in (d.get("addresses") for d in demos) if a), {})
+        phone = next(
+            (
+                t.get("value", "")
+                for d in demos
+                for t in d.get("telecoms") or []
+                if t.get("system") in (None, "phone")
+            ),
+            "",
+        )
+        born = next((row.birth_date for row in newest if row.birth_date), None)
+        sex = next((row.sex for row in newest if row.sex), "")
+        text = next((n.get("text") for n in names if n.get("text")), "")
+        return PdqPatient(
+            identifiers=ids,
+            family=named.get("family") or ("" if named else text) or "",
+            given=named.get("given") or "",
+            birth_date=born.strftime("%Y%m%d") if born else "",
+            sex=_HL7_SEX.get(sex or "", ""),
+            street=address.get("street") or "",
+            city=address.get("city") or "",
+            province=address.get("province") or "",
+            postal_code=address.get("postal_code") or "",
+            phone=phone,
+            national_id=national or "",
+        )
+
+    # -- continuations ----------------------------------------------------------------------------
+    def _keep(self, conn: Connection, query: PdqQuery, rest: list[int], total: int) -> str:
+        now = dt.datetime.now(dt.UTC)
+        if query.pointer:
+            conn.execute(delete(continuations).where(continuations.c.pointer == query.pointer))
+        pointer = secrets.token_hex(16)
+        conn.execute(
+            continuations.insert().values(
+                pointer=pointer,
+                requester=query.requester[:200],
+                query_tag=query.tag[:64],
+                query_hash=_hash(query.fingerprint),
+                remaining=json.dumps(rest),
+                total=total,
+                created_at=now,
+                expires_at=now + dt.timedelta(minutes=CONTINUATION_MINUTES),
+            )
+        )
+        # an abandoned query "will eventually terminate" (§3.21.4.3): expired pointers go now
+        conn.execute(delete(continuations).where(continuations.c.expires_at < now))
+        return pointer
+
+    def _continue(self, conn: Connection, query: PdqQuery) -> tuple[list[int], int]:
+        row = conn.execute(select(continuations).where(continuations.c.pointer == query.pointer)).first()
+        now = dt.datetime.now(dt.UTC)
+        if (
+            row is None
+            or row.expires_at < now
+            or row.requester != query.requester[:200]
+            or row.query_hash != _hash(query.fingerprint)
+        ):
+            raise MessageError(
+                f"unknown or expired continuation pointer {query.pointer!r} for this query and sender",
+                hl7_code="204",
+                location="DSC^1^1",
+            )
+        conn.execute(delete(continuations).where(continuations.c.pointer == query.pointer))
+        return [int(x) for x in json.loads(row.remaining)], int(row.total)
+
+
+def _date(p: PdqParameter, where: str) -> dt.date:
+    digits = p.value[:8]
+    try:
+        return dt.datetime.strptime(digits, "%Y%m%d").date()
+    except ValueError:
+        raise MessageError(
+            f"{p.name}: {p.value!r} is not a date (YYYYMMDD)", hl7_code="102", location=where
+        ) from None
+
+
+def _prefix(column: Any, value: str) -> Any:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(f"{escaped}%", escape="\\")
+
+
+def _text_match(column: Any, value: str) -> Any:
+    if value.endswith("*"):
+        return _prefix(column, value.rstrip("*"))
+    return func.upper(column) == value.upper()
+
+
+def _hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
