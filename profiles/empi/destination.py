@@ -7,12 +7,19 @@ the delivery as errored, with the reason.
 
 from __future__ import annotations
 
+import logging
+
+from engine import audit
 from engine.connectors.base import Destination, Options, Outbound, SendResult
 from engine.services import Services
+from engine.store.schema import audit_events
+from engine.store.writer import Batch
 from ihe._hl7v2 import Request
 from profiles.empi.actor import EmpiActor
 
 __all__ = ["EmpiDestination", "EmpiOptions"]
+
+log = logging.getLogger(__name__)
 
 
 class EmpiOptions(Options):
@@ -24,14 +31,37 @@ class EmpiDestination(Destination):
 
     Options = EmpiOptions
     _actor: EmpiActor | None = None
+    _services: Services | None = None
 
     def attach(self, services: Services) -> None:
         self._actor = EmpiActor.of(services)
+        self._services = services
+
+    def audit_row(self, event: audit.AuditEvent) -> dict[str, object]:
+        assert self._services is not None
+        return event.row(self._services.ids.next())
+
+    async def record(self, *events: audit.AuditEvent) -> None:
+        """Write audit records through the engine's group-commit writer (queries, refusals)."""
+        if self._services is None or not events:
+            return
+        batch = Batch()
+        for event in events:
+            batch.insert(audit_events, self.audit_row(event))
+        try:
+            await self._services.writer.write(batch)
+        except Exception as exc:  # the answer still goes out; the failure is logged loudly
+            log.error("%s/%s: audit record not written: %s", self.channel_id, self.destination_id, exc)
+
+    @property
+    def us(self) -> str:
+        """Our participant id in audit records: the engine's application|facility."""
+        return f"{self.app.engine.name}|{self.app.engine.facility}"
 
     @property
     def actor(self) -> EmpiActor:
         if self._actor is None:
-            raise RuntimeError("the PIX destination was not attached to the engine's services")
+            raise RuntimeError("the EMPI destination was not attached to the engine's services")
         return self._actor
 
     def _request(self, out: Outbound) -> Request:

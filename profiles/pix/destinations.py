@@ -21,15 +21,20 @@ from __future__ import annotations
 import logging
 
 from pydantic import ValidationError
+from sqlalchemy import Connection
 
+from engine import audit
 from engine.connectors.base import Outbound, SendResult
 from engine.errors import MessageError
 from engine.hl7v2.ack import build_ack
 from engine.hl7v2.peek import Header
 from engine.message import ContentType
+from engine.store.schema import audit_events
+from ihe import atna
 from ihe.iti9 import PixAnswer, build_rsp_k23, parse_qbp_q23
 from profiles.canonical import AdtEvent
 from profiles.empi.destination import EmpiDestination
+from profiles.pix.manager import FeedAnswer
 
 __all__ = ["PixFeedDestination", "PixQueryDestination"]
 
@@ -44,11 +49,41 @@ class PixFeedDestination(EmpiDestination):
     async def send(self, out: Outbound) -> SendResult:
         req = self._request(out)
         header: Header = req.header
+
+        def audited(conn: Connection, answer: FeedAnswer) -> None:
+            # the ITI-8 audit records commit with the change they describe
+            rows = [
+                self.audit_row(
+                    atna.feed_event(
+                        header,
+                        us=self.us,
+                        patients=[cx],
+                        action=action,
+                        channel_id=out.channel_id,
+                        message_id=out.message_id,
+                    )
+                )
+                for cx, action in answer.identities
+            ]
+            conn.execute(audit_events.insert(), rows)
+
         try:
             event = self._event(out)
-            answer = await self.actor.write(self.actor.manager.feed, event, header, out.message_id)
+            answer = await self.actor.write(self.actor.manager.feed, event, header, out.message_id, audited)
         except MessageError as exc:
             code = "AR" if exc.reject else "AE"
+            await self.record(
+                atna.feed_event(
+                    header,
+                    us=self.us,
+                    patients=[],
+                    action="C",
+                    outcome=audit.Outcome.MINOR_FAILURE,
+                    description=exc.text,
+                    channel_id=out.channel_id,
+                    message_id=out.message_id,
+                )
+            )
             return self._answer(
                 out,
                 build_ack(header, code, exc, application=self._application, facility=self._facility),
@@ -89,4 +124,17 @@ class PixQueryDestination(EmpiDestination):
             answer = PixAnswer(errors=[exc])
         text = build_rsp_k23(req, query, answer, application=self._application, facility=self._facility)
         refused = "; ".join(e.text for e in answer.errors) or None
+        await self.record(
+            atna.query_event(
+                "ITI-9",
+                req.header,
+                query.qpd if query is not None else (req.segment_text("QPD") or ""),
+                us=self.us,
+                patients=[f"{i.value}^^^{i.namespace}&{i.oid}&ISO" for i in answer.identifiers],
+                outcome=audit.Outcome.MINOR_FAILURE if refused else audit.Outcome.SUCCESS,
+                description=refused,
+                channel_id=out.channel_id,
+                message_id=out.message_id,
+            )
+        )
         return self._answer(out, text, refused)

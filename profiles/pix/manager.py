@@ -23,6 +23,7 @@ Rules, with the answer each breach gets (pix-pdq.md §2, TF-2 §3.8.4):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine
@@ -45,6 +46,12 @@ class FeedAnswer:
     warnings: list[str] = field(default_factory=list)
     changed_persons: set[int] = field(default_factory=set)
     records: list[int] = field(default_factory=list)
+    # (CX of the identity, audit action: C created, U updated, D merged away), for ATNA
+    identities: list[tuple[str, str]] = field(default_factory=list)
+
+
+# called inside the feed's transaction, before it commits: what must commit with it (audit records)
+OnCommit = Callable[[Connection, FeedAnswer], None]
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,9 @@ class PixManager:
         self.index = index
 
     # -- ITI-8 ------------------------------------------------------------------------------------
-    def feed(self, event: AdtEvent, header: Header, message_id: int | None) -> FeedAnswer:
+    def feed(
+        self, event: AdtEvent, header: Header, message_id: int | None, on_commit: OnCommit | None = None
+    ) -> FeedAnswer:
         """Apply one feed in one transaction. Raises MessageError (the ACK's AE/AR) on bad input."""
         trigger = iti8.check_event(header)
         answer = FeedAnswer()
@@ -98,6 +107,7 @@ class PixManager:
                             location=iti8.merge_location(1),
                         )
                     result = self.index.merge(conn, row, feed)
+                    answer.identities.append((self.cx(local.domain, subsumed.value), "D"))
                 else:
                     result = self.index.feed(conn, feed)
                     if person is not None and result.linked_by == "new" and result.person_id != person:
@@ -106,7 +116,14 @@ class PixManager:
                 person = person if person is not None else result.person_id
                 answer.records.append(result.record_id)
                 answer.changed_persons |= result.changed_persons
+                answer.identities.append((self.cx(local.domain, local.value), "C" if result.created else "U"))
+            if on_commit is not None:
+                on_commit(conn, answer)
         return answer
+
+    def cx(self, domain: str, value: str) -> str:
+        """An identifier written as HL7 CX with its fully qualified authority (audit records, ITI-10)."""
+        return f"{value}^^^{self.domains.namespace(domain)}&{self.domains.oid(domain)}&ISO"
 
     def _identities(self, event: AdtEvent, header: Header) -> tuple[list[_Local], str | None, list[str]]:
         own = self.domains.fed_by(header.sending_application, header.sending_facility)

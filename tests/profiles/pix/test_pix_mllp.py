@@ -6,7 +6,10 @@ those of ``tests/profiles/conftest.py``.
 
 from __future__ import annotations
 
-from engine.store.schema import deliveries
+import base64
+import json
+
+from engine.store.schema import audit_events, deliveries
 from profiles.empi.schema import events, persons, records
 from tests.engine.connectors.mllp_peers import rows
 from tests.profiles.conftest import NID_A, NID_B, A, B, Pix, pid3, seg
@@ -173,3 +176,27 @@ async def test_malformed_and_hostile_queries_get_a_clear_err(pix: Pix) -> None:
     assert seg(answer, "ERR")[0][3].startswith("102^")
     answer = await pix.query(f"x' OR '1'='1^^^{A}")  # bound parameters: just an unknown identifier
     assert seg(answer, "ERR")[0][2] == "QPD^1^3^1^1"
+
+
+async def test_every_feed_and_query_leaves_its_atna_record(pix: Pix) -> None:
+    await pix.feed(person_a())
+    await pix.feed("PID|1||Z1^^^HOSP_Z^PI||张^三||19800101|M")  # refused
+    await pix.query(f"A1001^^^{A}")
+    await pix.pdq("@PID.5.1^欧阳")
+    by_type: dict[str, list[dict[str, object]]] = {}
+    for row in rows(pix.rt, audit_events):
+        by_type.setdefault(str(row["event_type"]).split("^")[0], []).append(row)
+    feeds = by_type["ITI-8"]
+    assert [(f["event_id"], f["action"], f["outcome"]) for f in feeds] == [
+        ("110110^Patient Record^DCM", "C", 0),
+        ("110110^Patient Record^DCM", "C", 4),
+    ]
+    assert feeds[0]["patient_ids"] == f"A1001^^^{A}"
+    assert json.loads(str(feeds[0]["participants"]))[0]["user_id"] == "HIS_A|HOSP_A"
+    (query,) = by_type["ITI-9"]
+    assert query["event_id"] == "110112^Query^DCM" and query["action"] == "E"
+    objects = json.loads(str(query["objects"]))
+    assert base64.b64decode(objects[-1]["query"]).decode().startswith("QPD|IHE PIX Query|")
+    assert query["patient_ids"] == f"{NID_A}^^^NIC&2.16.156.10011.1.3&ISO"
+    (pdq,) = by_type["ITI-21"]
+    assert f"A1001^^^{A}" in str(pdq["patient_ids"])
