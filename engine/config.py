@@ -294,7 +294,7 @@ def load_config(path: Path | str, *, check_connectors: bool = True) -> AppConfig
 def _load_plugins(app: AppConfig, raw: RawAppConfig, loc: Located) -> list[ConfigProblem]:
     """Import the plugins, register their destinations, validate the sections they claim."""
     from engine.plugins import load_plugins
-    from engine.registry import register_destination
+    from engine.registry import register_destination, register_source
 
     plugins, problems = load_plugins(raw.engine.plugins, str(app.path))
     app.plugins = plugins
@@ -303,6 +303,8 @@ def _load_plugins(app: AppConfig, raw: RawAppConfig, loc: Located) -> list[Confi
         claimed.update(plugin.sections)
         for cls in plugin.destinations:
             register_destination(cls)
+        for source in plugin.sources:
+            register_source(source)
     for key, value in (raw.model_extra or {}).items():
         model = claimed.get(key)
         if model is None:

@@ -8,6 +8,7 @@ channels can name (``pix-iti8:``) and tables of their own. A plugin module says 
         name="empi",
         sections={"empi": EmpiConfig},          # config.yaml top-level section -> its pydantic model
         destinations=[PixFeedDestination],      # connector classes, found by their ``scheme``
+        sources=[PixNotificationSource],
         migrations=Path(__file__).parent / "migrations",   # an Alembic branch of the plugin's tables
     )
 
@@ -29,7 +30,7 @@ from pydantic import BaseModel
 from engine.errors import ConfigProblem
 
 if TYPE_CHECKING:
-    from engine.connectors.base import Destination
+    from engine.connectors.base import Destination, Source
 
 __all__ = ["Plugin", "load_plugins"]
 
@@ -39,6 +40,7 @@ class Plugin:
     name: str
     sections: Mapping[str, type[BaseModel]] = field(default_factory=dict)
     destinations: Sequence[type[Destination]] = ()
+    sources: Sequence[type[Source]] = ()
     migrations: Path | None = None  # a folder of Alembic revisions: one branch, depending on the engine's
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "build_steps",
     "check_channels",
     "register_destination",
+    "register_source",
     "tls_context",
 ]
 
@@ -50,6 +51,14 @@ def _steps() -> dict[str, type[Step]]:
 SOURCES = _sources()
 DESTINATIONS = _destinations()
 STEPS = _steps()
+
+
+def register_source(cls: type[Source]) -> None:
+    """A plugin's source (``engine.plugins``), named by its scheme in channel files."""
+    known = SOURCES.get(cls.scheme)
+    if known is not None and known is not cls:
+        raise ValueError(f"source scheme {cls.scheme!r} is taken by {known.__module__}")
+    SOURCES[cls.scheme] = cls
 
 
 def register_destination(cls: type[Destination]) -> None:

@@ -52,7 +52,9 @@ class Runtime:
                 self.queues.append(queue)
             src_cls, src_options = source_options(cfg)
             tls = tls_context(app, getattr(src_options, "tls", None), server=True)
-            self.sources[cfg.id] = src_cls(parse_url(cfg.source.url), src_options, channel, app, tls)
+            source = src_cls(parse_url(cfg.source.url), src_options, channel, app, tls)
+            source.attach(services)
+            self.sources[cfg.id] = source
             self.channels[cfg.id] = channel
         await asyncio.to_thread(recover_orphans, services, self.queues)
         for queue in self.queues:

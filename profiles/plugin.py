@@ -2,6 +2,7 @@
 
 * ``empi:`` section of config.yaml: identity domains and matching (``profiles.empi.config``);
 * destinations ``pix-iti8:``, ``pix-iti9:`` (``profiles.pix``) and ``pdq-iti21:`` (``profiles.pdq``);
+* source ``pix-iti10:``, the PIX Update Notifications (``profiles.pix.notifications``);
 * the EMPI's tables, an Alembic branch of their own (``profiles/empi/migrations``).
 """
 
@@ -13,6 +14,7 @@ from engine.plugins import Plugin
 from profiles.empi.config import EmpiConfig
 from profiles.pdq.destinations import PdqQueryDestination
 from profiles.pix.destinations import PixFeedDestination, PixQueryDestination
+from profiles.pix.notifications import PixNotificationSource
 
 __all__ = ["PLUGIN"]
 
@@ -20,5 +22,6 @@ PLUGIN = Plugin(
     name="ihe-actors",
     sections={"empi": EmpiConfig},
     destinations=[PixFeedDestination, PixQueryDestination, PdqQueryDestination],
+    sources=[PixNotificationSource],
     migrations=Path(__file__).parent / "empi" / "migrations",
 )

@@ -116,6 +116,9 @@ class Source(ABC):
         self.app = app
         self.tls = tls
 
+    def attach(self, services: Services) -> None:  # noqa: B027 - optional hook
+        """Called once before ``start`` with what the channels share (an in-process actor's source)."""
+
     @abstractmethod
     async def start(self) -> None: ...
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from engine.store.schema import UtcDateTime
 
-__all__ = ["continuations", "events", "metadata", "persons", "records", "reviews"]
+__all__ = ["continuations", "events", "metadata", "notifications", "persons", "records", "reviews"]
 
 metadata = MetaData()
 
@@ -127,4 +127,18 @@ continuations = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
     Index("ix_empi_continuations_tag", "requester", "query_tag"),
+)
+
+# ITI-10 outbox: persons whose cross-references changed, one row per notification channel, written
+# in the feed's transaction; the channel's pix-iti10 source turns each into an ADT^A31 (stored and
+# queued like any message) and deletes the row. A row claimed by a node that died is taken over.
+notifications = Table(
+    "empi_notifications",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("channel_id", String(100), nullable=False),
+    Column("person_id", BigInteger, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("claimed_by", BigInteger, nullable=True),  # engine node id
+    Index("ix_empi_notifications_channel", "channel_id", "id"),
 )

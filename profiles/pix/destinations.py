@@ -70,6 +70,8 @@ class PixFeedDestination(EmpiDestination):
         try:
             event = self._event(out)
             answer = await self.actor.write(self.actor.manager.feed, event, header, out.message_id, audited)
+            if answer.changed_persons:
+                self.actor.manager.wake_subscribers()  # ITI-10: the outbox has rows
         except MessageError as exc:
             code = "AR" if exc.reject else "AE"
             await self.record(

@@ -23,6 +23,7 @@ Rules, with the answer each breach gets (pix-pdq.md §2, TF-2 §3.8.4):
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,6 +38,7 @@ from profiles.canonical import AdtEvent, Identifier
 from profiles.empi.config import EmpiConfig
 from profiles.empi.domains import NATIONAL, DomainConflict, Domains
 from profiles.empi.index import EmpiIndex, FeedRecord
+from profiles.empi.schema import notifications
 
 __all__ = ["FeedAnswer", "PixManager"]
 
@@ -67,6 +69,16 @@ class PixManager:
         self.config = config
         self.domains = Domains(config)
         self.index = index
+        # ITI-10: notification channel -> how to wake its source (called on the event loop)
+        self.subscribers: dict[str, Callable[[], None]] = {}
+
+    def subscribe(self, channel_id: str, wake: Callable[[], None]) -> None:
+        """A pix-iti10 channel: every change of cross-references gets an outbox row for it."""
+        self.subscribers[channel_id] = wake
+
+    def wake_subscribers(self) -> None:
+        for wake in self.subscribers.values():
+            wake()
 
     # -- ITI-8 ------------------------------------------------------------------------------------
     def feed(
@@ -117,9 +129,28 @@ class PixManager:
                 answer.records.append(result.record_id)
                 answer.changed_persons |= result.changed_persons
                 answer.identities.append((self.cx(local.domain, local.value), "C" if result.created else "U"))
+            self._outbox(conn, answer.changed_persons)
             if on_commit is not None:
                 on_commit(conn, answer)
         return answer
+
+    def _outbox(self, conn: Connection, changed: set[int]) -> None:
+        """ITI-10: one outbox row per notification channel and changed person, in the feed's transaction."""
+        if not changed or not self.subscribers:
+            return
+        now = dt.datetime.now(dt.UTC)
+        rows = [
+            {
+                "id": self.index.next_id(),
+                "channel_id": c,
+                "person_id": p,
+                "created_at": now,
+                "claimed_by": None,
+            }
+            for c in sorted(self.subscribers)
+            for p in sorted(changed)
+        ]
+        conn.execute(notifications.insert(), rows)
 
     def cx(self, domain: str, value: str) -> str:
         """An identifier written as HL7 CX with its fully qualified authority (audit records, ITI-10)."""

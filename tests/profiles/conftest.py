@@ -27,13 +27,14 @@ B = "HOSP_B&1.2.156.112605.1.1&ISO"
 NATIONAL = "NIC&2.16.156.10011.1.3&ISO"
 NID_A = "320102198503120311"  # 欧阳明轩, 1985-03-12, male
 NID_B = "320508199007210240"  # 林秀英, 1990-07-21, female
-CHANNELS = ("pix-feed", "pix-query", "pdq-query")
+CHANNELS = ("pix-feed", "pix-query", "pdq-query", "pix-notify", "pix-consumer-demo")
 
 
 class Pix:
-    def __init__(self, rt: Runtime, ports: dict[str, int]) -> None:
+    def __init__(self, rt: Runtime, ports: dict[str, int], folder: Path) -> None:
         self.rt = rt
-        self.feed_port, self.query_port, self.pdq_port = (ports[c] for c in CHANNELS)
+        self.notifications = folder / "data" / "out" / "pix-notifications"  # the demo consumer's files
+        self.feed_port, self.query_port, self.pdq_port = (ports[c] for c in CHANNELS[:3])
         self._n = 0
 
     def _id(self) -> str:
@@ -131,11 +132,18 @@ def pid3(answer: list[list[str]]) -> list[str]:
 
 @pytest.fixture
 async def pix(tmp_path: Path, store_url: str) -> AsyncIterator[Pix]:
-    ports = {name: free_port() for name in CHANNELS}
+    ports: dict[str, int] = {}
+    moved: dict[str, str] = {}  # sample address -> free address, so pix-notify reaches the consumer
+
+    def move(m: re.Match[str]) -> str:
+        moved.setdefault(m.group(0), f"127.0.0.1:{free_port()}")
+        return moved[m.group(0)]
+
     (tmp_path / "channels").mkdir()
-    for name, port in ports.items():
-        text = (ROOT / "channels" / f"{name}.yaml").read_text("utf-8")
-        text = re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", text)
+    for name in CHANNELS:
+        text = re.sub(r"127\.0\.0\.1:\d+", move, (ROOT / "channels" / f"{name}.yaml").read_text("utf-8"))
+        found = re.search(r"url: mllp://127\.0\.0\.1:(\d+)", text.split("destinations:")[0])
+        ports[name] = int(found.group(1)) if found else 0
         (tmp_path / "channels" / f"{name}.yaml").write_text(text, "utf-8")
     config = (ROOT / "config.yaml").read_text("utf-8")
     config = config.replace("mappings_dir: mappings", f"mappings_dir: '{ROOT / 'mappings'}'")
@@ -144,4 +152,4 @@ async def pix(tmp_path: Path, store_url: str) -> AsyncIterator[Pix]:
     (tmp_path / "config.yaml").write_text(config, "utf-8")
     app = load_config(tmp_path / "config.yaml")
     async with running(app) as rt:
-        yield Pix(rt, ports)
+        yield Pix(rt, ports, tmp_path)

@@ -1,4 +1,4 @@
-"""EMPI tables: persons, records, events, reviews, PDQ continuations
+"""EMPI tables: persons, records, events, reviews, PDQ continuations, ITI-10 outbox
 
 Revision ID: empi_0001
 Revises:
@@ -48,6 +48,16 @@ def upgrade() -> None:
     )
     op.create_index("ix_empi_events_person", "empi_events", ["person_id"], unique=False)
     op.create_index("ix_empi_events_record", "empi_events", ["record_id"], unique=False)
+    op.create_table(
+        "empi_notifications",
+        sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("channel_id", sa.String(length=100), nullable=False),
+        sa.Column("person_id", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("claimed_by", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_empi_notifications_channel", "empi_notifications", ["channel_id", "id"], unique=False)
     op.create_table(
         "empi_persons",
         sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -128,6 +138,8 @@ def downgrade() -> None:
     op.drop_index("ix_empi_records_birth_sex", table_name="empi_records")
     op.drop_table("empi_records")
     op.drop_table("empi_persons")
+    op.drop_index("ix_empi_notifications_channel", table_name="empi_notifications")
+    op.drop_table("empi_notifications")
     op.drop_index("ix_empi_events_record", table_name="empi_events")
     op.drop_index("ix_empi_events_person", table_name="empi_events")
     op.drop_table("empi_events")

@@ -10,8 +10,8 @@ import base64
 import json
 
 from engine.store.schema import audit_events, deliveries
-from profiles.empi.schema import events, persons, records
-from tests.engine.connectors.mllp_peers import rows
+from profiles.empi.schema import events, notifications, persons, records
+from tests.engine.connectors.mllp_peers import rows, until
 from tests.profiles.conftest import NID_A, NID_B, A, B, Pix, pid3, seg
 
 
@@ -200,3 +200,30 @@ async def test_every_feed_and_query_leaves_its_atna_record(pix: Pix) -> None:
     assert query["patient_ids"] == f"{NID_A}^^^NIC&2.16.156.10011.1.3&ISO"
     (pdq,) = by_type["ITI-21"]
     assert f"A1001^^^{A}" in str(pdq["patient_ids"])
+
+
+# -- ITI-10 -----------------------------------------------------------------------------------------
+def a31s(pix: Pix) -> list[list[list[str]]]:
+    files = sorted(pix.notifications.glob("*")) if pix.notifications.is_dir() else []
+    return [[s.split("|") for s in f.read_text("utf-8").replace("\n", "\r").split("\r") if s] for f in files]
+
+
+async def test_cross_reference_changes_are_notified_with_adt_a31(pix: Pix) -> None:
+    await pix.feed(person_a())
+    first = await until(lambda: a31s(pix))
+    (msg,) = first
+    assert seg(msg, "MSH")[0][8] == "ADT^A31^ADT_A05" and seg(msg, "MSH")[0][11] == "2.5"
+    assert seg(msg, "PID")[0][3].split("~") == [f"{NID_A}^^^NIC&2.16.156.10011.1.3&ISO", f"A1001^^^{A}"]
+    assert seg(msg, "PID")[0][5] == " " and seg(msg, "PV1")[0][2] == "N"
+    # hospital B's record joins the person: a second A31 with all three identifiers
+    await pix.feed(
+        f"PID|1||B2001^^^{B}^PI||欧阳^明轩||19850312|M|||||||||||{NID_A}", app="HIS_B", fac="HOSP_B"
+    )
+    both = await until(lambda: len(a31s(pix)) == 2 and a31s(pix))
+    assert {tuple(seg(m, "PID")[0][3].split("~")) for m in both} >= {
+        (f"{NID_A}^^^NIC&2.16.156.10011.1.3&ISO", f"A1001^^^{A}", f"B2001^^^{B}")
+    }
+    # the A31 went through the durable queue (stored, delivered, ACK checked) and the outbox is empty
+    sent = [d for d in rows(pix.rt, deliveries) if d["channel_id"] == "pix-notify"]
+    assert len(sent) == 2 and all(d["status"] == "sent" for d in sent)
+    assert rows(pix.rt, notifications) == []
