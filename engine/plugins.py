@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
 from pydantic import BaseModel
 
 from engine.errors import ConfigProblem
@@ -41,6 +42,7 @@ class Plugin:
     sections: Mapping[str, type[BaseModel]] = field(default_factory=dict)
     destinations: Sequence[type[Destination]] = ()
     sources: Sequence[type[Source]] = ()
+    commands: Sequence[click.Command] = ()  # more ``hie`` commands (``hie empi ...``)
     migrations: Path | None = None  # a folder of Alembic revisions: one branch, depending on the engine's
 
 

@@ -3,6 +3,7 @@
 * ``empi:`` section of config.yaml: identity domains and matching (``profiles.empi.config``);
 * destinations ``pix-iti8:``, ``pix-iti9:`` (``profiles.pix``) and ``pdq-iti21:`` (``profiles.pdq``);
 * source ``pix-iti10:``, the PIX Update Notifications (``profiles.pix.notifications``);
+* ``hie empi``: the review queue and the steward's commands (``profiles.empi.cli``);
 * the EMPI's tables, an Alembic branch of their own (``profiles/empi/migrations``).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.plugins import Plugin
+from profiles.empi.cli import empi
 from profiles.empi.config import EmpiConfig
 from profiles.pdq.destinations import PdqQueryDestination
 from profiles.pix.destinations import PixFeedDestination, PixQueryDestination
@@ -23,5 +25,6 @@ PLUGIN = Plugin(
     sections={"empi": EmpiConfig},
     destinations=[PixFeedDestination, PixQueryDestination, PdqQueryDestination],
     sources=[PixNotificationSource],
+    commands=[empi],
     migrations=Path(__file__).parent / "empi" / "migrations",
 )

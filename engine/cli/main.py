@@ -56,3 +56,17 @@ main.add_command(send)
 main.add_command(messages)
 main.add_command(stats)
 main.add_command(map_command)
+
+
+def _plugin_commands() -> None:
+    """The commands of the default plugins (``engine.plugins``); a broken plugin is left to ``hie check``."""
+    from engine.config import EngineSettings
+    from engine.plugins import load_plugins
+
+    plugins, _ = load_plugins(EngineSettings().plugins, "config.yaml")
+    for plugin in plugins:
+        for command in plugin.commands:
+            main.add_command(command)
+
+
+_plugin_commands()

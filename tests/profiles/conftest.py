@@ -34,6 +34,7 @@ class Pix:
     def __init__(self, rt: Runtime, ports: dict[str, int], folder: Path) -> None:
         self.rt = rt
         self.notifications = folder / "data" / "out" / "pix-notifications"  # the demo consumer's files
+        self.config = folder / "config.yaml"
         self.feed_port, self.query_port, self.pdq_port = (ports[c] for c in CHANNELS[:3])
         self._n = 0
 

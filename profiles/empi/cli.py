@@ -1,0 +1,132 @@
+"""``hie empi``: the data steward's commands (review queue, show, link, unlink, restore).
+
+    hie empi review                      # open reviews: the record, the candidate person, the score
+    hie empi review 123 --link           # they are one person
+    hie empi review 123 --reject         # they are not
+    hie empi show hospital-a A1001       # the person, every record, the history (audited)
+    hie empi link hospital-b B2 --to hospital-a A1001
+    hie empi unlink hospital-b B2        # a person of its own again
+    hie empi restore hospital-b B1       # undo an A40 for that identifier
+
+Every change is one transaction with its history, its ITI-10 notifications and an audit record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from engine import audit
+from engine.cli.common import config_option, load_or_exit
+from engine.cli.store_access import cli_services, open_store
+from profiles.empi.admin import AdminError, EmpiAdmin
+from profiles.empi.config import EmpiConfig
+from profiles.empi.domains import Domains
+
+__all__ = ["empi"]
+
+
+@contextmanager
+def _admin(config_path: Path | None) -> Iterator[EmpiAdmin]:
+    app = load_or_exit(config_path)
+    notify = [c.id for c in app.channels if c.source.url.startswith("pix-iti10:")]
+    with open_store(app) as db, cli_services(app, db) as services:
+        domains = Domains(app.section("empi", EmpiConfig))
+        try:
+            yield EmpiAdmin(db, domains, services.ids, user=audit.cli_user(), notify_channels=notify)
+        except AdminError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def empi() -> None:
+    """The master patient index: review uncertain matches, show, link, unlink, restore."""
+
+
+@empi.command()
+@click.argument("review_id", required=False, type=int)
+@click.option("--link", "decision", flag_value="link", help="the record and the candidate are one person")
+@click.option("--reject", "decision", flag_value="reject", help="they are different people")
+@config_option
+def review(review_id: int | None, decision: str | None, config_path: Path | None) -> None:
+    """List the open reviews, or decide one (REVIEW_ID with --link or --reject)."""
+    with _admin(config_path) as admin:
+        if review_id is None:
+            items = admin.open_reviews()
+            if not items:
+                click.echo("no open reviews")
+            for item in items:
+                click.echo(
+                    f"review {item['id']}  score {item['score']:.2f}  "
+                    f"{item['domain']} {item['value']}: {item['name'] or '?'}, {item['birth_date'] or '?'}, "
+                    f"sex {item['sex'] or '?'}"
+                )
+                for c in item["candidate"]:
+                    click.echo(
+                        f"    candidate {c['domain']} {c['value']}: {c['name'] or '?'}, "
+                        f"{c['birth_date'] or '?'}, sex {c['sex'] or '?'}"
+                    )
+            return
+        if decision is None:
+            raise click.UsageError("say --link or --reject")
+        admin.resolve_review(review_id, link=decision == "link")
+        click.echo(f"review {review_id}: {'linked' if decision == 'link' else 'rejected'}")
+
+
+@empi.command()
+@click.argument("domain")
+@click.argument("value")
+@config_option
+def show(domain: str, value: str, config_path: Path | None) -> None:
+    """The person of a record: national ID, every linked record, and the history."""
+    with _admin(config_path) as admin:
+        view = admin.show(domain, value)
+    p = view.person
+    click.echo(f"person {p['id']} ({p['status']})  national ID {p['national_id'] or '-'}")
+    for r in view.records:
+        click.echo(
+            f"  {r['domain']} {r['value']} [{r['status']}]: {r['name'] or '?'}, {r['birth_date'] or '?'}, "
+            f"sex {r['sex'] or '?'}, phone {r['phone'] or '-'}"
+        )
+    for e in view.history:
+        score = f" score {e['score']:.2f}" if e["score"] is not None else ""
+        click.echo(
+            f"  {e['at']:%Y-%m-%d %H:%M:%S} {e['kind']} record {e['record_id']} by {e['actor']}{score}"
+        )
+
+
+@empi.command()
+@click.argument("domain")
+@click.argument("value")
+@click.option("--to", "target", nargs=2, required=True, metavar="DOMAIN VALUE", help="the record to join")
+@config_option
+def link(domain: str, value: str, target: tuple[str, str], config_path: Path | None) -> None:
+    """Link a record to the person of another record."""
+    with _admin(config_path) as admin:
+        admin.link(domain, value, *target)
+    click.echo(f"{domain} {value} linked to the person of {target[0]} {target[1]}")
+
+
+@empi.command()
+@click.argument("domain")
+@click.argument("value")
+@config_option
+def unlink(domain: str, value: str, config_path: Path | None) -> None:
+    """Give a record a person of its own."""
+    with _admin(config_path) as admin:
+        person = admin.unlink(domain, value)
+    click.echo(f"{domain} {value} is now person {person}")
+
+
+@empi.command()
+@click.argument("domain")
+@click.argument("value")
+@config_option
+def restore(domain: str, value: str, config_path: Path | None) -> None:
+    """Undo an A40 merge for one identifier: it is active again, as a person of its own."""
+    with _admin(config_path) as admin:
+        person = admin.restore(domain, value)
+    click.echo(f"{domain} {value} restored as person {person}")

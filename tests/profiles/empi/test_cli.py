@@ -1,0 +1,91 @@
+"""``hie empi``: the review queue and the steward's commands, against an index fed over MLLP.
+
+Each change must show in what the index answers (PIX queries over MLLP), in the history, in the
+ITI-10 outbox, and in the audit trail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from click.testing import CliRunner, Result
+
+from engine.cli.main import main
+from engine.store.schema import audit_events, messages
+from profiles.empi.schema import events, reviews
+from tests.engine.connectors.mllp_peers import rows, until
+from tests.profiles.conftest import NID_A, NID_B, A, B, Pix, pid3, seg
+
+
+def notify_messages(pix: Pix) -> list[dict[str, object]]:
+    return [m for m in rows(pix.rt, messages) if m["channel_id"] == "pix-notify"]
+
+
+async def hie(pix: Pix, *args: str) -> Result:
+    # the CLI is synchronous and opens the store itself: run it beside the running engine
+    return await asyncio.to_thread(
+        CliRunner().invoke, main, ["empi", *args, "--config", str(pix.config)], catch_exceptions=False
+    )
+
+
+async def test_an_uncertain_match_is_reviewed_linked_unlinked_and_linked_again(pix: Pix) -> None:
+    # same name, birth date and sex, but nothing else in common: not enough to link by itself
+    await pix.feed(f"PID|1||A1^^^{A}^PI||张^伟||19700101|M")
+    await pix.feed(f"PID|1||B1^^^{B}^PI||张^伟||19700101|M", app="HIS_B", fac="HOSP_B")
+    assert seg(await pix.query(f"A1^^^{A}"), "QAK")[0][2] == "NF"
+
+    listed = await hie(pix, "review")
+    assert listed.exit_code == 0, listed.output
+    match = re.search(r"review (\d+)\s+score 1\.00\s+hospital-b B1: 张伟, 1970-01-01, sex 1", listed.output)
+    assert match, listed.output
+    assert "candidate hospital-a A1: 张伟" in listed.output
+    review_id = match.group(1)
+
+    done = await hie(pix, "review", review_id, "--link")
+    assert done.exit_code == 0 and "linked" in done.output
+    assert pid3(await pix.query(f"A1^^^{A}")) == [f"B1^^^{B}"]
+    assert (await hie(pix, "review")).output.strip() == "no open reviews"
+    again = await hie(pix, "review", review_id, "--reject")
+    assert again.exit_code == 1 and "already linked" in again.output
+    assert [r["status"] for r in rows(pix.rt, reviews)] == ["linked"]
+
+    shown = await hie(pix, "show", "hospital-a", "A1")
+    assert "hospital-a A1 [active]: 张伟" in shown.output and "hospital-b B1 [active]" in shown.output
+    assert "review-linked" in shown.output
+
+    notified = len(notify_messages(pix))
+    assert (await hie(pix, "unlink", "hospital-b", "B1")).exit_code == 0
+    assert seg(await pix.query(f"A1^^^{A}"), "QAK")[0][2] == "NF"
+    assert (await hie(pix, "link", "hospital-b", "B1", "--to", "hospital-a", "A1")).exit_code == 0
+    assert pid3(await pix.query(f"A1^^^{A}")) == [f"B1^^^{B}"]
+
+    kinds = [e["kind"] for e in rows(pix.rt, events)]
+    assert kinds.count("link") >= 3 and "review-opened" in kinds
+    steward = [a for a in rows(pix.rt, audit_events) if str(a["event_type"]).startswith("empi^")]
+    assert {a["action"] for a in steward} == {"R", "U"}
+    # every change is also an ITI-10 notification: unlink and link each told both persons' news
+    await until(lambda: len(notify_messages(pix)) >= notified + 3)
+
+
+async def test_the_steward_cannot_join_two_different_national_ids_or_act_on_unknown_records(pix: Pix) -> None:
+    await pix.feed(f"PID|1||A1^^^{A}^PI~{NID_A}^^^&2.16.156.10011.1.3&ISO^NI||欧阳^明轩||19850312|M")
+    await pix.feed(f"PID|1||B1^^^{B}^PI||林^秀英||19900721|F|||||||||||{NID_B}", app="HIS_B", fac="HOSP_B")
+    refused = await hie(pix, "link", "hospital-b", "B1", "--to", "hospital-a", "A1")
+    assert refused.exit_code == 1 and "different valid national IDs" in refused.output
+    unknown = await hie(pix, "show", "hospital-a", "NOPE")
+    assert unknown.exit_code == 1 and "no active record NOPE in domain hospital-a" in unknown.output
+    domain = await hie(pix, "unlink", "hospital-x", "A1")
+    assert domain.exit_code == 1 and "unknown domain 'hospital-x'" in domain.output
+    alone = await hie(pix, "unlink", "hospital-a", "A1")
+    assert alone.exit_code == 1 and "only record of its person" in alone.output
+
+
+async def test_an_a40_is_undone_for_one_identifier(pix: Pix) -> None:
+    for local in ("B1", "B2"):
+        await pix.feed(f"PID|1||{local}^^^{B}^PI||林^秀英||19900721|F", app="HIS_B", fac="HOSP_B")
+    await pix.feed(f"PID|1||B2^^^{B}^PI||林^秀英", event="A40", app="HIS_B", fac="HOSP_B", mrg=f"B1^^^{B}")
+    assert seg(await pix.query(f"B1^^^{B}"), "MSA")[0][1] == "AE"
+    restored = await hie(pix, "restore", "hospital-b", "B1")
+    assert restored.exit_code == 0, restored.output
+    assert seg(await pix.query(f"B1^^^{B}"), "QAK")[0][2] == "NF"  # known again, a person of its own
