@@ -13,6 +13,7 @@ Every change is one transaction with its history, its ITI-10 notifications and a
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -130,3 +131,35 @@ def restore(domain: str, value: str, config_path: Path | None) -> None:
     with _admin(config_path) as admin:
         person = admin.restore(domain, value)
     click.echo(f"{domain} {value} restored as person {person}")
+
+
+@empi.command()
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--batch", default=5000, show_default=True, help="rows per transaction")
+@config_option
+def load(csv_file: Path, batch: int, config_path: Path | None) -> None:
+    """Bulk-load identities from a CSV.
+
+    Columns: domain,value,national_id,name,family,given,birth_date,sex,phone,city.
+    """
+    from profiles.empi.load import load_csv
+
+    app = load_or_exit(config_path)
+    with open_store(app) as db, cli_services(app, db) as services:
+        domains = Domains(app.section("empi", EmpiConfig))
+        with csv_file.open("rb") as handle:
+            lines = max(sum(1 for _ in handle) - 1, 0)
+        with click.progressbar(length=lines, label="loading", file=sys.stderr) as bar:
+
+            def advance(n: int) -> None:
+                bar.update(n)
+
+            try:
+                report = load_csv(db, domains, csv_file, services.ids.next, batch=batch, progress=advance)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from None
+    for problem in report.problems:
+        click.echo(f"{csv_file}:{problem.removeprefix('line ')}", err=True)
+    click.echo(
+        f"{report.records} record(s) of {report.persons} new person(s) loaded; {report.skipped} skipped"
+    )
