@@ -69,7 +69,10 @@ class PixFeedDestination(EmpiDestination):
 
         try:
             event = self._event(out)
-            answer = await self.actor.write(self.actor.manager.feed, event, header, out.message_id, audited)
+            manager = self.actor.manager
+            answer = await self.actor.feed(
+                lambda conn: manager.feed_in(conn, event, header, out.message_id, audited)
+            )
             if answer.changed_persons:
                 self.actor.manager.wake_subscribers()  # ITI-10: the outbox has rows
         except MessageError as exc:

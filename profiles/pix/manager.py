@@ -84,7 +84,23 @@ class PixManager:
     def feed(
         self, event: AdtEvent, header: Header, message_id: int | None, on_commit: OnCommit | None = None
     ) -> FeedAnswer:
-        """Apply one feed in one transaction. Raises MessageError (the ACK's AE/AR) on bad input."""
+        """Apply one feed in a transaction of its own (see ``feed_in``)."""
+        with self.db.begin() as conn:
+            return self.feed_in(conn, event, header, message_id, on_commit)
+
+    def feed_in(
+        self,
+        conn: Connection,
+        event: AdtEvent,
+        header: Header,
+        message_id: int | None,
+        on_commit: OnCommit | None = None,
+    ) -> FeedAnswer:
+        """Apply one feed in the caller's transaction. Raises MessageError (the ACK's AE/AR).
+
+        A MessageError is always raised before this feed wrote anything, so the caller may go on
+        with other feeds in the same transaction (group commit, ``EmpiActor``).
+        """
         trigger = iti8.check_event(header)
         answer = FeedAnswer()
         actor = f"{header.sending_application}^{header.sending_facility}"
@@ -98,40 +114,41 @@ class PixManager:
                 raise MessageError(text, hl7_code="102", location="PID^1^19")
             answer.warnings.append(f"{text}; kept, not used for linking")
         subsumed = self._subsumed(event, locals_[0]) if trigger == iti8.MERGE else None
-        with self.db.begin() as conn:
-            person: int | None = None
-            for i, local in enumerate(locals_):
-                feed = FeedRecord(
-                    local.domain,
-                    local.value,
-                    event.patient,
-                    national,
-                    valid,
-                    message_id,
-                    actor,
+        subsumed_row = None
+        if subsumed is not None:  # checked before anything is written
+            subsumed_row = self.index.record(conn, locals_[0].domain, subsumed.value)
+            if subsumed_row is None or subsumed_row.status != "active":
+                raise MessageError(
+                    f"A40: MRG-1 {subsumed.value} is not a known identifier of domain {locals_[0].domain}",
+                    hl7_code="204",
+                    location=iti8.merge_location(1),
                 )
-                if i == 0 and subsumed is not None:
-                    row = self.index.record(conn, local.domain, subsumed.value)
-                    if row is None or row.status != "active":
-                        raise MessageError(
-                            f"A40: MRG-1 {subsumed.value} is not a known identifier of domain {local.domain}",
-                            hl7_code="204",
-                            location=iti8.merge_location(1),
-                        )
-                    result = self.index.merge(conn, row, feed)
-                    answer.identities.append((self.cx(local.domain, subsumed.value), "D"))
-                else:
-                    result = self.index.feed(conn, feed)
-                    if person is not None and result.linked_by == "new" and result.person_id != person:
-                        self._same_person(conn, result.record_id, result.person_id, person)
-                        result.changed_persons.add(person)
-                person = person if person is not None else result.person_id
-                answer.records.append(result.record_id)
-                answer.changed_persons |= result.changed_persons
-                answer.identities.append((self.cx(local.domain, local.value), "C" if result.created else "U"))
-            self._outbox(conn, answer.changed_persons)
-            if on_commit is not None:
-                on_commit(conn, answer)
+        person: int | None = None
+        for i, local in enumerate(locals_):
+            feed = FeedRecord(
+                local.domain,
+                local.value,
+                event.patient,
+                national,
+                valid,
+                message_id,
+                actor,
+            )
+            if i == 0 and subsumed is not None and subsumed_row is not None:
+                result = self.index.merge(conn, subsumed_row, feed)
+                answer.identities.append((self.cx(local.domain, subsumed.value), "D"))
+            else:
+                result = self.index.feed(conn, feed)
+                if person is not None and result.linked_by == "new" and result.person_id != person:
+                    self._same_person(conn, result.record_id, result.person_id, person)
+                    result.changed_persons.add(person)
+            person = person if person is not None else result.person_id
+            answer.records.append(result.record_id)
+            answer.changed_persons |= result.changed_persons
+            answer.identities.append((self.cx(local.domain, local.value), "C" if result.created else "U"))
+        self._outbox(conn, answer.changed_persons)
+        if on_commit is not None:
+            on_commit(conn, answer)
         return answer
 
     def _outbox(self, conn: Connection, changed: set[int]) -> None:
