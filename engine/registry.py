@@ -153,6 +153,14 @@ def check_channels(app: AppConfig) -> list[ConfigProblem]:
                 destination_options(channel, i)
             except ValidationError as exc:
                 problems += problems_from_validation(loc, exc, ("destinations", i))
+            if dcls.answers_sender and (channel.ack != "after_delivery" or channel.ack_from != dest.id):
+                problems.append(
+                    loc.problem(
+                        ("destinations", i, "url"),
+                        f"{durl.scheme}: answers the sender itself: the channel needs ack: after_delivery "
+                        f"and ack_from: {dest.id}",
+                    )
+                )
         for i, spec in enumerate(channel.steps):
             ((kind, options),) = spec.items()
             if kind not in STEPS:

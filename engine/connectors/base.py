@@ -140,6 +140,9 @@ class Destination(ABC):
     # May a delivery be sent twice without harm (e.g. a file named after the message)? Then
     # several sends can share one status commit; otherwise each send is committed before the next.
     idempotent: ClassVar[bool] = False
+    # Is this destination's answer the answer to the sender (an in-process actor's ACK or RSP)?
+    # Then the channel must relay it (ack: after_delivery, ack_from: this destination).
+    answers_sender: ClassVar[bool] = False
 
     def __init__(
         self,

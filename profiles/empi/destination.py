@@ -30,6 +30,7 @@ class EmpiDestination(Destination):
     """Base of the EMPI's destinations: the shared actor, the request, the answer as SendResult."""
 
     Options = EmpiOptions
+    answers_sender = True
     _actor: EmpiActor | None = None
     _services: Services | None = None
 

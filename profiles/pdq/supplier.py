@@ -3,7 +3,8 @@
 ITI TF-2 §3.21. One PID per *person* (the EMPI's patient), PID-3 holding every identifier of the
 person in the domains asked for (QPD-8; all of them, the national ID among them, when QPD-8 is
 empty); a person with none in those domains is left out (case 2). The demographics returned are
-each field from the person's most recently updated record that has it.
+each field from the person's most recently updated record that has it (the name in Hanzi when any
+record has one).
 
 Parameters supported (QPD-3), matched against the active records:
 
@@ -234,7 +235,10 @@ class PdqSupplier:
         newest = sorted(rows, key=lambda row: row.updated_at, reverse=True)
         demos = [json.loads(row.demographics) for row in newest]
         names = [d.get("name") or {} for d in demos]
-        named = next((n for n in names if n.get("family") or n.get("given")), {})
+        # the name in Hanzi when a record has it (a hospital that writes pinyin is not the better source)
+        split = [n for n in names if n.get("family") or n.get("given")]
+        named = next((n for n in split if not f"{n.get('family', '')}{n.get('given', '')}".isascii()), None)
+        named = named or (split[0] if split else {})
         address: dict[str, Any] = next((a[0] for a in (d.get("addresses") for d in demos) if a), {})
         phone = next(
             (

@@ -18,8 +18,6 @@ delivery as errored, with the reason, so auditors find refused feeds and failed 
 
 from __future__ import annotations
 
-import logging
-
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
@@ -37,8 +35,6 @@ from profiles.empi.destination import EmpiDestination
 from profiles.pix.manager import FeedAnswer
 
 __all__ = ["PixFeedDestination", "PixQueryDestination"]
-
-log = logging.getLogger(__name__)
 
 
 class PixFeedDestination(EmpiDestination):
@@ -65,7 +61,8 @@ class PixFeedDestination(EmpiDestination):
                 )
                 for cx, action in answer.identities
             ]
-            conn.execute(audit_events.insert(), rows)
+            if rows:
+                conn.execute(audit_events.insert(), rows)
 
         try:
             event = self._event(out)
@@ -81,7 +78,9 @@ class PixFeedDestination(EmpiDestination):
                 atna.feed_event(
                     header,
                     us=self.us,
-                    patients=[],
+                    patients=[
+                        f"{i.value}^^^{i.authority}" if i.authority else i.value for i in header.identifiers
+                    ],
                     action="C",
                     outcome=audit.Outcome.MINOR_FAILURE,
                     description=exc.text,

@@ -104,3 +104,28 @@ async def test_a_message_the_mapping_refuses_is_answered_ae_and_stored_errored(
     assert not (tmp_path / "data" / "out" / "platform").exists() or not any(
         (tmp_path / "data" / "out" / "platform").iterdir()
     )
+
+
+async def test_the_readme_walk_through_of_the_patient_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README step 7: a patient fed from two hospitals, then found by PIX and by PDQ."""
+    monkeypatch.delenv("HIE_STORE_URL", raising=False)
+    monkeypatch.delenv("HIE_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    config, ports = sample_config(tmp_path)
+    empi = ROOT / "tests" / "data" / "empi"
+    app = load_config(config)
+    async with running(app):
+        answers = await hl7_send(
+            ports[3600], *((empi / f).read_bytes() for f in ("feed-hospital-a.hl7", "feed-hospital-b.hl7"))
+        )
+        assert [ack_of(a)["MSA"][1] for a in answers] == ["AA", "AA"]
+        (refused,) = await hl7_send(ports[3600], (empi / "feed-unknown-domain.hl7").read_bytes())
+        assert ack_of(refused)["MSA"][1] == "AE" and ack_of(refused)["ERR"][1].startswith("PID^1^3^204")
+        (pix,) = await hl7_send(ports[3601], (empi / "pix-query.hl7").read_bytes())
+        assert ack_of(pix)["PID"][3] == (
+            "320102198503120311^^^NIC&2.16.156.10011.1.3&ISO~B20001^^^HOSP_B&1.2.156.112605.1.1&ISO"
+        )
+        (pdq,) = await hl7_send(ports[3602], (empi / "pdq-query.hl7").read_bytes())
+        assert ack_of(pdq)["QAK"][2] == "OK" and ack_of(pdq)["PID"][5] == "欧阳^明轩"

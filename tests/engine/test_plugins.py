@@ -63,3 +63,15 @@ def test_the_sample_config_loads_its_domains(tmp_path: Path) -> None:
     empi = app.section("empi", EmpiConfig)
     assert [d.id for d in empi.domains] == ["hospital-a", "hospital-b"]
     assert empi.domains[0].sources[0].application == "HIS_A"
+
+
+def test_an_actor_destination_must_answer_the_sender(tmp_path: Path) -> None:
+    path = write(tmp_path, "engine: {data_dir: data}\n")
+    (tmp_path / "channels" / "pix.yaml").write_text(
+        "id: pix\nsource: {url: 'mllp://127.0.0.1:3999'}\ndestinations:\n  - {id: pix, url: 'pix-iti9:'}\n",
+        "utf-8",
+    )
+    found = problems(path)
+    assert any("pix.yaml:4:" in p and "needs ack: after_delivery and ack_from: pix" in p for p in found), (
+        found
+    )

@@ -27,7 +27,7 @@ B = "HOSP_B&1.2.156.112605.1.1&ISO"
 NATIONAL = "NIC&2.16.156.10011.1.3&ISO"
 NID_A = "320102198503120311"  # 欧阳明轩, 1985-03-12, male
 NID_B = "320508199007210240"  # 林秀英, 1990-07-21, female
-CHANNELS = ("pix-feed", "pix-query", "pdq-query", "pix-notify", "pix-consumer-demo")
+CHANNELS = ("pix-feed", "pix-query", "pdq-query", "pix-feed-hospital-a", "pix-notify", "pix-consumer-demo")
 
 
 class Pix:
@@ -35,7 +35,7 @@ class Pix:
         self.rt = rt
         self.notifications = folder / "data" / "out" / "pix-notifications"  # the demo consumer's files
         self.config = folder / "config.yaml"
-        self.feed_port, self.query_port, self.pdq_port = (ports[c] for c in CHANNELS[:3])
+        self.feed_port, self.query_port, self.pdq_port, self.vendor_port = (ports[c] for c in CHANNELS[:4])
         self._n = 0
 
     def _id(self) -> str:

@@ -11,8 +11,8 @@ import json
 
 from engine.store.schema import audit_events, deliveries
 from profiles.empi.schema import events, notifications, persons, records
-from tests.engine.connectors.mllp_peers import rows, until
-from tests.profiles.conftest import NID_A, NID_B, A, B, Pix, pid3, seg
+from tests.engine.connectors.mllp_peers import ack_of, hl7_send, rows, until
+from tests.profiles.conftest import NATIONAL, NID_A, NID_B, ROOT, A, B, Pix, pid3, seg
 
 
 def person_a(local: str = "A1001", nid: str = NID_A) -> str:
@@ -227,3 +227,13 @@ async def test_cross_reference_changes_are_notified_with_adt_a31(pix: Pix) -> No
     sent = [d for d in rows(pix.rt, deliveries) if d["channel_id"] == "pix-notify"]
     assert len(sent) == 2 and all(d["status"] == "sent" for d in sent)
     assert rows(pix.rt, notifications) == []
+
+
+async def test_a_vendor_dialect_feeds_the_index_through_its_mapping(pix: Pix) -> None:
+    # hospital A's v2.4 GBK feed (numeric sex, ID card in PID-19) through mappings/hospital-a-adt.yaml
+    raw = (ROOT / "tests" / "data" / "mappings" / "hospital-a-adt" / "a01-inpatient.hl7").read_bytes()
+    (answer,) = await hl7_send(pix.vendor_port, raw)
+    ack = ack_of(answer, "gbk")
+    assert ack["MSA"][1] == "AA" and ack["MSH"][11] == "2.4"  # MSH-12: the sender's own version
+    answer = await pix.query(f"320102198503120012^^^{NATIONAL}")
+    assert pid3(answer) == [f"H0012345^^^{A}"]
