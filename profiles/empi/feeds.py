@@ -85,9 +85,11 @@ class FeedGroups:
             for work, future in group:
                 try:
                     with self.db.begin() as conn:
-                        future.set_result(work(conn))
-                except BaseException as single:
+                        result = work(conn)
+                except BaseException as single:  # handed to the waiting feed
                     future.set_exception(single)
+                else:
+                    future.set_result(result)  # only once committed
             return
         for future, result, error in outcomes:  # committed: now the answers may go out
             if error is not None:
