@@ -14,7 +14,7 @@ from engine.hl7v2.peek import Header, peek
 from engine.mapping.errors import ValueRejected
 from engine.mapping.hl7reader import Hl7Reader
 
-__all__ = ["Cx", "Hd", "Request", "parse_request"]
+__all__ = ["Cx", "Hd", "Request", "domains_returned", "parse_request", "query_parameters"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +92,46 @@ class Request:
 def parse_request(text: str) -> Request:
     """The request, or MessageError (AR, 100) when it is not HL7 v2."""
     return Request(text)
+
+
+def query_parameters(req: Request, trigger: str, transaction: str, names: set[str]) -> tuple[list[str], str]:
+    """The QPD fields of a QBP query (HL7 v2.5 §5.5.4) and its tag (QPD-2), after checking them.
+
+    MessageError: another message (AR, 200/201 at ``MSH^1^9``), no QPD (AE 100), a QPD-1 not in
+    ``names`` (AE 103 at ``QPD^1^1``), no query tag (AE 101 at ``QPD^1^2``).
+    """
+    h = req.header
+    if h.message_code != "QBP" or h.trigger_event != trigger:
+        raise MessageError(
+            f"{transaction} takes QBP^{trigger}, not {h.message_type or 'an empty MSH-9'}",
+            hl7_code="200" if h.message_code != "QBP" else "201",
+            location="MSH^1^9",
+            reject=True,
+        )
+    qpd = req.segment("QPD")
+    if qpd is None:
+        raise MessageError(f"QBP^{trigger} without a QPD segment", hl7_code="100", location="QPD")
+    name = req.components(qpd[1] if len(qpd) > 1 else "")[0]
+    if name not in names:
+        wanted = " or ".join(repr(n) for n in sorted(names))
+        raise MessageError(f"QPD-1 must be {wanted}, not {name!r}", hl7_code="103", location="QPD^1^1")
+    tag = req.leaf(qpd[2]) if len(qpd) > 2 else ""
+    if not tag:
+        raise MessageError("QPD-2 (query tag) is empty", hl7_code="101", location="QPD^1^2")
+    return qpd, tag
+
+
+def domains_returned(req: Request, qpd: list[str], number: int) -> list[tuple[int, Hd]]:
+    """What-domains-returned (QPD-4 of ITI-9, QPD-8 of ITI-21): (repetition, CX-4) each, CX-4 required."""
+    domains: list[tuple[int, Hd]] = []
+    for i, rep in enumerate(req.repetitions(qpd[number] if len(qpd) > number else ""), 1):
+        comps = req.components(rep)
+        authority = req.hd(comps[3]) if len(comps) > 3 else Hd()
+        if authority.empty:
+            raise MessageError(
+                f"QPD-{number} repetition {i} names no assigning authority (CX-4)",
+                hl7_code="102",
+                location=f"QPD^1^{number}^{i}",
+            )
+        domains.append((i, authority))
+    return domains

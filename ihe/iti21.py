@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 
 from engine.errors import MessageError
 from engine.hl7v2.ack import build_response, err_segment, escape, msa
-from ihe._hl7v2 import Hd, Request
+from ihe._hl7v2 import Hd, Request, domains_returned, query_parameters
 from ihe.iti9 import QualifiedId
 
 __all__ = [
@@ -111,35 +111,9 @@ class PdqAnswer:
 
 def parse_qbp_q22(req: Request) -> PdqQuery:
     """The query, or MessageError (AE/AR) with the ERR location of what is malformed."""
-    h = req.header
-    if h.message_code != "QBP" or h.trigger_event != "Q22":
-        raise MessageError(
-            f"ITI-21 takes QBP^Q22 (and QCN^J01), not {h.message_type or 'an empty MSH-9'}",
-            hl7_code="200" if h.message_code != "QBP" else "201",
-            location="MSH^1^9",
-            reject=True,
-        )
-    qpd = req.segment("QPD")
-    if qpd is None:
-        raise MessageError("QBP^Q22 without a QPD segment", hl7_code="100", location="QPD")
-    name = req.components(qpd[1] if len(qpd) > 1 else "")[0]
-    if name not in _ALIASES:
-        raise MessageError(f"QPD-1 must be {QUERY_NAME!r}, not {name!r}", hl7_code="103", location="QPD^1^1")
-    tag = req.leaf(qpd[2]) if len(qpd) > 2 else ""
-    if not tag:
-        raise MessageError("QPD-2 (query tag) is empty", hl7_code="101", location="QPD^1^2")
+    qpd, tag = query_parameters(req, "Q22", "ITI-21", _ALIASES)
     parameters = _parameters(req, qpd[3] if len(qpd) > 3 else "")
-    domains: list[tuple[int, Hd]] = []
-    for i, rep in enumerate(req.repetitions(qpd[8] if len(qpd) > 8 else ""), 1):
-        comps = req.components(rep)
-        authority = req.hd(comps[3]) if len(comps) > 3 else Hd()
-        if authority.empty:
-            raise MessageError(
-                f"QPD-8 repetition {i} names no assigning authority (CX-4)",
-                hl7_code="102",
-                location=f"QPD^1^8^{i}",
-            )
-        domains.append((i, authority))
+    domains = domains_returned(req, qpd, 8)
     return PdqQuery(
         tag=tag,
         name=qpd[1] if len(qpd) > 1 else "",
@@ -148,7 +122,7 @@ def parse_qbp_q22(req: Request) -> PdqQuery:
         count=_count(req),
         pointer=_pointer(req),
         qpd=req.segment_text("QPD") or "QPD",
-        requester=f"{h.sending_application}^{h.sending_facility}",
+        requester=f"{req.header.sending_application}^{req.header.sending_facility}",
     )
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from engine.errors import MessageError
 from engine.hl7v2.ack import build_response, err_segment, escape, msa
-from ihe._hl7v2 import Cx, Hd, Request
+from ihe._hl7v2 import Cx, Hd, Request, domains_returned, query_parameters
 
 __all__ = ["PixAnswer", "PixQuery", "QualifiedId", "build_rsp_k23", "parse_qbp_q23"]
 
@@ -60,25 +60,7 @@ class PixAnswer:
 
 def parse_qbp_q23(req: Request) -> PixQuery:
     """The query, or MessageError (AE) with the ERR location of what is malformed."""
-    h = req.header
-    if h.message_code != "QBP" or h.trigger_event != "Q23":
-        raise MessageError(
-            f"ITI-9 takes QBP^Q23, not {h.message_type or 'an empty MSH-9'}",
-            hl7_code="200" if h.message_code != "QBP" else "201",
-            location="MSH^1^9",
-            reject=True,
-        )
-    qpd = req.segment("QPD")
-    if qpd is None:
-        raise MessageError("QBP^Q23 without a QPD segment", hl7_code="100", location="QPD")
-    name = req.components(qpd[1] if len(qpd) > 1 else "")[0]
-    if name != QUERY_NAME:
-        raise MessageError(
-            f"QPD-1 must be {QUERY_NAME!r}, not {name!r}", hl7_code="103", location="QPD^1^1^1^1"
-        )
-    tag = req.leaf(qpd[2]) if len(qpd) > 2 else ""
-    if not tag:
-        raise MessageError("QPD-2 (query tag) is empty", hl7_code="101", location="QPD^1^2")
+    qpd, tag = query_parameters(req, "Q23", "ITI-9", {QUERY_NAME})
     reps = req.repetitions(qpd[3] if len(qpd) > 3 else "")
     if not reps or not reps[0]:
         raise MessageError("QPD-3 (the identifier queried) is empty", hl7_code="101", location="QPD^1^3")
@@ -97,17 +79,7 @@ def parse_qbp_q23(req: Request) -> PixQuery:
             hl7_code="101",
             location="QPD^1^3^1^4",
         )
-    domains: list[tuple[int, Hd]] = []
-    for i, rep in enumerate(req.repetitions(qpd[4] if len(qpd) > 4 else ""), 1):
-        comps = req.components(rep)
-        authority = req.hd(comps[3]) if len(comps) > 3 else Hd()
-        if authority.empty:
-            raise MessageError(
-                f"QPD-4 repetition {i} names no assigning authority (CX-4)",
-                hl7_code="102",
-                location=f"QPD^1^4^{i}",
-            )
-        domains.append((i, authority))
+    domains = domains_returned(req, qpd, 4)
     return PixQuery(tag, person, domains, req.segment_text("QPD") or "QPD")
 
 

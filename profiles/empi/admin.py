@@ -20,6 +20,7 @@ from engine import audit
 from engine.ids import IdGenerator
 from engine.store.schema import audit_events
 from profiles.empi.domains import Domains
+from profiles.empi.index import insert_person
 from profiles.empi.schema import events, notifications, persons, records, reviews
 
 __all__ = ["AdminError", "EmpiAdmin", "PersonView"]
@@ -161,17 +162,7 @@ class EmpiAdmin:
             ).first()
             if alone is None:
                 raise AdminError(f"{domain} {value} is the only record of its person")
-            person_id = self.ids.next()
-            conn.execute(
-                persons.insert().values(
-                    id=person_id,
-                    national_id=None,
-                    status="active",
-                    merged_into=None,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+            person_id = insert_person(conn, self.ids.next(), None, now)
             self._move(conn, record, person_id, "manual unlink")
             return person_id
 
@@ -182,17 +173,7 @@ class EmpiAdmin:
             record = self._record(conn, domain, value, active=False)
             if record["status"] != "merged":
                 raise AdminError(f"{domain} {value} was not merged away")
-            person_id = self.ids.next()
-            conn.execute(
-                persons.insert().values(
-                    id=person_id,
-                    national_id=None,
-                    status="active",
-                    merged_into=None,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+            person_id = insert_person(conn, self.ids.next(), None, now)
             conn.execute(
                 update(records)
                 .where(records.c.id == record["id"])

@@ -8,13 +8,16 @@ the delivery as errored, with the reason.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from engine import audit
 from engine.connectors.base import Destination, Options, Outbound, SendResult
 from engine.services import Services
 from engine.store.schema import audit_events
 from engine.store.writer import Batch
+from ihe import atna
 from ihe._hl7v2 import Request
+from ihe.iti9 import QualifiedId
 from profiles.empi.actor import EmpiActor
 
 __all__ = ["EmpiDestination", "EmpiOptions"]
@@ -53,6 +56,30 @@ class EmpiDestination(Destination):
             await self._services.writer.write(batch)
         except Exception as exc:  # the answer still goes out; the failure is logged loudly
             log.error("%s/%s: audit record not written: %s", self.channel_id, self.destination_id, exc)
+
+    async def record_query(
+        self,
+        transaction: str,
+        out: Outbound,
+        req: Request,
+        qpd: str,
+        found: Iterable[QualifiedId],
+        refused: str | None,
+    ) -> None:
+        """The ATNA record of a query (ITI-9, ITI-21): who asked, the QPD, the patients returned."""
+        await self.record(
+            atna.query_event(
+                transaction,
+                req.header,
+                qpd,
+                us=self.us,
+                patients=[f"{i.value}^^^{i.namespace}&{i.oid}&ISO" for i in found],
+                outcome=audit.Outcome.MINOR_FAILURE if refused else audit.Outcome.SUCCESS,
+                description=refused,
+                channel_id=out.channel_id,
+                message_id=out.message_id,
+            )
+        )
 
     @property
     def us(self) -> str:

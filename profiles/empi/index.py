@@ -31,7 +31,7 @@ from profiles.empi.config import Matching
 from profiles.empi.matching import Demographics, name_key, phone_key, pinyin_key, score
 from profiles.empi.schema import events, persons, records, reviews
 
-__all__ = ["EmpiIndex", "FeedRecord", "FeedResult", "demographics_of"]
+__all__ = ["EmpiIndex", "FeedRecord", "FeedResult", "demographics_of", "insert_person"]
 
 _CANDIDATES = 50
 
@@ -86,6 +86,21 @@ def demographics_of(patient: Patient, national_id: str | None) -> dict[str, Any]
         "address": ((address.text if address else None) or "")[:200] or None,
         "demographics": patient.model_dump_json(exclude_none=True, exclude_defaults=True),
     }
+
+
+def insert_person(conn: Connection, person_id: int, national_id: str | None, now: dt.datetime) -> int:
+    """A new active person (with its enterprise key, when it has a valid one); returns its id."""
+    conn.execute(
+        persons.insert().values(
+            id=person_id,
+            national_id=national_id,
+            status="active",
+            merged_into=None,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return person_id
 
 
 def _compared(row: Row[Any] | dict[str, Any]) -> Demographics:
@@ -203,19 +218,8 @@ class EmpiIndex:
         return self._new_person(conn, feed, now), "new", None, None
 
     def _new_person(self, conn: Connection, feed: FeedRecord, now: dt.datetime) -> int:
-        person_id = self.next_id()
         nid = feed.national_id if feed.national_id and feed.national_id_valid else None
-        conn.execute(
-            persons.insert().values(
-                id=person_id,
-                national_id=nid,
-                status="active",
-                merged_into=None,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        return person_id
+        return insert_person(conn, self.next_id(), nid, now)
 
     def _claim_national_id(
         self, conn: Connection, person_id: int, national_id: str, now: dt.datetime

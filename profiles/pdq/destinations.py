@@ -9,10 +9,8 @@ destinations:
 
 from __future__ import annotations
 
-from engine import audit
 from engine.connectors.base import Outbound, SendResult
 from engine.errors import MessageError
-from ihe import atna
 from ihe.iti21 import PdqAnswer, build_ack_j01, build_rsp_k22, parse_qbp_q22, parse_qcn_j01
 from profiles.empi.destination import EmpiDestination
 
@@ -34,20 +32,9 @@ class PdqQueryDestination(EmpiDestination):
             answer = PdqAnswer(errors=[exc])
         text = build_rsp_k22(req, query, answer, application=self._application, facility=self._facility)
         refused = "; ".join(e.text for e in answer.errors) or None
-        await self.record(
-            atna.query_event(
-                "ITI-21",
-                req.header,
-                query.qpd if query is not None else (req.segment_text("QPD") or ""),
-                us=self.us,
-                patients=[
-                    f"{i.value}^^^{i.namespace}&{i.oid}&ISO" for p in answer.patients for i in p.identifiers
-                ],
-                outcome=audit.Outcome.MINOR_FAILURE if refused else audit.Outcome.SUCCESS,
-                description=refused,
-                channel_id=out.channel_id,
-                message_id=out.message_id,
-            )
+        qpd = query.qpd if query is not None else (req.segment_text("QPD") or "")
+        await self.record_query(
+            "ITI-21", out, req, qpd, [i for p in answer.patients for i in p.identifiers], refused
         )
         return self._answer(out, text, refused)
 

@@ -128,17 +128,6 @@ class PixQueryDestination(EmpiDestination):
             answer = PixAnswer(errors=[exc])
         text = build_rsp_k23(req, query, answer, application=self._application, facility=self._facility)
         refused = "; ".join(e.text for e in answer.errors) or None
-        await self.record(
-            atna.query_event(
-                "ITI-9",
-                req.header,
-                query.qpd if query is not None else (req.segment_text("QPD") or ""),
-                us=self.us,
-                patients=[f"{i.value}^^^{i.namespace}&{i.oid}&ISO" for i in answer.identifiers],
-                outcome=audit.Outcome.MINOR_FAILURE if refused else audit.Outcome.SUCCESS,
-                description=refused,
-                channel_id=out.channel_id,
-                message_id=out.message_id,
-            )
-        )
+        qpd = query.qpd if query is not None else (req.segment_text("QPD") or "")
+        await self.record_query("ITI-9", out, req, qpd, answer.identifiers, refused)
         return self._answer(out, text, refused)
