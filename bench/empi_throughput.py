@@ -31,13 +31,12 @@ import csv
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -45,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.mllp_throughput import _wait_port, free_port, pg_database  # noqa: E402
 from engine.mapping import gb11643  # noqa: E402
 
 SB, EB, CR = b"\x0b", b"\x1c", b"\r"
@@ -141,12 +141,6 @@ def write_csv(path: Path, count: int) -> int:
 
 
 # -- configuration -----------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def write_config(base: Path, store_url: str, ports: dict[str, int]) -> Path:
     (base / "channels").mkdir(parents=True)
     domains = "".join(
@@ -165,24 +159,6 @@ def write_config(base: Path, store_url: str, ports: dict[str, int]) -> Path:
         text = text.replace(text.split("url: mllp://", 1)[1].split("\n", 1)[0], f"127.0.0.1:{ports[name]}")
         (base / "channels" / f"{name}.yaml").write_text(text, "utf-8")
     return base / "config.yaml"
-
-
-@contextlib.contextmanager
-def pg_database(url: str) -> Iterator[str]:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    name = f"hie_bench_{uuid.uuid4().hex[:10]}"
-    parsed = parsed.set(database=name)
-    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield parsed.render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def database_mb(store_url: str, base: Path) -> float:
@@ -334,7 +310,7 @@ def run_store(label: str, store: str, args: argparse.Namespace, csv_path: Path) 
                 stderr=(base / "engine.log").open("wb"),
             )
             try:
-                wait_port(ports["pdq-query"], proc)
+                _wait_port(ports["pdq-query"], proc, timeout=120.0)
                 for name, port, make in (
                     ("ITI-9", ports["pix-query"], pix_query(args.persons)),
                     ("ITI-21", ports["pdq-query"], pdq_query(args.persons)),
@@ -356,17 +332,6 @@ def run_store(label: str, store: str, args: argparse.Namespace, csv_path: Path) 
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return out
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the engine exited with status {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.1)
-    raise RuntimeError("the engine did not listen in time")
 
 
 def main() -> None:

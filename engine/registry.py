@@ -55,18 +55,19 @@ STEPS = _steps()
 
 def register_source(cls: type[Source]) -> None:
     """A plugin's source (``engine.plugins``), named by its scheme in channel files."""
-    known = SOURCES.get(cls.scheme)
-    if known is not None and known is not cls:
-        raise ValueError(f"source scheme {cls.scheme!r} is taken by {known.__module__}")
-    SOURCES[cls.scheme] = cls
+    _register(SOURCES, cls, "source")
 
 
 def register_destination(cls: type[Destination]) -> None:
     """A plugin's destination (``engine.plugins``), named by its scheme in channel files."""
-    known = DESTINATIONS.get(cls.scheme)
+    _register(DESTINATIONS, cls, "destination")
+
+
+def _register(table: dict[str, Any], cls: type[Source] | type[Destination], kind: str) -> None:
+    known = table.get(cls.scheme)
     if known is not None and known is not cls:
-        raise ValueError(f"destination scheme {cls.scheme!r} is taken by {known.__module__}")
-    DESTINATIONS[cls.scheme] = cls
+        raise ValueError(f"{kind} scheme {cls.scheme!r} is taken by {known.__module__}")
+    table[cls.scheme] = cls
 
 
 # options handled by the engine itself, not by the connector

@@ -14,7 +14,7 @@ from engine.hl7v2.peek import Header, peek
 from engine.mapping.errors import ValueRejected
 from engine.mapping.hl7reader import Hl7Reader
 
-__all__ = ["Cx", "Hd", "Request", "domains_returned", "parse_request", "query_parameters"]
+__all__ = ["Cx", "Hd", "Request", "domains_returned", "one_err", "query_parameters"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +89,6 @@ class Request:
         return Cx(self.leaf(comps[0]), self.hd(comps[3]), self.leaf(comps[4]))
 
 
-def parse_request(text: str) -> Request:
-    """The request, or MessageError (AR, 100) when it is not HL7 v2."""
-    return Request(text)
-
-
 def query_parameters(req: Request, trigger: str, transaction: str, names: set[str]) -> tuple[list[str], str]:
     """The QPD fields of a QBP query (HL7 v2.5 §5.5.4) and its tag (QPD-2), after checking them.
 
@@ -135,3 +130,15 @@ def domains_returned(req: Request, qpd: list[str], number: int) -> list[tuple[in
             )
         domains.append((i, authority))
     return domains
+
+
+def one_err(errors: list[MessageError], rs: str) -> MessageError:
+    """Several errors as the one ERR that RSP_K23 and RSP_K21 allow (HL7 v2.5): the locations are
+    the repetitions of ERR-2 (one unknown domain each: ``QPD^1^4^<rep>``), the texts joined in ERR-8."""
+    if len(errors) == 1:
+        return errors[0]
+    return MessageError(
+        "; ".join(e.text for e in errors),
+        hl7_code=errors[0].hl7_code,
+        location=rs.join(e.location for e in errors),
+    )

@@ -50,11 +50,13 @@ def _patients(ids: Iterable[str]) -> list[dict[str, object]]:
     return [{"type": 1, "role": 1, "id_type": "2", "id": i} for i in seen]
 
 
-def _participants(header: Header, us: str, *, we_receive: bool) -> list[dict[str, object]]:
+def _participants(header: Header, us: str) -> list[dict[str, object]]:
+    """The request's sender (MSH-3|MSH-4) as source and requestor, we as destination."""
     them = f"{header.sending_application}|{header.sending_facility}"
-    source = audit.participant(them if we_receive else us, requestor=we_receive, role="110153")
-    destination = audit.participant(us if we_receive else them, requestor=not we_receive, role="110152")
-    return [source, destination]
+    return [
+        audit.participant(them, requestor=True, role="110153"),
+        audit.participant(us, requestor=False, role="110152"),
+    ]
 
 
 def feed_event(
@@ -79,7 +81,7 @@ def feed_event(
         event_time=datetime.now(UTC),
         event_type=_event_type("ITI-8"),
         outcome_description=description,
-        participants=_participants(header, us, we_receive=True),
+        participants=_participants(header, us),
         objects=objects,
         channel_id=channel_id,
         message_id=message_id,
@@ -118,7 +120,7 @@ def query_event(
         event_time=datetime.now(UTC),
         event_type=_event_type(transaction),
         outcome_description=description,
-        participants=_participants(header, us, we_receive=True),
+        participants=_participants(header, us),
         objects=objects,
         channel_id=channel_id,
         message_id=message_id,
@@ -126,16 +128,32 @@ def query_event(
 
 
 def notification_event(
-    receiver: Header, *, us: str, patient: str, control_id: str, channel_id: str | None = None
+    *,
+    us: str,
+    consumer: str,
+    patients: Iterable[str],
+    control_id: str,
+    channel_id: str | None = None,
+    message_id: int | None = None,
 ) -> audit.AuditEvent:
-    """ITI-10 at the PIX Manager: a consumer was told of a patient's new cross-references."""
+    """ITI-10 at the PIX Manager: consumers were told of a person's cross-references (the A31).
+
+    We are the source (requestor) here; ``consumer`` is MSH-5|MSH-6 of the A31.
+    """
+    objects = _patients(patients)
+    for o in objects:
+        o["detail"] = {"MSH-10": control_id}
     return audit.AuditEvent(
         event_id=audit.PATIENT_RECORD,
         action="R",
         outcome=audit.Outcome.SUCCESS,
         event_time=datetime.now(UTC),
         event_type=_event_type("ITI-10"),
-        participants=_participants(receiver, us, we_receive=False),
-        objects=[{"type": 1, "role": 1, "id_type": "2", "id": patient, "detail": {"MSH-10": control_id}}],
+        participants=[
+            audit.participant(us, requestor=True, role="110153"),
+            audit.participant(consumer, requestor=False, role="110152"),
+        ],
+        objects=objects,
         channel_id=channel_id,
+        message_id=message_id,
     )

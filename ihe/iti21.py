@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 
 from engine.errors import MessageError
 from engine.hl7v2.ack import build_response, err_segment, escape, msa
-from ihe._hl7v2 import Hd, Request, domains_returned, query_parameters
+from ihe._hl7v2 import Hd, Request, domains_returned, one_err, query_parameters
 from ihe.iti9 import QualifiedId
 
 __all__ = [
@@ -228,17 +228,7 @@ def build_rsp_k22(
         code, status = "AA", "NF"
     body = [msa(v25, code)]
     if answer.errors:
-        errors = answer.errors
-        one = (
-            errors[0]
-            if len(errors) == 1
-            else MessageError(
-                "; ".join(e.text for e in errors),
-                hl7_code=errors[0].hl7_code,
-                location=rs.join(e.location for e in errors),
-            )
-        )
-        body.append(err_segment(v25, one, severity="E"))
+        body.append(err_segment(v25, one_err(answer.errors, rs), severity="E"))
     tag = escape(query.tag, h) if query is not None else ""
     qak = ["QAK", tag, status]
     if query is not None and status != "AE":
@@ -277,7 +267,8 @@ def _pid(n: int, p: PdqPatient, req: Request) -> str:
         address = cs.join([e(p.street), "", e(p.city), e(p.province), e(p.postal_code)])
     phone = cs.join(["", "PRN", "PH", "", "", "", "", "", "", "", "", e(p.phone)]) if p.phone else ""
     fields = ["PID", str(n), "", pid3, "", name, "", p.birth_date, p.sex, "", "", address, "", phone]
-    fields += [""] * 5 + [e(p.national_id)] if p.national_id else []
+    if p.national_id:
+        fields += ["", "", "", "", "", e(p.national_id)]  # PID-19: the ID-card number, as Chinese feeds do
     return fs.join(fields).rstrip(fs)
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from engine.errors import MessageError
 from engine.hl7v2.ack import build_response, err_segment, escape, msa
-from ihe._hl7v2 import Cx, Hd, Request, domains_returned, query_parameters
+from ihe._hl7v2 import Cx, Hd, Request, domains_returned, one_err, query_parameters
 
 __all__ = ["PixAnswer", "PixQuery", "QualifiedId", "build_rsp_k23", "parse_qbp_q23"]
 
@@ -48,6 +48,11 @@ class QualifiedId:
     value: str
     namespace: str
     oid: str
+
+    @property
+    def cx(self) -> str:
+        """As CX with a fully qualified authority, unescaped (audit records): ``id^^^NS&OID&ISO``."""
+        return f"{self.value}^^^{self.namespace}&{self.oid}&ISO"
 
 
 @dataclass
@@ -98,7 +103,7 @@ def build_rsp_k23(
     v25 = replace(h, version="2.5")  # the RSP is v2.5 whatever version the query said
     body = [msa(v25, code)]
     if answer.errors:
-        body.append(err_segment(v25, _one_err(answer.errors, rs), severity="E"))
+        body.append(err_segment(v25, one_err(answer.errors, rs), severity="E"))
     tag = escape(query.tag, h) if query is not None else ""
     body.append(fs.join(["QAK", tag, status]))
     body.append(query.qpd if query is not None else (req.segment_text("QPD") or "QPD"))
@@ -113,16 +118,4 @@ def build_rsp_k23(
         body.append(fs.join(["PID", "", "", pid3, "", pid5]))
     return build_response(
         h, f"RSP{cs}K23{cs}RSP_K23", body, application=application, facility=facility, version="2.5"
-    )
-
-
-def _one_err(errors: list[MessageError], rs: str) -> MessageError:
-    """RSP_K23 has one ERR (HL7 v2.5 §3.3.57): several unknown QPD-4 domains (case 5) are the
-    repetitions of its ERR-2, each ``QPD^1^4^<repetition>``, and their texts joined in ERR-8."""
-    if len(errors) == 1:
-        return errors[0]
-    return MessageError(
-        "; ".join(e.text for e in errors),
-        hl7_code=errors[0].hl7_code,
-        location=rs.join(e.location for e in errors),
     )

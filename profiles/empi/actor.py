@@ -34,7 +34,6 @@ class EmpiActor:
         config = services.app.section("empi", EmpiConfig)
         self.manager = PixManager(services.db, config, EmpiIndex(config.matching, services.ids.next))
         self.supplier = PdqSupplier(services.db, self.manager.domains)
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="empi-write")
         self._feeds = FeedGroups(services.db)
         self._readers = ThreadPoolExecutor(QUERY_THREADS, thread_name_prefix="empi-query")
 
@@ -45,9 +44,6 @@ class EmpiActor:
             actor = services.actors["empi"] = cls(services)
         assert isinstance(actor, EmpiActor)
         return actor
-
-    async def write(self, fn: Callable[..., _T], *args: Any) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
 
     async def feed(self, work: Callable[[Connection], _T]) -> _T:
         """Run ``work(conn)`` in the next group-committed transaction of feeds (``feeds``)."""

@@ -20,9 +20,23 @@ from ihe._hl7v2 import Request
 from ihe.iti9 import QualifiedId
 from profiles.empi.actor import EmpiActor
 
-__all__ = ["EmpiDestination", "EmpiOptions"]
+__all__ = ["EmpiDestination", "EmpiOptions", "record_audit"]
 
 log = logging.getLogger(__name__)
+
+
+async def record_audit(services: Services, events: Iterable[audit.AuditEvent], where: str) -> None:
+    """Audit records written through the engine's group-commit writer, apart from the act (a query,
+    a refusal, a notification already stored): a failure is logged loudly, the act goes on."""
+    batch = Batch()
+    for event in events:
+        batch.insert(audit_events, event.row(services.ids.next()))
+    if not batch.rows():
+        return
+    try:
+        await services.writer.write(batch)
+    except Exception as exc:
+        log.error("%s: audit record not written: %s", where, exc)
 
 
 class EmpiOptions(Options):
@@ -47,15 +61,8 @@ class EmpiDestination(Destination):
 
     async def record(self, *events: audit.AuditEvent) -> None:
         """Write audit records through the engine's group-commit writer (queries, refusals)."""
-        if self._services is None or not events:
-            return
-        batch = Batch()
-        for event in events:
-            batch.insert(audit_events, self.audit_row(event))
-        try:
-            await self._services.writer.write(batch)
-        except Exception as exc:  # the answer still goes out; the failure is logged loudly
-            log.error("%s/%s: audit record not written: %s", self.channel_id, self.destination_id, exc)
+        if self._services is not None:
+            await record_audit(self._services, events, f"{self.channel_id}/{self.destination_id}")
 
     async def record_query(
         self,
@@ -73,7 +80,7 @@ class EmpiDestination(Destination):
                 req.header,
                 qpd,
                 us=self.us,
-                patients=[f"{i.value}^^^{i.namespace}&{i.oid}&ISO" for i in found],
+                patients=[i.cx for i in found],
                 outcome=audit.Outcome.MINOR_FAILURE if refused else audit.Outcome.SUCCESS,
                 description=refused,
                 channel_id=out.channel_id,

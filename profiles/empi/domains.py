@@ -7,11 +7,15 @@ ID-card domain is the enterprise key: it resolves to ``NATIONAL`` rather than to
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from engine.errors import MessageError
+from ihe._hl7v2 import Hd
+from ihe.iti9 import QualifiedId
 from profiles.empi.config import Domain, EmpiConfig, SourceRef
 
-__all__ = ["NATIONAL", "DomainConflict", "Domains"]
+__all__ = ["NATIONAL", "DomainConflict", "Domains", "authority_text"]
 
 NATIONAL = "national-id"  # the id under which the enterprise key's identifiers are cross-referenced
 
@@ -57,8 +61,53 @@ class Domains:
         """The domains this Patient Identity Source (MSH-3, MSH-4) may feed."""
         return [d for d, refs in self.sources.items() if any(r.matches(application, facility) for r in refs)]
 
+    def returned(
+        self, requested: Iterable[tuple[int, Hd]], field: int
+    ) -> tuple[set[str] | None, list[MessageError]]:
+        """What-domains-returned of a query (ITI-9 QPD-4, ITI-21 QPD-8): the domain ids (None: all),
+        and one error per repetition naming a domain we do not know (204 at ``QPD^1^<field>^<rep>``)."""
+        wanted: set[str] = set()
+        errors: list[MessageError] = []
+        given = False
+        for rep, hd in requested:
+            given = True
+            try:
+                found = self.resolve(hd.namespace, hd.universal_id)
+            except DomainConflict:
+                found = None
+            if found is None:
+                name = authority_text(hd.namespace, hd.universal_id)
+                errors.append(
+                    MessageError(
+                        f"QPD-{field} repetition {rep}: unknown domain {name}",
+                        hl7_code="204",
+                        location=f"QPD^1^{field}^{rep}",
+                    )
+                )
+            else:
+                wanted.add(found)
+        return (wanted if given else None), errors
+
+    def qualified(
+        self, national_id: str | None, xrefs: Iterable[tuple[str, str]], wanted: set[str] | None = None
+    ) -> list[QualifiedId]:
+        """A person's identifiers, fully qualified: the national ID first, then each (domain, value)
+        in the order given; only those of the ``wanted`` domains (all of them when None)."""
+        out: list[QualifiedId] = []
+        if national_id and (wanted is None or NATIONAL in wanted):
+            out.append(QualifiedId(national_id, self.national.namespace, self.national.oid))
+        for domain, value in xrefs:
+            if wanted is None or domain in wanted:
+                out.append(QualifiedId(value, self.namespace(domain), self.oid(domain)))
+        return out
+
     def namespace(self, domain: str) -> str:
         return self.by_id[domain].namespace
 
     def oid(self, domain: str) -> str:
         return self.by_id[domain].oid
+
+
+def authority_text(namespace: str | None, oid: str | None) -> str:
+    """An assigning authority as a message wrote it, for error texts: ``HOSP_A&1.2.156.1``."""
+    return "&".join(x for x in (namespace, oid) if x)

@@ -55,9 +55,6 @@ class FeedResult:
     person_id: int
     created: bool
     linked_by: str  # national-id | match | new | kept
-    score: float | None = None
-    review_id: int | None = None
-    moved_from: int | None = None  # the person the record left (its cross-references changed)
     changed_persons: set[int] = field(default_factory=set)  # persons whose cross-references changed
 
 
@@ -181,7 +178,7 @@ class EmpiIndex:
             self._event(conn, "create", record_id, person_id, None, found_score, linked_by, feed)
             if review is not None:
                 self._open_review(conn, record_id, review, now, feed)
-            return FeedResult(record_id, person_id, True, linked_by, found_score, None, None, {person_id})
+            return FeedResult(record_id, person_id, True, linked_by, {person_id})
         conn.execute(
             update(records)
             .where(records.c.id == existing.id)
@@ -293,7 +290,7 @@ class EmpiIndex:
         )
         self._event(conn, "unlink", existing.id, person.id, target, None, "national-id changed", feed)
         self._event(conn, "link", existing.id, target, person.id, None, "national-id", feed)
-        result.person_id, result.linked_by, result.moved_from = target, "national-id", person.id
+        result.person_id, result.linked_by = target, "national-id"
         result.changed_persons |= {person.id, target}
 
     # -- merging (ITI-8 A40) -----------------------------------------------------------------------

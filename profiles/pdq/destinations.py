@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from engine.connectors.base import Outbound, SendResult
 from engine.errors import MessageError
+from ihe._hl7v2 import Request
 from ihe.iti21 import PdqAnswer, build_ack_j01, build_rsp_k22, parse_qbp_q22, parse_qcn_j01
 from profiles.empi.destination import EmpiDestination
 
@@ -23,7 +24,7 @@ class PdqQueryDestination(EmpiDestination):
     async def send(self, out: Outbound) -> SendResult:
         req = self._request(out)
         if req.header.message_code == "QCN":
-            return await self._cancel(out)
+            return await self._cancel(out, req)
         query = None
         try:
             query = parse_qbp_q22(req)
@@ -38,8 +39,7 @@ class PdqQueryDestination(EmpiDestination):
         )
         return self._answer(out, text, refused)
 
-    async def _cancel(self, out: Outbound) -> SendResult:
-        req = self._request(out)
+    async def _cancel(self, out: Outbound, req: Request) -> SendResult:
         requester = f"{req.header.sending_application}^{req.header.sending_facility}"
         try:
             if req.header.trigger_event != "J01":

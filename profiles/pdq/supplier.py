@@ -30,6 +30,7 @@ random pointer (DSC-1), bound to the requester (MSH-3^MSH-4) and the query's par
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import secrets
 from typing import Any
@@ -38,7 +39,6 @@ from sqlalchemy import Connection, Engine, and_, delete, func, or_, select
 
 from engine.errors import MessageError
 from engine.mapping import gb11643
-from ihe.iti9 import QualifiedId
 from ihe.iti21 import PdqAnswer, PdqParameter, PdqPatient, PdqQuery
 from profiles.empi.domains import NATIONAL, DomainConflict, Domains
 from profiles.empi.matching import name_key, phone_key, pinyin_key
@@ -59,7 +59,7 @@ class PdqSupplier:
 
     def search(self, query: PdqQuery) -> PdqAnswer:
         answer = PdqAnswer()
-        wanted = self._wanted(query, answer)
+        wanted, answer.errors = self.domains.returned(query.domains, 8)  # case 3
         if answer.errors:
             return answer
         with self.db.begin() as conn:
@@ -85,29 +85,6 @@ class PdqSupplier:
                 )
             )
             return int(result.rowcount or 0)
-
-    # -- domains ------------------------------------------------------------------------------------
-    def _wanted(self, query: PdqQuery, answer: PdqAnswer) -> set[str] | None:
-        if not query.domains:
-            return None
-        wanted: set[str] = set()
-        for rep, hd in query.domains:
-            try:
-                found = self.domains.resolve(hd.namespace, hd.universal_id)
-            except DomainConflict:
-                found = None
-            if found is None:  # case 3: one location per unknown domain
-                name = "&".join(x for x in (hd.namespace, hd.universal_id) if x)
-                answer.errors.append(
-                    MessageError(
-                        f"QPD-8 repetition {rep}: unknown domain {name}",
-                        hl7_code="204",
-                        location=f"QPD^1^8^{rep}",
-                    )
-                )
-            else:
-                wanted.add(found)
-        return wanted
 
     # -- matching -----------------------------------------------------------------------------------
     def _find(self, conn: Connection, query: PdqQuery, wanted: set[str] | None) -> list[int]:
@@ -220,15 +197,8 @@ class PdqSupplier:
             .order_by(records.c.domain, records.c.value)
         ).all()
         person = conn.execute(select(persons.c.national_id).where(persons.c.id == person_id)).first()
-        ids: list[QualifiedId] = []
         national = person.national_id if person is not None else None
-        if national and (wanted is None or NATIONAL in wanted):
-            ids.append(QualifiedId(national, self.domains.namespace(NATIONAL), self.domains.oid(NATIONAL)))
-        for row in rows:
-            if wanted is None or row.domain in wanted:
-                ids.append(
-                    QualifiedId(row.value, self.domains.namespace(row.domain), self.domains.oid(row.domain))
-                )
+        ids = self.domains.qualified(national, ((row.domain, row.value) for row in rows), wanted)
         if not ids or not rows:
             return None  # nothing in the requested domains: left out (case 2)
         # each field from the most recently updated record that has it (a "golden record")
@@ -328,6 +298,4 @@ def _text_match(column: Any, value: str) -> Any:
 
 
 def _hash(text: str) -> str:
-    import hashlib
-
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -27,7 +27,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, update
 
 from engine.errors import MessageError
 from engine.hl7v2.peek import Header
@@ -36,9 +36,9 @@ from ihe import iti8
 from ihe.iti9 import PixAnswer, PixQuery, QualifiedId
 from profiles.canonical import AdtEvent, Identifier
 from profiles.empi.config import EmpiConfig
-from profiles.empi.domains import NATIONAL, DomainConflict, Domains
+from profiles.empi.domains import NATIONAL, DomainConflict, Domains, authority_text
 from profiles.empi.index import EmpiIndex, FeedRecord
-from profiles.empi.schema import notifications
+from profiles.empi.schema import notifications, persons, records
 
 __all__ = ["FeedAnswer", "PixManager"]
 
@@ -47,7 +47,6 @@ __all__ = ["FeedAnswer", "PixManager"]
 class FeedAnswer:
     warnings: list[str] = field(default_factory=list)
     changed_persons: set[int] = field(default_factory=set)
-    records: list[int] = field(default_factory=list)
     # (CX of the identity, audit action: C created, U updated, D merged away), for ATNA
     identities: list[tuple[str, str]] = field(default_factory=list)
 
@@ -81,13 +80,6 @@ class PixManager:
             wake()
 
     # -- ITI-8 ------------------------------------------------------------------------------------
-    def feed(
-        self, event: AdtEvent, header: Header, message_id: int | None, on_commit: OnCommit | None = None
-    ) -> FeedAnswer:
-        """Apply one feed in a transaction of its own (see ``feed_in``)."""
-        with self.db.begin() as conn:
-            return self.feed_in(conn, event, header, message_id, on_commit)
-
     def feed_in(
         self,
         conn: Connection,
@@ -104,8 +96,7 @@ class PixManager:
         trigger = iti8.check_event(header)
         answer = FeedAnswer()
         actor = f"{header.sending_application}^{header.sending_facility}"
-        locals_, national, warnings = self._identities(event, header)
-        answer.warnings += warnings
+        locals_, national = self._identities(event, header)
         valid = national is not None and gb11643.is_valid(national)
         if national is not None and not valid:
             problem = gb11643.check_id_card(national, None, None)
@@ -143,7 +134,6 @@ class PixManager:
                     self._same_person(conn, result.record_id, result.person_id, person)
                     result.changed_persons.add(person)
             person = person if person is not None else result.person_id
-            answer.records.append(result.record_id)
             answer.changed_persons |= result.changed_persons
             answer.identities.append((self.cx(local.domain, local.value), "C" if result.created else "U"))
         self._outbox(conn, answer.changed_persons)
@@ -170,15 +160,14 @@ class PixManager:
         conn.execute(notifications.insert(), rows)
 
     def cx(self, domain: str, value: str) -> str:
-        """An identifier written as HL7 CX with its fully qualified authority (audit records, ITI-10)."""
-        return f"{value}^^^{self.domains.namespace(domain)}&{self.domains.oid(domain)}&ISO"
+        """An identifier written as HL7 CX with its fully qualified authority (audit records)."""
+        return QualifiedId(value, self.domains.namespace(domain), self.domains.oid(domain)).cx
 
-    def _identities(self, event: AdtEvent, header: Header) -> tuple[list[_Local], str | None, list[str]]:
+    def _identities(self, event: AdtEvent, header: Header) -> tuple[list[_Local], str | None]:
         own = self.domains.fed_by(header.sending_application, header.sending_facility)
         source = f"{header.sending_application}^{header.sending_facility}"
         locals_: list[_Local] = []
         nationals: list[str] = []
-        warnings: list[str] = []
         for n, ident in enumerate(event.patient.identifiers, 1):
             domain = self._domain_of(ident, n, own, source)
             if domain == NATIONAL:
@@ -212,7 +201,7 @@ class PixManager:
                 hl7_code="101",
                 location="PID^1^3",
             )
-        return locals_, (nationals[0] if nationals else None), warnings
+        return locals_, (nationals[0] if nationals else None)
 
     def _domain_of(self, ident: Identifier, n: int, own: list[str], source: str) -> str:
         if ident.system or ident.namespace:
@@ -221,7 +210,7 @@ class PixManager:
             except DomainConflict as exc:
                 raise MessageError(str(exc), hl7_code="204", location=iti8.identifier_location(n)) from None
             if domain is None:
-                name = "&".join(x for x in (ident.namespace, ident.system) if x)
+                name = authority_text(ident.namespace, ident.system)
                 raise MessageError(
                     f"PID-3 repetition {n}: unknown assigning authority {name}",
                     hl7_code="204",
@@ -264,10 +253,6 @@ class PixManager:
 
     def _same_person(self, conn: Connection, record_id: int, current: int, person: int) -> None:
         """A second identifier of the same message belongs to the first one's person."""
-        from sqlalchemy import update
-
-        from profiles.empi.schema import persons, records
-
         conn.execute(update(records).where(records.c.id == record_id).values(person_id=person))
         conn.execute(
             update(persons).where(persons.c.id == current).values(status="merged", merged_into=person)
@@ -284,33 +269,13 @@ class PixManager:
             domain = None
             reason = str(exc)
         else:
-            reason = (
-                f"unknown assigning authority {'&'.join(x for x in (hd.namespace, hd.universal_id) if x)}"
-            )
+            reason = f"unknown assigning authority {authority_text(hd.namespace, hd.universal_id)}"
         if domain is None:  # case 4
             answer.errors.append(MessageError(reason, hl7_code="204", location="QPD^1^3^1^4"))
             return answer
-        wanted: set[str] | None = None
-        if query.domains:
-            wanted = set()
-            for rep, authority in query.domains:
-                try:
-                    found = self.domains.resolve(authority.namespace, authority.universal_id)
-                except DomainConflict:
-                    found = None
-                if found is None:  # case 5, one ERR per unknown domain
-                    name = "&".join(x for x in (authority.namespace, authority.universal_id) if x)
-                    answer.errors.append(
-                        MessageError(
-                            f"QPD-4 repetition {rep}: unknown domain {name}",
-                            hl7_code="204",
-                            location=f"QPD^1^4^{rep}",
-                        )
-                    )
-                else:
-                    wanted.add(found)
-            if answer.errors:
-                return answer
+        wanted, answer.errors = self.domains.returned(query.domains, 4)  # case 5
+        if answer.errors:
+            return answer
         with self.db.connect() as conn:
             person_id = self._person_of(conn, domain, query.person.value)
             if person_id is None:  # case 3
@@ -324,16 +289,11 @@ class PixManager:
                 return answer
             xrefs = self.index.cross_references(conn, person_id)
             person = self.index.person(conn, person_id)
-        if person is not None and person.national_id:
-            xrefs.insert(0, (NATIONAL, person.national_id))
-        for xdomain, value in xrefs:
-            if (xdomain, value) == (domain, query.person.value):
-                continue  # never the queried-for identifier (case 1)
-            if wanted is not None and xdomain not in wanted:
-                continue
-            answer.identifiers.append(
-                QualifiedId(value, self.domains.namespace(xdomain), self.domains.oid(xdomain))
-            )
+        national = person.national_id if person is not None else None
+        queried = QualifiedId(query.person.value, self.domains.namespace(domain), self.domains.oid(domain))
+        answer.identifiers = [  # never the queried-for identifier (case 1)
+            i for i in self.domains.qualified(national, xrefs, wanted) if i != queried
+        ]
         return answer  # several in one domain come consecutively (case 6): ordered by domain
 
     def _person_of(self, conn: Connection, domain: str, value: str) -> int | None:

@@ -29,10 +29,12 @@ from engine.hl7v2.ack import new_control_id
 from engine.message import ContentType
 from engine.services import Services
 from engine.store.db import live_nodes
+from ihe import atna
 from ihe.iti9 import QualifiedId
 from ihe.iti10 import build_adt_a31
 from profiles.empi.actor import EmpiActor
-from profiles.empi.domains import NATIONAL
+from profiles.empi.destination import record_audit
+from profiles.empi.domains import Domains
 from profiles.empi.schema import notifications, persons, records
 
 __all__ = ["PixNotificationSource"]
@@ -79,7 +81,7 @@ class PixNotificationSource(Source):
                 await self._task
 
     @property
-    def _domains(self) -> Any:
+    def _domains(self) -> Domains:
         assert self._actor is not None
         return self._actor.manager.domains
 
@@ -104,9 +106,10 @@ class PixNotificationSource(Source):
         for row_id, person_id in claimed:
             identifiers = await asyncio.to_thread(self._identifiers, person_id)
             if identifiers:
+                control_id = new_control_id()
                 text = build_adt_a31(
                     identifiers,
-                    control_id=new_control_id(),
+                    control_id=control_id,
                     application=self.app.engine.name,
                     facility=self.app.engine.facility,
                     receiving_application=self.options.receiving_application,
@@ -120,9 +123,23 @@ class PixNotificationSource(Source):
                         "channel %s: an A31 was not stored; it stays in the outbox", self.receiver.channel_id
                     )
                     continue
+                await self._audit(identifiers, control_id, outcome.message_id)
                 sent += 1
             await asyncio.to_thread(self._done, row_id)
         return sent
+
+    async def _audit(self, identifiers: list[QualifiedId], control_id: str, message_id: int | None) -> None:
+        """ITI-10's ATNA record, through the engine's group-commit writer."""
+        assert self._services is not None
+        event = atna.notification_event(
+            us=f"{self.app.engine.name}|{self.app.engine.facility}",
+            consumer=f"{self.options.receiving_application}|{self.options.receiving_facility}",
+            patients=[i.cx for i in identifiers],
+            control_id=control_id,
+            channel_id=self.receiver.channel_id,
+            message_id=message_id,
+        )
+        await record_audit(self._services, [event], f"channel {self.receiver.channel_id} (ITI-10)")
 
     def _claim(self) -> list[tuple[int, int]]:
         assert self._services is not None
@@ -163,13 +180,7 @@ class PixNotificationSource(Source):
                 .where(records.c.person_id == person_id, records.c.status == "active")
                 .order_by(records.c.domain, records.c.value)
             ).all()
-        out: list[QualifiedId] = []
-        if person.national_id and (wanted is None or NATIONAL in wanted):
-            out.append(QualifiedId(person.national_id, domains.namespace(NATIONAL), domains.oid(NATIONAL)))
-        for domain, value in rows:
-            if wanted is None or domain in wanted:
-                out.append(QualifiedId(value, domains.namespace(domain), domains.oid(domain)))
-        return out
+        return domains.qualified(person.national_id, ((r.domain, r.value) for r in rows), wanted)
 
     def _done(self, row_id: int) -> None:
         assert self._services is not None

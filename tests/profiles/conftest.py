@@ -37,10 +37,12 @@ class Pix:
         self.config = folder / "config.yaml"
         self.feed_port, self.query_port, self.pdq_port, self.vendor_port = (ports[c] for c in CHANNELS[:4])
         self._n = 0
+        self.last_id = ""
 
     def _id(self) -> str:
         self._n += 1
-        return f"T{self._n:05d}"
+        self.last_id = f"T{self._n:05d}"  # MSH-10 of the last request, which MSA-2 must echo
+        return self.last_id
 
     async def feed(
         self,

@@ -38,7 +38,7 @@ async def test_feeds_from_two_hospitals_link_on_the_national_id_and_answer_the_p
 
     # case 1: every other identifier, fully qualified, never the queried one
     answer = await pix.query(f"A1001^^^{A}")
-    assert seg(answer, "MSA")[0][1:3] == ["AA", answer and seg(answer, "MSA")[0][2]]
+    assert seg(answer, "MSA")[0][1:3] == ["AA", pix.last_id]
     assert seg(answer, "QAK")[0][1:3] == [seg(answer, "QPD")[0][2], "OK"]
     assert pid3(answer) == [f"{NID_A}^^^NIC&2.16.156.10011.1.3&ISO", f"B2001^^^{B}"]
     assert seg(answer, "PID")[0][5] == "~^^^^^^S"
@@ -227,6 +227,10 @@ async def test_cross_reference_changes_are_notified_with_adt_a31(pix: Pix) -> No
     sent = [d for d in rows(pix.rt, deliveries) if d["channel_id"] == "pix-notify"]
     assert len(sent) == 2 and all(d["status"] == "sent" for d in sent)
     assert rows(pix.rt, notifications) == []
+    # and each A31 has its ATNA record: 110110 action R, the patients notified about
+    told = [a for a in rows(pix.rt, audit_events) if str(a["event_type"]).startswith("ITI-10^")]
+    assert len(told) == 2 and all(a["action"] == "R" for a in told)
+    assert f"B2001^^^{B}" in str(told[-1]["patient_ids"])
 
 
 async def test_a_vendor_dialect_feeds_the_index_through_its_mapping(pix: Pix) -> None:
