@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import audit
 from engine.config import ChannelConfig, DestinationConfig
+from engine.connectors.base import SendResult
 from engine.errors import CharsetError, DeliveryError, MessageError
 from engine.hl7v2.charset import codec_for, decode_message
 from engine.hl7v2.peek import Header, peek, require_control_id
@@ -58,6 +59,12 @@ class Channel:
         self, raw: bytes, peer: str, *, content_type: ContentType = ContentType.HL7V2
     ) -> tuple[Outcome, Message | None]:
         msg, outcome, batch, targets = self.prepare(raw, peer, content_type)
+        relay = outcome.status is OutcomeStatus.ACCEPTED and self.config.ack == "after_delivery"
+        answering = self.queues[self.config.ack_from or ""] if relay else None
+        inline = None
+        if answering is not None and answering.connector.inline != "queue":
+            # asked within the commit that stores the message: one commit, not two (Destination.inline)
+            inline = await answering.ask_inline(msg, batch)
         try:
             await self.services.writer.write(batch)
         except Exception as exc:
@@ -66,8 +73,14 @@ class Channel:
             return Outcome(OutcomeStatus.ERRORED, error=error), msg
         for dest_id, lane in targets:
             self.queues[dest_id].notify(lane)
-        if outcome.status is OutcomeStatus.ACCEPTED and self.config.ack == "after_delivery":
-            await self._relay(msg, outcome)
+        if answering is None:
+            return outcome, msg
+        if inline is None:
+            await self._relay(answering, msg, outcome)
+        elif inline.result is None:
+            self._unanswered(answering, outcome, inline.error or "no answer")
+        else:
+            self._answered(inline.result, outcome)
         return outcome, msg
 
     async def reject_unframed(self, raw: bytes, peer: str, reason: str) -> int | None:
@@ -204,16 +217,25 @@ class Channel:
             )
         return Outcome(OutcomeStatus.ACCEPTED, message_id=msg.id, warnings=msg.warnings)
 
-    async def _relay(self, msg: Message, outcome: Outcome) -> None:
-        queue = self.queues[self.config.ack_from or ""]
+    async def _relay(self, queue: DestinationQueue, msg: Message, outcome: Outcome) -> None:
         try:
             result = await queue.deliver_now(msg)
         except DeliveryError as exc:
-            outcome.status = OutcomeStatus.ERRORED
-            outcome.error = MessageError(f"destination {queue.destination_id} did not answer: {exc}")
+            self._unanswered(queue, outcome, str(exc))
             return
+        self._answered(result, outcome)
+
+    @staticmethod
+    def _answered(result: SendResult, outcome: Outcome) -> None:
         outcome.response = result.response
         outcome.response_charset = result.response_charset
+        if result.after_commit is not None:
+            result.after_commit()
+
+    @staticmethod
+    def _unanswered(queue: DestinationQueue, outcome: Outcome, reason: str) -> None:
+        outcome.status = OutcomeStatus.ERRORED
+        outcome.error = MessageError(f"destination {queue.destination_id} did not answer: {reason}")
 
     # -- rows ---------------------------------------------------------------------------------------
     def _message_row(self, msg: Message, outcome: Outcome, reprocessed_from: int | None) -> dict[str, object]:

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Connection, and_, select, update
 
 from engine import audit
 from engine.config import DestinationConfig
@@ -33,7 +35,7 @@ from engine.store.db import live_nodes, utcnow
 from engine.store.schema import attempts, audit_events, deliveries, messages
 from engine.store.writer import Batch
 
-__all__ = ["DestinationQueue", "recover_orphans"]
+__all__ = ["DestinationQueue", "InlineAnswer", "recover_orphans"]
 
 log = logging.getLogger(__name__)
 
@@ -117,24 +119,27 @@ class DestinationQueue:
 
     async def _serve(self, entries: list[_Entry]) -> None:
         batch = Batch()
+        after: list[Callable[[], None]] = []  # what sent deliveries ask for once their status committed
         pending = 0
         for entry in entries:
             if self._stopping.is_set():
                 break
             wait = (entry.next_attempt_at - utcnow()).total_seconds() if entry.next_attempt_at else 0.0
             if wait > 0:
-                await self._flush(batch)
-                batch, pending = Batch(), 0
+                await self._flush(batch, after)
+                batch, after, pending = Batch(), [], 0
                 if not await self._sleep(wait):
                     return
-            done, _ = await self._attempt(entry, batch)
+            done, result = await self._attempt(entry, batch)
+            if result is not None and result.after_commit is not None:
+                after.append(result.after_commit)
             pending += 1
             if not done:
                 break  # it will be retried first; nothing behind it in this lane may overtake it
             if pending >= self.batch_size:
-                await self._flush(batch)
-                batch, pending = Batch(), 0
-        await self._flush(batch)
+                await self._flush(batch, after)
+                batch, after, pending = Batch(), [], 0
+        await self._flush(batch, after)
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep unless stopping; False when the queue is stopping."""
@@ -142,7 +147,7 @@ class DestinationQueue:
             await asyncio.wait_for(self._stopping.wait(), seconds)
         return not self._stopping.is_set()
 
-    async def _flush(self, batch: Batch) -> None:
+    async def _flush(self, batch: Batch, after: Sequence[Callable[[], None]] = ()) -> None:
         if not batch.rows():
             return
         try:
@@ -157,6 +162,8 @@ class DestinationQueue:
             )
             return
         await self.services.writer.write(batch)
+        for call in after:
+            call()
 
     def _fetch(self, lane: int) -> list[_Entry]:
         d, m = deliveries, messages
@@ -194,7 +201,38 @@ class DestinationQueue:
 
         Finished means sent or dead-lettered; an unfinished entry stays queued for a retry.
         """
-        out = Outbound(
+        out = self._outbound(entry)
+        started = time.monotonic()
+        now = utcnow()
+        number = entry.attempts + 1
+        try:
+            result = await self.connector.send(out)
+        except Exception as exc:
+            return self._failed(entry, batch, exc, number, started, now, retry), None
+        self._sent(entry, out, batch, result, number, started, now)
+        return True, result
+
+    def _attempt_in(self, entry: _Entry, answer: InlineAnswer, conn: Connection) -> Batch:
+        """Send once inside the store's transaction (``inline = "store"``), on the writer's thread:
+        the connector's writes in a savepoint (rolled back alone if it fails), the outcome's rows
+        returned to be written in the same transaction."""
+        batch = Batch()
+        out = self._outbound(entry)
+        started = time.monotonic()
+        now = utcnow()
+        try:
+            with conn.begin_nested():
+                result = self.connector.send_in(conn, out)
+        except Exception as exc:
+            self._failed(entry, batch, exc, 1, started, now, retry=False)
+            answer.result, answer.error = None, str(exc) or type(exc).__name__
+            return batch
+        self._sent(entry, out, batch, result, 1, started, now)
+        answer.result, answer.error = result, None
+        return batch
+
+    def _outbound(self, entry: _Entry) -> Outbound:
+        return Outbound(
             delivery_id=entry.id,
             message_id=entry.message_id,
             channel_id=self.channel_id,
@@ -205,13 +243,17 @@ class DestinationQueue:
             content=entry.content,
             attempt=entry.attempts + 1,
         )
-        started = time.monotonic()
-        now = utcnow()
-        number = entry.attempts + 1
-        try:
-            result = await self.connector.send(out)
-        except Exception as exc:
-            return self._failed(entry, batch, exc, number, started, now, retry), None
+
+    def _sent(
+        self,
+        entry: _Entry,
+        out: Outbound,
+        batch: Batch,
+        result: SendResult,
+        number: int,
+        started: float,
+        now: datetime,
+    ) -> None:
         ms = (time.monotonic() - started) * 1000
         sent = None if result.sent == out.raw else result.sent  # None = the received bytes, unchanged
         status = "errored" if result.refused else "sent"
@@ -236,7 +278,11 @@ class DestinationQueue:
         self._record_attempt(batch, entry, number, now, status, ms, result.response, result.refused)
         outcome = audit.Outcome.MINOR_FAILURE if result.refused else audit.Outcome.SUCCESS
         self._audit(batch, now, entry, outcome, result.refused)
-        return True, result
+        for event in result.audit:
+            batch.insert(audit_events, event.row(self.services.ids.next()))
+        if result.writes is not None:
+            writes = result.writes
+            batch.then(lambda conn: writes(conn))
 
     def _failed(
         self,
@@ -357,17 +403,47 @@ class DestinationQueue:
     # -- after_delivery -----------------------------------------------------------------------------
     async def deliver_now(self, msg: Message) -> SendResult:
         """Send the ``pending`` entry of ``msg`` at once (one attempt: the sender retries, not us)."""
-        ident = msg.variables["delivery_ids"][self.destination_id]
-        content = msg.content if msg.variables.get("changed") else None
-        entry = _Entry(
-            ident, msg.id, 0, None, msg.raw, content, msg.charset, msg.content_type.value, msg.control_id
-        )
         batch = Batch()
-        _, result = await self._attempt(entry, batch, retry=False)
+        _, result = await self._attempt(self._pending(msg), batch, retry=False)
         await self._flush(batch)
         if result is None:
-            raise DeliveryError(str(batch.updates[deliveries.name][-1].get("last_error")))
+            raise DeliveryError(_last_error(batch))
         return result
+
+    async def ask_inline(self, msg: Message, batch: Batch) -> InlineAnswer:
+        """Ask the ``pending`` entry of ``msg`` within the commit that stores it (``Destination.inline``).
+
+        "read": sent now, its outcome added to ``batch``; "store": ``send_in`` added to ``batch`` as
+        work of its transaction. Either way the answer holds once ``batch`` has committed.
+        """
+        entry = self._pending(msg)
+        answer = InlineAnswer()
+        if self.connector.inline == "store":
+            batch.then(functools.partial(self._attempt_in, entry, answer))
+            return answer
+        _, answer.result = await self._attempt(entry, batch, retry=False)
+        if answer.result is None:
+            answer.error = _last_error(batch)
+        return answer
+
+    def _pending(self, msg: Message) -> _Entry:
+        ident = msg.variables["delivery_ids"][self.destination_id]
+        content = msg.content if msg.variables.get("changed") else None
+        return _Entry(
+            ident, msg.id, 0, None, msg.raw, content, msg.charset, msg.content_type.value, msg.control_id
+        )
+
+
+@dataclass(slots=True)
+class InlineAnswer:
+    """What an inline destination answered (``result``), or why it did not (``error``)."""
+
+    result: SendResult | None = None
+    error: str | None = "the destination was not asked"
+
+
+def _last_error(batch: Batch) -> str:
+    return str(batch.updates[deliveries.name][-1].get("last_error"))
 
 
 def recover_orphans(services: Services, queues: list[DestinationQueue]) -> int:

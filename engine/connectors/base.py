@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ssl
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 from urllib.parse import SplitResult, urlsplit
 
 from pydantic import BaseModel, ConfigDict
@@ -14,6 +15,9 @@ from engine.hl7v2.charset import codec_for, msh18_from_bytes, with_msh18
 from engine.message import ContentType, Message, Outcome
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from engine.audit import AuditEvent
     from engine.config import AppConfig
     from engine.services import Services
 
@@ -101,6 +105,12 @@ class SendResult:
     # the destination answered but did not take the message (an in-process actor's AE): the
     # delivery is recorded as errored with this reason, and the answer is still relayed as is
     refused: str | None = None
+    # the destination's own audit records (a query's ATNA record), written with the delivery's status
+    audit: tuple[AuditEvent, ...] = ()
+    # writes that go with the answer (a PDQ continuation), run in the commit of the delivery's status
+    writes: Callable[[Connection], None] | None = None
+    # called on the event loop once the delivery's status has committed (wake an ITI-10 outbox)
+    after_commit: Callable[[], None] | None = None
 
 
 class Source(ABC):
@@ -143,6 +153,14 @@ class Destination(ABC):
     # Is this destination's answer the answer to the sender (an in-process actor's ACK or RSP)?
     # Then the channel must relay it (ack: after_delivery, ack_from: this destination).
     answers_sender: ClassVar[bool] = False
+    # How an after_delivery channel asks it, when it is the channel's ack_from destination:
+    #   "queue": the message is stored first, then sent, and the outcome committed (a remote peer);
+    #   "read":  its answer changes nothing (a query): it is asked first, then the message, the
+    #            answer and their audit records commit together, once;
+    #   "store": its work is a change to the engine's own database (an in-process actor):
+    #            ``send_in`` runs inside the transaction that stores the message, so the message,
+    #            the change and the answer commit together or not at all, once.
+    inline: ClassVar[Literal["queue", "read", "store"]] = "queue"
 
     def __init__(
         self,
@@ -183,6 +201,14 @@ class Destination(ABC):
     @abstractmethod
     async def send(self, out: Outbound) -> SendResult:
         """Deliver once. Raise DeliveryError to retry later, PermanentDeliveryError to dead-letter."""
+
+    def send_in(self, conn: Connection, out: Outbound) -> SendResult:
+        """Deliver once inside the store's transaction (``inline = "store"``), on the writer's thread.
+
+        What it writes on ``conn`` commits with the message and its status. If it raises, its
+        writes are rolled back (a savepoint) and the delivery is recorded as failed.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not deliver inside the store")
 
     @classmethod
     def check_url(cls, url: SplitResult) -> str | None:

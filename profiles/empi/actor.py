@@ -1,10 +1,11 @@
 """One EMPI per engine process (its PIX Manager and PDQ Supplier), shared by every channel that names
 a PIX or PDQ destination.
 
-The EMPI's work is blocking database work, so it runs off the event loop: feeds on one thread, in
-group-committed transactions (``feeds``: one writer per process keeps SQLite free of lock waits,
-and PostgreSQL's unique keys guard against other processes), queries on a few threads of their
-own, since they only read.
+The EMPI's work is blocking database work, so it runs off the event loop. Feeds change the index
+on the store's writer thread, inside the group-committed transaction that stores their message
+(``PixFeedDestination.send_in``): one writer per database keeps SQLite free of lock waits, and
+PostgreSQL's unique keys guard against other processes. Queries only read, on a few threads of
+their own; what an answer writes (a PDQ continuation) commits with its delivery's status.
 """
 
 from __future__ import annotations
@@ -14,11 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection
-
 from engine.services import Services
 from profiles.empi.config import EmpiConfig
-from profiles.empi.feeds import FeedGroups
 from profiles.empi.index import EmpiIndex
 from profiles.pdq.supplier import PdqSupplier
 from profiles.pix.manager import PixManager
@@ -34,7 +32,6 @@ class EmpiActor:
         config = services.app.section("empi", EmpiConfig)
         self.manager = PixManager(services.db, config, EmpiIndex(config.matching, services.ids.next))
         self.supplier = PdqSupplier(services.db, self.manager.domains)
-        self._feeds = FeedGroups(services.db)
         self._readers = ThreadPoolExecutor(QUERY_THREADS, thread_name_prefix="empi-query")
 
     @classmethod
@@ -44,11 +41,6 @@ class EmpiActor:
             actor = services.actors["empi"] = cls(services)
         assert isinstance(actor, EmpiActor)
         return actor
-
-    async def feed(self, work: Callable[[Connection], _T]) -> _T:
-        """Run ``work(conn)`` in the next group-committed transaction of feeds (``feeds``)."""
-        result: _T = await asyncio.wrap_future(self._feeds.submit(work))
-        return result
 
     async def read(self, fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._readers, fn, *args)

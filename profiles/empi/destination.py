@@ -2,13 +2,17 @@
 
 The actor (one EMPI per process), the request as received (in the sender's charset), and the answer
 as a ``SendResult``: the answer goes back to the sender; an answer that refuses is also recorded on
-the delivery as errored, with the reason.
+the delivery as errored, with the reason. The query's ATNA record and what the answer must write
+(a PDQ continuation) travel in the SendResult and commit with the delivery's status: a query costs
+one commit (``Destination.inline``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+
+from sqlalchemy import Connection
 
 from engine import audit
 from engine.connectors.base import Destination, Options, Outbound, SendResult
@@ -59,12 +63,7 @@ class EmpiDestination(Destination):
         assert self._services is not None
         return event.row(self._services.ids.next())
 
-    async def record(self, *events: audit.AuditEvent) -> None:
-        """Write audit records through the engine's group-commit writer (queries, refusals)."""
-        if self._services is not None:
-            await record_audit(self._services, events, f"{self.channel_id}/{self.destination_id}")
-
-    async def record_query(
+    def query_audit(
         self,
         transaction: str,
         out: Outbound,
@@ -72,20 +71,18 @@ class EmpiDestination(Destination):
         qpd: str,
         found: Iterable[QualifiedId],
         refused: str | None,
-    ) -> None:
+    ) -> audit.AuditEvent:
         """The ATNA record of a query (ITI-9, ITI-21): who asked, the QPD, the patients returned."""
-        await self.record(
-            atna.query_event(
-                transaction,
-                req.header,
-                qpd,
-                us=self.us,
-                patients=[i.cx for i in found],
-                outcome=audit.Outcome.MINOR_FAILURE if refused else audit.Outcome.SUCCESS,
-                description=refused,
-                channel_id=out.channel_id,
-                message_id=out.message_id,
-            )
+        return atna.query_event(
+            transaction,
+            req.header,
+            qpd,
+            us=self.us,
+            patients=[i.cx for i in found],
+            outcome=audit.Outcome.MINOR_FAILURE if refused else audit.Outcome.SUCCESS,
+            description=refused,
+            channel_id=out.channel_id,
+            message_id=out.message_id,
         )
 
     @property
@@ -102,11 +99,26 @@ class EmpiDestination(Destination):
     def _request(self, out: Outbound) -> Request:
         return Request(out.raw.decode(out.charset or "utf-8", "replace"))
 
-    def _answer(self, out: Outbound, text: str, refused: str | None) -> SendResult:
+    def _answer(
+        self,
+        out: Outbound,
+        text: str,
+        refused: str | None,
+        *,
+        audited: tuple[audit.AuditEvent, ...] = (),
+        writes: Callable[[Connection], None] | None = None,
+        after_commit: Callable[[], None] | None = None,
+    ) -> SendResult:
         charset = out.charset or "utf-8"
         sent = out.content.encode("utf-8") if out.content is not None else out.raw
         return SendResult(
-            sent=sent, response=text.encode(charset, "replace"), response_charset=charset, refused=refused
+            sent=sent,
+            response=text.encode(charset, "replace"),
+            response_charset=charset,
+            refused=refused,
+            audit=audited,
+            writes=writes,
+            after_commit=after_commit,
         )
 
     @property

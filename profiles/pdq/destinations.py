@@ -9,6 +9,8 @@ destinations:
 
 from __future__ import annotations
 
+from sqlalchemy import Connection
+
 from engine.connectors.base import Outbound, SendResult
 from engine.errors import MessageError
 from ihe._hl7v2 import Request
@@ -20,26 +22,30 @@ __all__ = ["PdqQueryDestination"]
 
 class PdqQueryDestination(EmpiDestination):
     scheme = "pdq-iti21"
+    # The message, the RSP, the query's ATNA record and the continuation it leaves commit together,
+    # once; a QCN^J01's delete commits with it in the same way.
+    inline = "read"
 
     async def send(self, out: Outbound) -> SendResult:
         req = self._request(out)
         if req.header.message_code == "QCN":
-            return await self._cancel(out, req)
+            return self._cancel(out, req)
         query = None
+        writes = None
         try:
             query = parse_qbp_q22(req)
-            answer = await self.actor.read(self.actor.supplier.search, query)
+            answer, writes = await self.actor.read(self.actor.supplier.search, query)
         except MessageError as exc:
             answer = PdqAnswer(errors=[exc])
         text = build_rsp_k22(req, query, answer, application=self._application, facility=self._facility)
         refused = "; ".join(e.text for e in answer.errors) or None
         qpd = query.qpd if query is not None else (req.segment_text("QPD") or "")
-        await self.record_query(
+        event = self.query_audit(
             "ITI-21", out, req, qpd, [i for p in answer.patients for i in p.identifiers], refused
         )
-        return self._answer(out, text, refused)
+        return self._answer(out, text, refused, audited=(event,), writes=writes)
 
-    async def _cancel(self, out: Outbound, req: Request) -> SendResult:
+    def _cancel(self, out: Outbound, req: Request) -> SendResult:
         requester = f"{req.header.sending_application}^{req.header.sending_facility}"
         try:
             if req.header.trigger_event != "J01":
@@ -49,9 +55,13 @@ class PdqQueryDestination(EmpiDestination):
                     location="MSH^1^9",
                 )
             tag, _ = parse_qcn_j01(req)
-            await self.actor.read(self.actor.supplier.cancel, requester, tag)
         except MessageError as exc:
             text = build_ack_j01(req, "AE", exc, application=self._application, facility=self._facility)
             return self._answer(out, text, exc.text)
         text = build_ack_j01(req, "AA", None, application=self._application, facility=self._facility)
-        return self._answer(out, text, None)
+        supplier = self.actor.supplier
+
+        def forget(conn: Connection) -> None:
+            supplier.cancel(conn, requester, tag)
+
+        return self._answer(out, text, None, writes=forget)

@@ -33,6 +33,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select
@@ -57,34 +58,43 @@ class PdqSupplier:
         self.db = db
         self.domains = domains
 
-    def search(self, query: PdqQuery) -> PdqAnswer:
+    def search(self, query: PdqQuery) -> tuple[PdqAnswer, Callable[[Connection], None] | None]:
+        """The answer, read on a connection of its own, and what it must write (None: nothing): the
+        continuation it leaves or consumes, written in the commit that records the answer."""
         answer = PdqAnswer()
         wanted, answer.errors = self.domains.returned(query.domains, 8)  # case 3
         if answer.errors:
-            return answer
-        with self.db.begin() as conn:
+            return answer, None
+        writes: list[Callable[[Connection], None]] = []
+        with self.db.connect() as conn:
             if query.pointer:
                 ids, total = self._continue(conn, query)
+                writes.append(self._forget(query.pointer))
             else:
                 ids = self._find(conn, query, wanted)
                 total = len(ids)
             count = query.count or len(ids)
             page, rest = ids[:count], ids[count:]
             if rest:
-                answer.pointer = self._keep(conn, query, rest, total)
+                answer.pointer, keep = self._keep(query, rest, total)
+                writes.append(keep)
             answer.total, answer.remaining = total, len(rest)
             answer.patients = [p for p in (self._patient(conn, pid, wanted) for pid in page) if p is not None]
-        return answer
 
-    def cancel(self, requester: str, tag: str) -> int:
+        def write(conn: Connection) -> None:
+            for w in writes:
+                w(conn)
+
+        return answer, write if writes else None
+
+    def cancel(self, conn: Connection, requester: str, tag: str) -> int:
         """Forget the continuations of a query (QCN^J01); how many there were."""
-        with self.db.begin() as conn:
-            result = conn.execute(
-                delete(continuations).where(
-                    continuations.c.requester == requester[:200], continuations.c.query_tag == tag[:64]
-                )
+        result = conn.execute(
+            delete(continuations).where(
+                continuations.c.requester == requester[:200], continuations.c.query_tag == tag[:64]
             )
-            return int(result.rowcount or 0)
+        )
+        return int(result.rowcount or 0)
 
     # -- matching -----------------------------------------------------------------------------------
     def _find(self, conn: Connection, query: PdqQuery, wanted: set[str] | None) -> list[int]:
@@ -237,26 +247,37 @@ class PdqSupplier:
         )
 
     # -- continuations ----------------------------------------------------------------------------
-    def _keep(self, conn: Connection, query: PdqQuery, rest: list[int], total: int) -> str:
+    @staticmethod
+    def _keep(query: PdqQuery, rest: list[int], total: int) -> tuple[str, Callable[[Connection], None]]:
+        """A new pointer to the hits not yet returned, and the write that keeps them behind it."""
         now = dt.datetime.now(dt.UTC)
-        if query.pointer:
-            conn.execute(delete(continuations).where(continuations.c.pointer == query.pointer))
         pointer = secrets.token_hex(16)
-        conn.execute(
-            continuations.insert().values(
-                pointer=pointer,
-                requester=query.requester[:200],
-                query_tag=query.tag[:64],
-                query_hash=_hash(query.fingerprint),
-                remaining=json.dumps(rest),
-                total=total,
-                created_at=now,
-                expires_at=now + dt.timedelta(minutes=CONTINUATION_MINUTES),
-            )
-        )
-        # an abandoned query "will eventually terminate" (§3.21.4.3): expired pointers go now
-        conn.execute(delete(continuations).where(continuations.c.expires_at < now))
-        return pointer
+        row = {
+            "pointer": pointer,
+            "requester": query.requester[:200],
+            "query_tag": query.tag[:64],
+            "query_hash": _hash(query.fingerprint),
+            "remaining": json.dumps(rest),
+            "total": total,
+            "created_at": now,
+            "expires_at": now + dt.timedelta(minutes=CONTINUATION_MINUTES),
+        }
+
+        def keep(conn: Connection) -> None:
+            conn.execute(continuations.insert(), row)
+            # an abandoned query "will eventually terminate" (§3.21.4.3): expired pointers go now
+            conn.execute(delete(continuations).where(continuations.c.expires_at < now))
+
+        return pointer, keep
+
+    @staticmethod
+    def _forget(pointer: str) -> Callable[[Connection], None]:
+        """The write that consumes a pointer once its page is answered."""
+
+        def forget(conn: Connection) -> None:
+            conn.execute(delete(continuations).where(continuations.c.pointer == pointer))
+
+        return forget
 
     def _continue(self, conn: Connection, query: PdqQuery) -> tuple[list[int], int]:
         row = conn.execute(select(continuations).where(continuations.c.pointer == query.pointer)).first()
@@ -272,7 +293,6 @@ class PdqSupplier:
                 hl7_code="204",
                 location="DSC^1^1",
             )
-        conn.execute(delete(continuations).where(continuations.c.pointer == query.pointer))
         return [int(x) for x in json.loads(row.remaining)], int(row.total)
 
 

@@ -27,77 +27,77 @@ from engine.errors import MessageError
 from engine.hl7v2.ack import build_ack
 from engine.hl7v2.peek import Header
 from engine.message import ContentType
-from engine.store.schema import audit_events
 from ihe import atna
 from ihe.iti9 import PixAnswer, build_rsp_k23, parse_qbp_q23
 from profiles.canonical import AdtEvent
 from profiles.empi.destination import EmpiDestination
-from profiles.pix.manager import FeedAnswer
 
 __all__ = ["PixFeedDestination", "PixQueryDestination"]
 
 
 class PixFeedDestination(EmpiDestination):
-    """ITI-8: the AdtEvent the channel mapped goes into the EMPI; the answer is the feed's ACK."""
+    """ITI-8: the AdtEvent the channel mapped goes into the EMPI; the answer is the feed's ACK.
+
+    The feed runs inside the transaction that stores the message (``inline = "store"``): the
+    message, the change to the index, its ATNA records, the ITI-10 outbox rows and the delivery's
+    status commit together, so an AA is never sent for a feed that is not durable and a crash never
+    leaves a stored feed unapplied or an applied feed unstored.
+    """
 
     scheme = "pix-iti8"
+    inline = "store"
 
     async def send(self, out: Outbound) -> SendResult:
+        """From a queue (a channel that does not answer with it): in the writer's next transaction."""
+        assert self._services is not None
+        return await self._services.writer.run(lambda conn: self.send_in(conn, out))
+
+    def send_in(self, conn: Connection, out: Outbound) -> SendResult:
         req = self._request(out)
         header: Header = req.header
-
-        def audited(conn: Connection, answer: FeedAnswer) -> None:
-            # the ITI-8 audit records commit with the change they describe
-            rows = [
-                self.audit_row(
-                    atna.feed_event(
-                        header,
-                        us=self.us,
-                        patients=[cx],
-                        action=action,
-                        channel_id=out.channel_id,
-                        message_id=out.message_id,
-                    )
-                )
-                for cx, action in answer.identities
-            ]
-            if rows:
-                conn.execute(audit_events.insert(), rows)
-
         try:
             event = self._event(out)
-            manager = self.actor.manager
-            answer = await self.actor.feed(
-                lambda conn: manager.feed_in(conn, event, header, out.message_id, audited)
-            )
-            if answer.changed_persons:
-                self.actor.manager.wake_subscribers()  # ITI-10: the outbox has rows
+            with conn.begin_nested():  # a refused feed leaves nothing behind, whatever it had written
+                answer = self.actor.manager.feed_in(conn, event, header, out.message_id)
         except MessageError as exc:
             code = "AR" if exc.reject else "AE"
-            await self.record(
-                atna.feed_event(
-                    header,
-                    us=self.us,
-                    patients=[
-                        f"{i.value}^^^{i.authority}" if i.authority else i.value for i in header.identifiers
-                    ],
-                    action="C",
-                    outcome=audit.Outcome.MINOR_FAILURE,
-                    description=exc.text,
-                    channel_id=out.channel_id,
-                    message_id=out.message_id,
-                )
+            refused = atna.feed_event(
+                header,
+                us=self.us,
+                patients=[
+                    f"{i.value}^^^{i.authority}" if i.authority else i.value for i in header.identifiers
+                ],
+                action="C",
+                outcome=audit.Outcome.MINOR_FAILURE,
+                description=exc.text,
+                channel_id=out.channel_id,
+                message_id=out.message_id,
             )
             return self._answer(
                 out,
                 build_ack(header, code, exc, application=self._application, facility=self._facility),
                 f"{code}: {exc.text}",
+                audited=(refused,),
             )
+        # the ITI-8 records of each identity fed, committed with the change they describe
+        audited = tuple(
+            atna.feed_event(
+                header,
+                us=self.us,
+                patients=[cx],
+                action=action,
+                channel_id=out.channel_id,
+                message_id=out.message_id,
+            )
+            for cx, action in answer.identities
+        )
         warning = "; ".join(answer.warnings) or None
         return self._answer(
             out,
             build_ack(header, "AA", warning=warning, application=self._application, facility=self._facility),
             None,
+            audited=audited,
+            after_commit=self.actor.manager.wake_subscribers if answer.changed_persons else None,
         )
 
     def _event(self, out: Outbound) -> AdtEvent:
@@ -117,6 +117,7 @@ class PixQueryDestination(EmpiDestination):
     """ITI-9: QBP^Q23 in, RSP^K23 out (every case of TF-2 §3.9.4.2.2.6)."""
 
     scheme = "pix-iti9"
+    inline = "read"  # the message, the RSP and the query's ATNA record commit together, once
 
     async def send(self, out: Outbound) -> SendResult:
         req = self._request(out)
@@ -129,5 +130,5 @@ class PixQueryDestination(EmpiDestination):
         text = build_rsp_k23(req, query, answer, application=self._application, facility=self._facility)
         refused = "; ".join(e.text for e in answer.errors) or None
         qpd = query.qpd if query is not None else (req.segment_text("QPD") or "")
-        await self.record_query("ITI-9", out, req, qpd, answer.identifiers, refused)
-        return self._answer(out, text, refused)
+        event = self.query_audit("ITI-9", out, req, qpd, answer.identifiers, refused)
+        return self._answer(out, text, refused, audited=(event,))

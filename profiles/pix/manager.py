@@ -51,10 +51,6 @@ class FeedAnswer:
     identities: list[tuple[str, str]] = field(default_factory=list)
 
 
-# called inside the feed's transaction, before it commits: what must commit with it (audit records)
-OnCommit = Callable[[Connection, FeedAnswer], None]
-
-
 @dataclass(frozen=True)
 class _Local:
     repetition: int
@@ -86,13 +82,9 @@ class PixManager:
         event: AdtEvent,
         header: Header,
         message_id: int | None,
-        on_commit: OnCommit | None = None,
     ) -> FeedAnswer:
-        """Apply one feed in the caller's transaction. Raises MessageError (the ACK's AE/AR).
-
-        A MessageError is always raised before this feed wrote anything, so the caller may go on
-        with other feeds in the same transaction (group commit, ``EmpiActor``).
-        """
+        """Apply one feed in the caller's transaction (the one storing its message, on the store's
+        writer). Raises MessageError (the ACK's AE/AR), checked before anything is written."""
         trigger = iti8.check_event(header)
         answer = FeedAnswer()
         actor = f"{header.sending_application}^{header.sending_facility}"
@@ -137,8 +129,6 @@ class PixManager:
             answer.changed_persons |= result.changed_persons
             answer.identities.append((self.cx(local.domain, local.value), "C" if result.created else "U"))
         self._outbox(conn, answer.changed_persons)
-        if on_commit is not None:
-            on_commit(conn, answer)
         return answer
 
     def _outbox(self, conn: Connection, changed: set[int]) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import Connection, func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.store.db import migrate, open_engine
@@ -112,3 +113,52 @@ def test_sqlite_runs_in_wal_mode_with_full_sync(tmp_path: pytest.TempPathFactory
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
     db.dispose()
+
+
+async def test_work_commits_with_its_batch_and_a_failing_work_fails_only_its_batch(store_url: str) -> None:
+    """``Batch.then``: the work's rows commit with the batch; a work that raises takes nothing of its
+    batch with it into the database, and the other batches of its group still commit."""
+    db = open_engine(store_url)
+    migrate(db)
+    writer = BatchWriter(db)
+    writer.start()
+    try:
+
+        def more(ident: int) -> Callable[[Connection], Batch]:
+            def work(conn: Connection) -> Batch:
+                # the batch's own row is already there, in the same transaction
+                assert conn.execute(select(messages.c.id).where(messages.c.id == ident)).scalar_one()
+                extra = Batch()
+                extra.insert(messages, row(ident + 1000))
+                return extra
+
+            return work
+
+        def broken(conn: Connection) -> None:
+            conn.execute(insert(messages).values(row(9999)))
+            raise RuntimeError("the work failed")
+
+        async def write(ident: int, work: Callable[[Connection], Batch | None]) -> None:
+            b = Batch()
+            b.insert(messages, row(ident))
+            b.then(work)
+            await writer.write(b)
+
+        results = await asyncio.gather(
+            write(1, more(1)), write(2, broken), write(3, more(3)), return_exceptions=True
+        )
+        assert results[0] is None and results[2] is None
+        assert isinstance(results[1], RuntimeError)
+        with db.connect() as conn:
+            ids = sorted(conn.execute(select(messages.c.id)).scalars())
+        assert ids == [1, 3, 1001, 1003]  # neither message 2 nor what its work wrote
+
+        assert (
+            await writer.run(
+                lambda conn: conn.execute(select(func.count()).select_from(messages)).scalar_one()
+            )
+            == 4
+        )
+    finally:
+        writer.stop()
+        db.dispose()
