@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, or_, select, update
 
 from profiles.canonical import Patient
 from profiles.empi.config import Matching
@@ -34,6 +34,33 @@ from profiles.empi.schema import events, persons, records, reviews
 __all__ = ["EmpiIndex", "FeedRecord", "FeedResult", "demographics_of", "insert_person"]
 
 _CANDIDATES = 50
+
+# Statements built once: a feed runs a dozen of them on the store's writer thread, and building a
+# statement per call (``.values(...)``, ``.where(column == value)``) cost more than executing it.
+_RECORD = select(records).where(records.c.domain == bindparam("d"), records.c.value == bindparam("v"))
+_PERSON_BY_NATIONAL_ID = select(persons).where(
+    persons.c.national_id == bindparam("n"), persons.c.status == "active"
+)
+_PERSON = select(persons).where(persons.c.id == bindparam("p"))
+_IDENTITY = (
+    select(persons.c.national_id, records.c.domain, records.c.value)
+    .select_from(persons)
+    .outerjoin(records, and_(records.c.person_id == persons.c.id, records.c.status == "active"))
+    .where(persons.c.id == bindparam("p"))
+    .order_by(records.c.domain, records.c.value)
+)
+_INSERT_PERSON = persons.insert()
+_INSERT_RECORD = records.insert()
+_INSERT_EVENT = events.insert()
+_INSERT_REVIEW = reviews.insert()
+_RECORD_ID = records.c.id == bindparam("b_id")
+_REVIVE = update(records).where(_RECORD_ID).values(status="active", merged_into=None)
+_MOVE_RECORD = update(records).where(_RECORD_ID)
+_CLAIM_NATIONAL_ID = (
+    update(persons)
+    .where(persons.c.id == bindparam("b_id"), persons.c.national_id.is_(None))
+    .values(national_id=bindparam("n"))
+)
 
 
 @dataclass(frozen=True)
@@ -88,14 +115,15 @@ def demographics_of(patient: Patient, national_id: str | None) -> dict[str, Any]
 def insert_person(conn: Connection, person_id: int, national_id: str | None, now: dt.datetime) -> int:
     """A new active person (with its enterprise key, when it has a valid one); returns its id."""
     conn.execute(
-        persons.insert().values(
-            id=person_id,
-            national_id=national_id,
-            status="active",
-            merged_into=None,
-            created_at=now,
-            updated_at=now,
-        )
+        _INSERT_PERSON,
+        {
+            "id": person_id,
+            "national_id": national_id,
+            "status": "active",
+            "merged_into": None,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
     return person_id
 
@@ -119,26 +147,20 @@ class EmpiIndex:
     # -- reading ----------------------------------------------------------------------------------
     def record(self, conn: Connection, domain: str, value: str) -> Row[Any] | None:
         """The record of ``domain``/``value``, active or merged."""
-        return conn.execute(
-            select(records).where(records.c.domain == domain, records.c.value == value)
-        ).first()
+        return conn.execute(_RECORD, {"d": domain, "v": value}).first()
 
     def person_by_national_id(self, conn: Connection, national_id: str) -> Row[Any] | None:
-        return conn.execute(
-            select(persons).where(persons.c.national_id == national_id, persons.c.status == "active")
-        ).first()
+        return conn.execute(_PERSON_BY_NATIONAL_ID, {"n": national_id}).first()
 
     def person(self, conn: Connection, person_id: int) -> Row[Any] | None:
-        return conn.execute(select(persons).where(persons.c.id == person_id)).first()
+        return conn.execute(_PERSON, {"p": person_id}).first()
 
-    def cross_references(self, conn: Connection, person_id: int) -> list[tuple[str, str]]:
-        """(domain, value) of every active record of the person, in domain then value order."""
-        rows = conn.execute(
-            select(records.c.domain, records.c.value)
-            .where(records.c.person_id == person_id, records.c.status == "active")
-            .order_by(records.c.domain, records.c.value)
-        )
-        return [(r.domain, r.value) for r in rows]
+    def identity(self, conn: Connection, person_id: int) -> tuple[str | None, list[tuple[str, str]]]:
+        """The person's national ID and the (domain, value) of each of its active records, in domain
+        then value order, in one query."""
+        rows = conn.execute(_IDENTITY, {"p": person_id}).all()
+        national = rows[0].national_id if rows else None
+        return national, [(r.domain, r.value) for r in rows if r.domain is not None]
 
     # -- feeding ----------------------------------------------------------------------------------
     def feed(self, conn: Connection, feed: FeedRecord) -> FeedResult:
@@ -152,37 +174,32 @@ class EmpiIndex:
         if existing is not None and existing.status != "active":
             # A fed identifier that an A40 subsumed comes back to life: that is a new identity
             # in the domain, not an update of the survivor.
-            conn.execute(
-                update(records)
-                .where(records.c.id == existing.id)
-                .values(status="active", merged_into=None, updated_at=now)
-            )
+            conn.execute(_REVIVE, {"b_id": existing.id, "updated_at": now})
             self._event(conn, "unmerge", existing.id, existing.person_id, None, None, None, feed)
         if existing is None:
             record_id = self.next_id()
             person_id, linked_by, found_score, review = self._link(conn, None, columns, feed, now)
             conn.execute(
-                records.insert().values(
-                    id=record_id,
-                    domain=feed.domain,
-                    value=feed.value,
-                    person_id=person_id,
-                    status="active",
-                    merged_into=None,
-                    message_id=feed.message_id,
-                    created_at=now,
-                    updated_at=now,
+                _INSERT_RECORD,
+                {
+                    "id": record_id,
+                    "domain": feed.domain,
+                    "value": feed.value,
+                    "person_id": person_id,
+                    "status": "active",
+                    "merged_into": None,
+                    "message_id": feed.message_id,
+                    "created_at": now,
+                    "updated_at": now,
                     **columns,
-                )
+                },
             )
             self._event(conn, "create", record_id, person_id, None, found_score, linked_by, feed)
             if review is not None:
                 self._open_review(conn, record_id, review, now, feed)
             return FeedResult(record_id, person_id, True, linked_by, {person_id})
         conn.execute(
-            update(records)
-            .where(records.c.id == existing.id)
-            .values(message_id=feed.message_id, updated_at=now, **columns)
+            _MOVE_RECORD, {"b_id": existing.id, "message_id": feed.message_id, "updated_at": now, **columns}
         )
         self._event(conn, "update", existing.id, existing.person_id, None, None, None, feed)
         result = FeedResult(existing.id, existing.person_id, False, "kept")
@@ -221,39 +238,28 @@ class EmpiIndex:
     def _claim_national_id(
         self, conn: Connection, person_id: int, national_id: str, now: dt.datetime
     ) -> None:
-        conn.execute(
-            update(persons)
-            .where(persons.c.id == person_id, persons.c.national_id.is_(None))
-            .values(national_id=national_id, updated_at=now)
-        )
+        conn.execute(_CLAIM_NATIONAL_ID, {"b_id": person_id, "n": national_id, "updated_at": now})
 
     def _best_candidate(
         self, conn: Connection, record_id: int | None, columns: dict[str, Any], feed: FeedRecord
     ) -> tuple[int, float, str, bool] | None:
         """The best-scoring person among the blocked candidates: (person, score, why, strong)."""
-        blocks = []
-        if columns["birth_date"] is not None and columns["sex"] is not None:
-            blocks.append(
-                and_(records.c.birth_date == columns["birth_date"], records.c.sex == columns["sex"])
-            )
-        if columns["phone"]:
-            blocks.append(records.c.phone == columns["phone"])
-        if columns["name_key"]:
-            blocks.append(records.c.name_key == columns["name_key"])
-        if not blocks:
+        by_birth = columns["birth_date"] is not None and columns["sex"] is not None
+        by_phone, by_name = bool(columns["phone"]), bool(columns["name_key"])
+        if not (by_birth or by_phone or by_name):
             return None
-        query = (
-            select(records, persons.c.national_id.label("person_national_id"))
-            .join(persons, persons.c.id == records.c.person_id)
-            .where(records.c.status == "active", or_(*blocks))
-            .limit(_CANDIDATES)
-        )
-        if record_id is not None:
-            query = query.where(records.c.id != record_id)
+        query = _candidates(by_birth, by_phone, by_name, record_id is not None)
+        params = {
+            "birth_date": columns["birth_date"],
+            "sex": columns["sex"],
+            "phone": columns["phone"],
+            "name_key": columns["name_key"],
+            "record_id": record_id,
+        }
         mine = _compared(columns)
         valid_mine = feed.national_id if feed.national_id and feed.national_id_valid else None
         best: tuple[int, float, str, bool] | None = None
-        for row in conn.execute(query):
+        for row in conn.execute(query, params):
             theirs = row.person_national_id
             if valid_mine and theirs and theirs != valid_mine:
                 continue  # never link two different valid national IDs
@@ -285,9 +291,7 @@ class EmpiIndex:
             return
         # the record belongs with the number's person (or a new one): unlink it from this person
         target = owner.id if owner is not None else self._new_person(conn, feed, now)
-        conn.execute(
-            update(records).where(records.c.id == existing.id).values(person_id=target, updated_at=now)
-        )
+        conn.execute(_MOVE_RECORD, {"b_id": existing.id, "person_id": target, "updated_at": now})
         self._event(conn, "unlink", existing.id, person.id, target, None, "national-id changed", feed)
         self._event(conn, "link", existing.id, target, person.id, None, "national-id", feed)
         result.person_id, result.linked_by = target, "national-id"
@@ -306,9 +310,8 @@ class EmpiIndex:
         result = self.feed(conn, survivor_feed)
         survivor_person = result.person_id
         conn.execute(
-            update(records)
-            .where(records.c.id == subsumed.id)
-            .values(status="merged", merged_into=result.record_id, updated_at=now)
+            _MOVE_RECORD,
+            {"b_id": subsumed.id, "status": "merged", "merged_into": result.record_id, "updated_at": now},
         )
         self._event(conn, "merge", subsumed.id, survivor_person, result.record_id, None, None, survivor_feed)
         result.changed_persons |= {survivor_person, subsumed.person_id}
@@ -347,17 +350,18 @@ class EmpiIndex:
         candidate, value, why = review
         review_id = self.next_id()
         conn.execute(
-            reviews.insert().values(
-                id=review_id,
-                record_id=record_id,
-                candidate_person_id=candidate,
-                score=value,
-                detail=why,
-                status="open",
-                created_at=now,
-                resolved_at=None,
-                resolved_by=None,
-            )
+            _INSERT_REVIEW,
+            {
+                "id": review_id,
+                "record_id": record_id,
+                "candidate_person_id": candidate,
+                "score": value,
+                "detail": why,
+                "status": "open",
+                "created_at": now,
+                "resolved_at": None,
+                "resolved_by": None,
+            },
         )
         self._event(conn, "review-opened", record_id, candidate, review_id, value, why, feed)
 
@@ -373,16 +377,48 @@ class EmpiIndex:
         feed: FeedRecord,
     ) -> None:
         conn.execute(
-            events.insert().values(
-                id=self.next_id(),
-                at=dt.datetime.now(dt.UTC),
-                kind=kind,
-                record_id=record_id,
-                person_id=person_id,
-                other_id=other_id,
-                score=value,
-                detail=detail,
-                message_id=feed.message_id,
-                actor=feed.actor[:100],
-            )
+            _INSERT_EVENT,
+            {
+                "id": self.next_id(),
+                "at": dt.datetime.now(dt.UTC),
+                "kind": kind,
+                "record_id": record_id,
+                "person_id": person_id,
+                "other_id": other_id,
+                "score": value,
+                "detail": detail,
+                "message_id": feed.message_id,
+                "actor": feed.actor[:100],
+            },
         )
+
+
+_candidate_queries: dict[tuple[bool, bool, bool, bool], Any] = {}
+
+
+def _candidates(by_birth: bool, by_phone: bool, by_name: bool, excluding: bool) -> Any:
+    """The blocking query for the keys a feed has (built once per combination): active records
+    with the same birth date and sex, the same phone or the same name key, with their person's
+    national ID; ``excluding`` leaves the record itself out."""
+    key = (by_birth, by_phone, by_name, excluding)
+    query = _candidate_queries.get(key)
+    if query is None:
+        blocks = []
+        if by_birth:
+            blocks.append(
+                and_(records.c.birth_date == bindparam("birth_date"), records.c.sex == bindparam("sex"))
+            )
+        if by_phone:
+            blocks.append(records.c.phone == bindparam("phone"))
+        if by_name:
+            blocks.append(records.c.name_key == bindparam("name_key"))
+        query = (
+            select(records, persons.c.national_id.label("person_national_id"))
+            .join(persons, persons.c.id == records.c.person_id)
+            .where(records.c.status == "active", or_(*blocks))
+            .limit(_CANDIDATES)
+        )
+        if excluding:
+            query = query.where(records.c.id != bindparam("record_id"))
+        _candidate_queries[key] = query
+    return query

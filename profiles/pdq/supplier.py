@@ -36,7 +36,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, or_, select
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, or_, select
 
 from engine.errors import MessageError
 from engine.mapping import gb11643
@@ -51,6 +51,13 @@ MAX_HITS = 1000  # persons one query may find; more is a query too broad to be u
 CONTINUATION_MINUTES = 10
 _SEX = {"M": "1", "F": "2", "U": "0", "O": "9", "A": "9", "N": "9", "0": "0", "1": "1", "2": "2", "9": "9"}
 _HL7_SEX = {"1": "M", "2": "F", "0": "U", "9": "U"}
+# a person's active records with its national ID, built once (it runs for every hit returned)
+_PERSON_RECORDS = (
+    select(records, persons.c.national_id.label("person_national_id"))
+    .join(persons, persons.c.id == records.c.person_id)
+    .where(records.c.person_id == bindparam("p"), records.c.status == "active")
+    .order_by(records.c.domain, records.c.value)
+)
 
 
 class PdqSupplier:
@@ -201,13 +208,8 @@ class PdqSupplier:
 
     # -- results ------------------------------------------------------------------------------------
     def _patient(self, conn: Connection, person_id: int, wanted: set[str] | None) -> PdqPatient | None:
-        rows = conn.execute(
-            select(records)
-            .where(records.c.person_id == person_id, records.c.status == "active")
-            .order_by(records.c.domain, records.c.value)
-        ).all()
-        person = conn.execute(select(persons.c.national_id).where(persons.c.id == person_id)).first()
-        national = person.national_id if person is not None else None
+        rows = conn.execute(_PERSON_RECORDS, {"p": person_id}).all()
+        national = rows[0].person_national_id if rows else None
         ids = self.domains.qualified(national, ((row.domain, row.value) for row in rows), wanted)
         if not ids or not rows:
             return None  # nothing in the requested domains: left out (case 2)

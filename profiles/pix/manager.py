@@ -277,9 +277,7 @@ class PixManager:
                     )
                 )
                 return answer
-            xrefs = self.index.cross_references(conn, person_id)
-            person = self.index.person(conn, person_id)
-        national = person.national_id if person is not None else None
+            national, xrefs = self.index.identity(conn, person_id)
         queried = QualifiedId(query.person.value, self.domains.namespace(domain), self.domains.oid(domain))
         answer.identifiers = [  # never the queried-for identifier (case 1)
             i for i in self.domains.qualified(national, xrefs, wanted) if i != queried
