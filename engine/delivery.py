@@ -31,7 +31,7 @@ from engine.connectors.base import Destination, Outbound, SendResult
 from engine.errors import DeliveryError, PermanentDeliveryError
 from engine.message import ContentType, Message
 from engine.services import Services
-from engine.store.db import live_nodes, utcnow
+from engine.store.db import live_nodes, savepoint, utcnow
 from engine.store.schema import attempts, audit_events, deliveries, messages
 from engine.store.writer import Batch
 
@@ -221,7 +221,7 @@ class DestinationQueue:
         started = time.monotonic()
         now = utcnow()
         try:
-            with conn.begin_nested():
+            with savepoint(conn):
                 result = self.connector.send_in(conn, out)
         except Exception as exc:
             self._failed(entry, batch, exc, 1, started, now, retry=False)

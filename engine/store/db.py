@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, update
 from sqlalchemy.engine import make_url
 
 from engine.store.schema import nodes
 
-__all__ = ["heartbeat", "live_nodes", "migrate", "open_engine", "register_node", "utcnow"]
+__all__ = ["heartbeat", "live_nodes", "migrate", "open_engine", "register_node", "savepoint", "utcnow"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -44,6 +45,28 @@ def open_engine(url: str, *, synchronous: str = "full", pool_size: int = 5) -> E
 
         return eng
     return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+
+
+@contextlib.contextmanager
+def savepoint(conn: Connection) -> Iterator[None]:
+    """What runs inside is rolled back alone if it raises; the transaction goes on.
+
+    Plain SQL rather than ``Connection.begin_nested()``, which compiles its SAVEPOINT statements on
+    every call: a fifth of an EMPI feed's time on the writer thread. Same-named savepoints nest.
+    """
+    driver = conn.connection.dbapi_connection
+    if conn.dialect.name == "sqlite" and not getattr(driver, "in_transaction", True):
+        # pysqlite opens its transaction at the first write: a SAVEPOINT before it would open one
+        # of its own, and its RELEASE would commit everything so far
+        conn.exec_driver_sql("BEGIN")
+    conn.exec_driver_sql("SAVEPOINT hie_work")
+    try:
+        yield
+    except BaseException:
+        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT hie_work")
+        conn.exec_driver_sql("RELEASE SAVEPOINT hie_work")
+        raise
+    conn.exec_driver_sql("RELEASE SAVEPOINT hie_work")
 
 
 def migrate(eng: Engine, plugin_migrations: Sequence[Path] = ()) -> None:

@@ -27,6 +27,7 @@ from engine.errors import MessageError
 from engine.hl7v2.ack import build_ack
 from engine.hl7v2.peek import Header
 from engine.message import ContentType
+from engine.store.db import savepoint
 from ihe import atna
 from ihe.iti9 import PixAnswer, build_rsp_k23, parse_qbp_q23
 from profiles.canonical import AdtEvent
@@ -57,7 +58,7 @@ class PixFeedDestination(EmpiDestination):
         header: Header = req.header
         try:
             event = self._event(out)
-            with conn.begin_nested():  # a refused feed leaves nothing behind, whatever it had written
+            with savepoint(conn):  # a refused feed leaves nothing behind, whatever it had written
                 answer = self.actor.manager.feed_in(conn, event, header, out.message_id)
         except MessageError as exc:
             code = "AR" if exc.reject else "AE"

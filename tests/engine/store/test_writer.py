@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Connection, func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
-from engine.store.db import migrate, open_engine
+from engine.store.db import migrate, open_engine, savepoint
 from engine.store.schema import messages
 from engine.store.writer import Batch, BatchWriter
 
@@ -159,6 +159,43 @@ async def test_work_commits_with_its_batch_and_a_failing_work_fails_only_its_bat
             )
             == 4
         )
+    finally:
+        writer.stop()
+        db.dispose()
+
+
+async def test_a_savepoint_rolls_back_alone_and_never_commits_its_transaction_early(store_url: str) -> None:
+    db = open_engine(store_url)
+    migrate(db)
+    writer = BatchWriter(db)
+    writer.start()
+    try:
+
+        def work(conn: Connection) -> None:
+            with savepoint(conn):  # the transaction's first statement
+                conn.execute(insert(messages).values(row(1)))
+            with pytest.raises(RuntimeError), savepoint(conn):
+                conn.execute(insert(messages).values(row(2)))
+                raise RuntimeError("rolled back alone")
+            conn.execute(insert(messages).values(row(3)))
+            raise LookupError("and then the whole transaction fails")
+
+        with pytest.raises(LookupError):
+            await writer.run(work)
+        with db.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(messages)).scalar_one() == 0
+
+        def good(conn: Connection) -> list[int]:
+            with savepoint(conn):
+                conn.execute(insert(messages).values(row(1)))
+            with pytest.raises(RuntimeError), savepoint(conn):
+                conn.execute(insert(messages).values(row(2)))
+                raise RuntimeError("rolled back alone")
+            return list(conn.execute(select(messages.c.id)).scalars())
+
+        assert await writer.run(good) == [1]
+        with db.connect() as conn:
+            assert list(conn.execute(select(messages.c.id)).scalars()) == [1]
     finally:
         writer.stop()
         db.dispose()
