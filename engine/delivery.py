@@ -212,17 +212,18 @@ class DestinationQueue:
         self._sent(entry, out, batch, result, number, started, now)
         return True, result
 
-    def _attempt_in(self, entry: _Entry, answer: InlineAnswer, conn: Connection) -> Batch:
+    def _attempt_in(
+        self, entry: _Entry, out: Outbound, prepared: Any, answer: InlineAnswer, conn: Connection
+    ) -> Batch:
         """Send once inside the store's transaction (``inline = "store"``), on the writer's thread:
         the connector's writes in a savepoint (rolled back alone if it fails), the outcome's rows
         returned to be written in the same transaction."""
         batch = Batch()
-        out = self._outbound(entry)
         started = time.monotonic()
         now = utcnow()
         try:
             with savepoint(conn):
-                result = self.connector.send_in(conn, out)
+                result = self.connector.send_in(conn, out, prepared)
         except Exception as exc:
             self._failed(entry, batch, exc, 1, started, now, retry=False)
             answer.result, answer.error = None, str(exc) or type(exc).__name__
@@ -419,7 +420,14 @@ class DestinationQueue:
         entry = self._pending(msg)
         answer = InlineAnswer()
         if self.connector.inline == "store":
-            batch.then(functools.partial(self._attempt_in, entry, answer))
+            out = self._outbound(entry)
+            try:
+                prepared = self.connector.prepare_in(out)
+            except Exception as exc:
+                self._failed(entry, batch, exc, 1, time.monotonic(), utcnow(), retry=False)
+                answer.error = str(exc) or type(exc).__name__
+                return answer
+            batch.then(functools.partial(self._attempt_in, entry, out, prepared, answer))
             return answer
         _, answer.result = await self._attempt(entry, batch, retry=False)
         if answer.result is None:

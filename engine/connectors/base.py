@@ -202,8 +202,14 @@ class Destination(ABC):
     async def send(self, out: Outbound) -> SendResult:
         """Deliver once. Raise DeliveryError to retry later, PermanentDeliveryError to dead-letter."""
 
-    def send_in(self, conn: Connection, out: Outbound) -> SendResult:
-        """Deliver once inside the store's transaction (``inline = "store"``), on the writer's thread.
+    def prepare_in(self, out: Outbound) -> Any:
+        """The part of ``send_in`` that needs no database (parsing, checking, normalising), done on
+        the event loop before the transaction: the store has one writer, so what it does is serial."""
+        return None
+
+    def send_in(self, conn: Connection, out: Outbound, prepared: Any) -> SendResult:
+        """Deliver once inside the store's transaction (``inline = "store"``), on the writer's thread,
+        with what ``prepare_in`` returned.
 
         What it writes on ``conn`` commits with the message and its status. If it raises, its
         writes are rolled back (a savepoint) and the delivery is recorded as failed.

@@ -31,7 +31,7 @@ from profiles.empi.config import Matching
 from profiles.empi.matching import Demographics, name_key, phone_key, pinyin_key, score
 from profiles.empi.schema import events, persons, records, reviews
 
-__all__ = ["EmpiIndex", "FeedRecord", "FeedResult", "demographics_of", "insert_person"]
+__all__ = ["EmpiIndex", "FeedRecord", "FeedResult", "demographics_of", "insert_person", "record_columns"]
 
 _CANDIDATES = 50
 
@@ -74,6 +74,7 @@ class FeedRecord:
     national_id_valid: bool
     message_id: int | None
     actor: str  # the source that fed it (MSH-3^MSH-4)
+    columns: dict[str, Any]  # its searchable columns (``record_columns``), computed before the transaction
 
 
 @dataclass
@@ -112,6 +113,13 @@ def demographics_of(patient: Patient, national_id: str | None) -> dict[str, Any]
     }
 
 
+def record_columns(patient: Patient, national_id: str | None, valid: bool) -> dict[str, Any]:
+    """The columns of a fed record: its demographics and whether its national ID passed its check."""
+    columns = demographics_of(patient, national_id)
+    columns["national_id_valid"] = "" if not national_id else ("Y" if valid else "N")
+    return columns
+
+
 def insert_person(conn: Connection, person_id: int, national_id: str | None, now: dt.datetime) -> int:
     """A new active person (with its enterprise key, when it has a valid one); returns its id."""
     conn.execute(
@@ -132,6 +140,7 @@ def _compared(row: Row[Any] | dict[str, Any]) -> Demographics:
     get = row.get if isinstance(row, dict) else row._mapping.get
     return Demographics(
         name=get("name_key"),
+        pinyin=get("name_pinyin"),
         birth_date=get("birth_date"),
         sex=get("sex"),
         phone=get("phone"),
@@ -166,10 +175,7 @@ class EmpiIndex:
     def feed(self, conn: Connection, feed: FeedRecord) -> FeedResult:
         """Create or update the record of ``feed`` and (re)link it. The caller commits."""
         now = dt.datetime.now(dt.UTC)
-        columns = demographics_of(feed.patient, feed.national_id)
-        columns["national_id_valid"] = (
-            "" if not feed.national_id else ("Y" if feed.national_id_valid else "N")
-        )
+        columns = feed.columns
         existing = self.record(conn, feed.domain, feed.value)
         if existing is not None and existing.status != "active":
             # A fed identifier that an A40 subsumed comes back to life: that is a new identity
@@ -412,10 +418,21 @@ def _candidates(by_birth: bool, by_phone: bool, by_name: bool, excluding: bool) 
             blocks.append(records.c.phone == bindparam("phone"))
         if by_name:
             blocks.append(records.c.name_key == bindparam("name_key"))
+        r = records
         query = (
-            select(records, persons.c.national_id.label("person_national_id"))
-            .join(persons, persons.c.id == records.c.person_id)
-            .where(records.c.status == "active", or_(*blocks))
+            select(
+                r.c.id,
+                r.c.person_id,
+                r.c.name_key,
+                r.c.name_pinyin,
+                r.c.birth_date,
+                r.c.sex,
+                r.c.phone,
+                r.c.city,
+                persons.c.national_id.label("person_national_id"),
+            )
+            .join(persons, persons.c.id == r.c.person_id)
+            .where(r.c.status == "active", or_(*blocks))
             .limit(_CANDIDATES)
         )
         if excluding:

@@ -66,15 +66,16 @@ class Demographics:
 
     name: str | None = None
     birth_date: dt.date | None = None
+    pinyin: str | None = None  # pinyin_key(name), when already known (stored with each record)
     sex: str | None = None  # GB/T 2261.1; 0 and 9 (unknown, unstated) compare as absent
     phone: str | None = None
     city: str | None = None
 
 
-def _name(a: str, b: str) -> float:
+def _name(a: str, b: str, pa: str | None, pb: str | None) -> float:
     if a == b:
         return 1.0
-    pa, pb = pinyin_key(a), pinyin_key(b)
+    pa, pb = pa or pinyin_key(a), pb or pinyin_key(b)
     if pa == pb:
         return 0.95  # Hanzi against pinyin: homophones (张伟 / 章伟) share it, so not quite 1
     return difflib.SequenceMatcher(None, pa, pb).ratio() * 0.8 if pa and pb else 0.0
@@ -96,7 +97,7 @@ def score(a: Demographics, b: Demographics, weights: dict[str, float]) -> tuple[
     """
     parts: dict[str, float] = {}
     if a.name and b.name:
-        parts["name"] = _name(a.name, b.name)
+        parts["name"] = _name(a.name, b.name, a.pinyin, b.pinyin)
     if a.birth_date and b.birth_date:
         parts["birth_date"] = _birth(a.birth_date, b.birth_date)
     if a.sex in ("1", "2") and b.sex in ("1", "2"):

@@ -18,6 +18,8 @@ delivery as errored, with the reason, so auditors find refused feeds and failed 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
@@ -32,8 +34,15 @@ from ihe import atna
 from ihe.iti9 import PixAnswer, build_rsp_k23, parse_qbp_q23
 from profiles.canonical import AdtEvent
 from profiles.empi.destination import EmpiDestination
+from profiles.pix.manager import PreparedFeed
 
 __all__ = ["PixFeedDestination", "PixQueryDestination"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    header: Header
+    feed: PreparedFeed | MessageError  # checked, or refused before any database work
 
 
 class PixFeedDestination(EmpiDestination):
@@ -51,15 +60,24 @@ class PixFeedDestination(EmpiDestination):
     async def send(self, out: Outbound) -> SendResult:
         """From a queue (a channel that does not answer with it): in the writer's next transaction."""
         assert self._services is not None
-        return await self._services.writer.run(lambda conn: self.send_in(conn, out))
+        prepared = self.prepare_in(out)
+        return await self._services.writer.run(lambda conn: self.send_in(conn, out, prepared))
 
-    def send_in(self, conn: Connection, out: Outbound) -> SendResult:
-        req = self._request(out)
-        header: Header = req.header
+    def prepare_in(self, out: Outbound) -> _Prepared:
+        """The feed parsed and checked on the event loop; a refusal is answered from the writer."""
+        header = self._request(out).header
         try:
-            event = self._event(out)
+            return _Prepared(header, self.actor.manager.prepare(self._event(out), header))
+        except MessageError as exc:
+            return _Prepared(header, exc)
+
+    def send_in(self, conn: Connection, out: Outbound, prepared: _Prepared) -> SendResult:
+        header = prepared.header
+        try:
+            if isinstance(prepared.feed, MessageError):
+                raise prepared.feed
             with savepoint(conn):  # a refused feed leaves nothing behind, whatever it had written
-                answer = self.actor.manager.feed_in(conn, event, header, out.message_id)
+                answer = self.actor.manager.feed_in(conn, prepared.feed, out.message_id)
         except MessageError as exc:
             code = "AR" if exc.reject else "AE"
             refused = atna.feed_event(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, Engine, update
 
@@ -34,13 +35,13 @@ from engine.hl7v2.peek import Header
 from engine.mapping import gb11643
 from ihe import iti8
 from ihe.iti9 import PixAnswer, PixQuery, QualifiedId
-from profiles.canonical import AdtEvent, Identifier
+from profiles.canonical import AdtEvent, Identifier, Patient
 from profiles.empi.config import EmpiConfig
 from profiles.empi.domains import NATIONAL, DomainConflict, Domains, authority_text
-from profiles.empi.index import EmpiIndex, FeedRecord
+from profiles.empi.index import EmpiIndex, FeedRecord, record_columns
 from profiles.empi.schema import notifications, persons, records
 
-__all__ = ["FeedAnswer", "PixManager"]
+__all__ = ["FeedAnswer", "PixManager", "PreparedFeed"]
 
 
 @dataclass
@@ -49,6 +50,20 @@ class FeedAnswer:
     changed_persons: set[int] = field(default_factory=set)
     # (CX of the identity, audit action: C created, U updated, D merged away), for ATNA
     identities: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PreparedFeed:
+    """A checked feed (``PixManager.prepare``), ready to be applied (``PixManager.feed_in``)."""
+
+    identities: list[_Local]  # PID-3's identities in fed domains, in order
+    subsumed: _Local | None  # an A40's MRG-1
+    patient: Patient
+    national: str | None
+    valid: bool  # the national ID passed its check digit
+    columns: dict[str, Any]  # the searchable columns of each record (``record_columns``)
+    actor: str  # MSH-3^MSH-4
+    warnings: list[str]
 
 
 @dataclass(frozen=True)
@@ -76,18 +91,12 @@ class PixManager:
             wake()
 
     # -- ITI-8 ------------------------------------------------------------------------------------
-    def feed_in(
-        self,
-        conn: Connection,
-        event: AdtEvent,
-        header: Header,
-        message_id: int | None,
-    ) -> FeedAnswer:
-        """Apply one feed in the caller's transaction (the one storing its message, on the store's
-        writer). Raises MessageError (the ACK's AE/AR), checked before anything is written."""
+    def prepare(self, event: AdtEvent, header: Header) -> PreparedFeed:
+        """Everything about a feed that needs no database: its checks (raising MessageError, the
+        ACK's AE/AR), its identities and their searchable columns. Done on the event loop, so that
+        the store's single writer does only what must be serial."""
         trigger = iti8.check_event(header)
-        answer = FeedAnswer()
-        actor = f"{header.sending_application}^{header.sending_facility}"
+        warnings: list[str] = []
         locals_, national = self._identities(event, header)
         valid = national is not None and gb11643.is_valid(national)
         if national is not None and not valid:
@@ -95,8 +104,24 @@ class PixManager:
             text = f"national ID {national}: {'; '.join(problem)}"
             if self.config.id_card_check == "reject":
                 raise MessageError(text, hl7_code="102", location="PID^1^19")
-            answer.warnings.append(f"{text}; kept, not used for linking")
+            warnings.append(f"{text}; kept, not used for linking")
         subsumed = self._subsumed(event, locals_[0]) if trigger == iti8.MERGE else None
+        return PreparedFeed(
+            locals_,
+            subsumed,
+            event.patient,
+            national,
+            valid,
+            record_columns(event.patient, national, valid),
+            f"{header.sending_application}^{header.sending_facility}",
+            warnings,
+        )
+
+    def feed_in(self, conn: Connection, feed: PreparedFeed, message_id: int | None) -> FeedAnswer:
+        """Apply one prepared feed in the caller's transaction (the one storing its message, on the
+        store's writer). Raises MessageError (an A40's unknown MRG-1) before anything is written."""
+        answer = FeedAnswer(warnings=list(feed.warnings))
+        locals_, subsumed = feed.identities, feed.subsumed
         subsumed_row = None
         if subsumed is not None:  # checked before anything is written
             subsumed_row = self.index.record(conn, locals_[0].domain, subsumed.value)
@@ -108,20 +133,21 @@ class PixManager:
                 )
         person: int | None = None
         for i, local in enumerate(locals_):
-            feed = FeedRecord(
+            record = FeedRecord(
                 local.domain,
                 local.value,
-                event.patient,
-                national,
-                valid,
+                feed.patient,
+                feed.national,
+                feed.valid,
                 message_id,
-                actor,
+                feed.actor,
+                feed.columns,
             )
             if i == 0 and subsumed is not None and subsumed_row is not None:
-                result = self.index.merge(conn, subsumed_row, feed)
+                result = self.index.merge(conn, subsumed_row, record)
                 answer.identities.append((self.cx(local.domain, subsumed.value), "D"))
             else:
-                result = self.index.feed(conn, feed)
+                result = self.index.feed(conn, record)
                 if person is not None and result.linked_by == "new" and result.person_id != person:
                     self._same_person(conn, result.record_id, result.person_id, person)
                     result.changed_persons.add(person)

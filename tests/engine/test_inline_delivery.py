@@ -47,7 +47,11 @@ class LedgerDestination(Destination):
     async def send(self, out: Outbound) -> SendResult:
         raise AssertionError("an inline 'store' destination is asked with send_in")
 
-    def send_in(self, conn: Connection, out: Outbound) -> SendResult:
+    def prepare_in(self, out: Outbound) -> str:
+        return out.control_id.upper()  # what needs no database, done before the transaction
+
+    def send_in(self, conn: Connection, out: Outbound, prepared: object) -> SendResult:
+        assert prepared == out.control_id.upper()
         conn.execute(insert(ledger).values(control_id=out.control_id))
         if out.control_id.startswith("FAIL"):
             raise RuntimeError("the ledger broke after writing")
