@@ -2,7 +2,9 @@
 
 The channel decides; connectors only speak. ``receive`` returns an ``Outcome`` only after the
 message and its queue entries are committed, so an AA never precedes durability. On an
-``after_delivery`` channel it then waits for the ``ack_from`` destination and relays its answer.
+``after_delivery`` channel it then waits for the ``ack_from`` destination and relays its answer;
+an in-process actor's destination is asked within that same commit instead (``Destination.inline``:
+a query answered first, an actor's change made inside the transaction), one commit per request.
 """
 
 from __future__ import annotations

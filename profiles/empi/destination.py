@@ -9,7 +9,6 @@ one commit (``Destination.inline``).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 
 from sqlalchemy import Connection
@@ -17,30 +16,12 @@ from sqlalchemy import Connection
 from engine import audit
 from engine.connectors.base import Destination, Options, Outbound, SendResult
 from engine.services import Services
-from engine.store.schema import audit_events
-from engine.store.writer import Batch
 from ihe import atna
 from ihe._hl7v2 import Request
 from ihe.iti9 import QualifiedId
 from profiles.empi.actor import EmpiActor
 
-__all__ = ["EmpiDestination", "EmpiOptions", "record_audit"]
-
-log = logging.getLogger(__name__)
-
-
-async def record_audit(services: Services, events: Iterable[audit.AuditEvent], where: str) -> None:
-    """Audit records written through the engine's group-commit writer, apart from the act (a query,
-    a refusal, a notification already stored): a failure is logged loudly, the act goes on."""
-    batch = Batch()
-    for event in events:
-        batch.insert(audit_events, event.row(services.ids.next()))
-    if not batch.rows():
-        return
-    try:
-        await services.writer.write(batch)
-    except Exception as exc:
-        log.error("%s: audit record not written: %s", where, exc)
+__all__ = ["EmpiDestination", "EmpiOptions"]
 
 
 class EmpiOptions(Options):
@@ -58,10 +39,6 @@ class EmpiDestination(Destination):
     def attach(self, services: Services) -> None:
         self._actor = EmpiActor.of(services)
         self._services = services
-
-    def audit_row(self, event: audit.AuditEvent) -> dict[str, object]:
-        assert self._services is not None
-        return event.row(self._services.ids.next())
 
     def query_audit(
         self,

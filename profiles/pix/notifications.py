@@ -18,22 +18,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Connection, delete, or_, select, update
 
 from engine.connectors.base import Options, Source
 from engine.hl7v2.ack import new_control_id
 from engine.message import ContentType
 from engine.services import Services
 from engine.store.db import live_nodes
+from engine.store.schema import audit_events
+from engine.store.writer import Batch
 from ihe import atna
 from ihe.iti9 import QualifiedId
 from ihe.iti10 import build_adt_a31
 from profiles.empi.actor import EmpiActor
-from profiles.empi.destination import record_audit
 from profiles.empi.domains import Domains
 from profiles.empi.schema import notifications, persons, records
 
@@ -99,11 +101,19 @@ class PixNotificationSource(Source):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
 
     async def drain(self) -> int:
-        """Send what is in the outbox for this channel; how many A31 went to the channel."""
+        """Send what is in the outbox for this channel; how many A31 went to the channel.
+
+        The outbox is written through the store's writer (claims, and each row's delete in the
+        commit of its A31's audit record): one writer per database, as for the feeds.
+        """
         assert self._services is not None
-        claimed = await asyncio.to_thread(self._claim)
+        writer = self._services.writer
+        alive = await asyncio.to_thread(live_nodes, self._services.db)
+        claimed = await writer.run(functools.partial(self._claim, alive | {self._services.node_id}))
         sent = 0
         for row_id, person_id in claimed:
+            done = Batch()
+            done.then(functools.partial(_forget, row_id))
             identifiers = await asyncio.to_thread(self._identifiers, person_id)
             if identifiers:
                 control_id = new_control_id()
@@ -123,13 +133,15 @@ class PixNotificationSource(Source):
                         "channel %s: an A31 was not stored; it stays in the outbox", self.receiver.channel_id
                     )
                     continue
-                await self._audit(identifiers, control_id, outcome.message_id)
+                done.insert(audit_events, self._audit_row(identifiers, control_id, outcome.message_id))
                 sent += 1
-            await asyncio.to_thread(self._done, row_id)
+            await writer.write(done)
         return sent
 
-    async def _audit(self, identifiers: list[QualifiedId], control_id: str, message_id: int | None) -> None:
-        """ITI-10's ATNA record, through the engine's group-commit writer."""
+    def _audit_row(
+        self, identifiers: list[QualifiedId], control_id: str, message_id: int | None
+    ) -> dict[str, Any]:
+        """ITI-10's ATNA record of one A31."""
         assert self._services is not None
         event = atna.notification_event(
             us=f"{self.app.engine.name}|{self.app.engine.facility}",
@@ -139,33 +151,30 @@ class PixNotificationSource(Source):
             channel_id=self.receiver.channel_id,
             message_id=message_id,
         )
-        await record_audit(self._services, [event], f"channel {self.receiver.channel_id} (ITI-10)")
+        return event.row(self._services.ids.next())
 
-    def _claim(self) -> list[tuple[int, int]]:
+    def _claim(self, alive: set[int], conn: Connection) -> list[tuple[int, int]]:
+        """This channel's unclaimed rows (or those of dead nodes), claimed for this node."""
         assert self._services is not None
-        services = self._services
+        node = self._services.node_id
         n = notifications
-        alive = live_nodes(services.db) | {services.node_id}
-        with services.db.begin() as conn:
-            free = or_(n.c.claimed_by.is_(None), n.c.claimed_by.not_in(alive))
-            ids = [
-                r.id
-                for r in conn.execute(
-                    select(n.c.id)
-                    .where(n.c.channel_id == self.receiver.channel_id, free)
-                    .order_by(n.c.id)
-                    .limit(BATCH)
-                )
-            ]
-            if not ids:
-                return []
-            conn.execute(update(n).where(n.c.id.in_(ids), free).values(claimed_by=services.node_id))
-            rows = conn.execute(
-                select(n.c.id, n.c.person_id)
-                .where(n.c.id.in_(ids), n.c.claimed_by == services.node_id)
+        free = or_(n.c.claimed_by.is_(None), n.c.claimed_by.not_in(alive))
+        ids = [
+            r.id
+            for r in conn.execute(
+                select(n.c.id)
+                .where(n.c.channel_id == self.receiver.channel_id, free)
                 .order_by(n.c.id)
+                .limit(BATCH)
             )
-            return [(int(r.id), int(r.person_id)) for r in rows]
+        ]
+        if not ids:
+            return []
+        conn.execute(update(n).where(n.c.id.in_(ids), free).values(claimed_by=node))
+        rows = conn.execute(
+            select(n.c.id, n.c.person_id).where(n.c.id.in_(ids), n.c.claimed_by == node).order_by(n.c.id)
+        )
+        return [(int(r.id), int(r.person_id)) for r in rows]
 
     def _identifiers(self, person_id: int) -> list[QualifiedId]:
         assert self._services is not None
@@ -182,7 +191,7 @@ class PixNotificationSource(Source):
             ).all()
         return domains.qualified(person.national_id, ((r.domain, r.value) for r in rows), wanted)
 
-    def _done(self, row_id: int) -> None:
-        assert self._services is not None
-        with self._services.db.begin() as conn:
-            conn.execute(delete(notifications).where(notifications.c.id == row_id))
+
+def _forget(row_id: int, conn: Connection) -> None:
+    """The outbox row of an A31 that is stored (or of a person with nothing left to tell)."""
+    conn.execute(delete(notifications).where(notifications.c.id == row_id))
