@@ -282,8 +282,7 @@ class DestinationQueue:
         for event in result.audit:
             batch.insert(audit_events, event.row(self.services.ids.next()))
         if result.writes is not None:
-            writes = result.writes
-            batch.then(lambda conn: writes(conn))
+            batch.then(result.writes)
 
     def _failed(
         self,

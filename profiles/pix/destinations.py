@@ -18,6 +18,7 @@ delivery as errored, with the reason, so auditors find refused feeds and failed 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -30,6 +31,7 @@ from engine.hl7v2.ack import build_ack
 from engine.hl7v2.peek import Header
 from engine.message import ContentType
 from engine.store.db import savepoint
+from engine.store.schema import audit_events
 from ihe import atna
 from ihe.iti9 import PixAnswer, build_rsp_k23, parse_qbp_q23
 from profiles.canonical import AdtEvent
@@ -58,10 +60,19 @@ class PixFeedDestination(EmpiDestination):
     inline = "store"
 
     async def send(self, out: Outbound) -> SendResult:
-        """From a queue (a channel that does not answer with it): in the writer's next transaction."""
-        assert self._services is not None
+        """From a queue (``hie reprocess`` queues the feed: nobody waits for its ACK): in the writer's
+        next transaction, with its ATNA records, since the lane commits the delivery's status later."""
+        services = self._services
+        assert services is not None
         prepared = self.prepare_in(out)
-        return await self._services.writer.run(lambda conn: self.send_in(conn, out, prepared))
+
+        def apply(conn: Connection) -> SendResult:
+            result = self.send_in(conn, out, prepared)
+            if result.audit:
+                conn.execute(audit_events.insert(), [e.row(services.ids.next()) for e in result.audit])
+            return dataclasses.replace(result, audit=())
+
+        return await services.writer.run(apply)
 
     def prepare_in(self, out: Outbound) -> _Prepared:
         """The feed parsed and checked on the event loop; a refusal is answered from the writer."""
