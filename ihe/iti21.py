@@ -12,7 +12,7 @@ What this module refuses, each with ERR-2 at the offending place (pix-pdq.md §5
 * QPD-1 other than ``IHE PDQ Query`` (or ``Q22^Find Candidates^HL7``): AE 103, ``QPD^1^1``;
 * a parameter that is not ``@SEG.n[.c[.s]]^value``: AE 102, ``QPD^1^3^<rep>``;
 * ``@PID.3.1`` without ``@PID.3.4``: AE 101 (TF: not allowed);
-* a name made only of wildcards: AE 102; no parameter at all: AE 101 ``QPD^1^3``;
+* a value (a name, say) made only of wildcards: AE 102; no parameter at all: AE 101 ``QPD^1^3``;
 * RCP-2 that is not a positive count of ``RD``: AE 102 ``RCP^1^2``; DSC-2 other than ``I``:
   AE 102 ``DSC^1^2``.
 """
@@ -96,8 +96,12 @@ class PdqPatient:
     city: str = ""
     province: str = ""
     postal_code: str = ""
+    country: str = ""
     phone: str = ""
     national_id: str = ""
+    mother_family: str = ""  # PID-6, the mother's maiden name
+    mother_given: str = ""
+    account: QualifiedId | None = None  # PID-18
 
 
 @dataclass
@@ -172,9 +176,10 @@ def _parameters(req: Request, text: str) -> list[PdqParameter]:
             location=f"QPD^1^3^{cx1[0].repetition}",
         )
     for p in out:
-        if p.segment == "PID" and p.field == 5 and not p.value.replace("*", "").strip():
+        if not p.value.replace("*", "").strip():
+            what = "a name" if p.segment == "PID" and p.field in (5, 6) else "a value"
             raise MessageError(
-                f"QPD-3 repetition {p.repetition}: a name made only of wildcards matches everyone",
+                f"QPD-3 repetition {p.repetition}: {what} made only of wildcards matches everyone",
                 hl7_code="102",
                 location=f"QPD^1^3^{p.repetition}",
             )
@@ -260,15 +265,21 @@ def _pid(n: int, p: PdqPatient, req: Request) -> str:
     def e(text: str) -> str:
         return escape(text, h)
 
-    pid3 = rs.join(f"{e(i.value)}{cs}{cs}{cs}{e(i.namespace)}{ss}{e(i.oid)}{ss}ISO" for i in p.identifiers)
-    name = f"{e(p.family)}{cs}{e(p.given)}" if p.family or p.given else ""
-    address = ""
-    if p.street or p.city or p.province or p.postal_code:
-        address = cs.join([e(p.street), "", e(p.city), e(p.province), e(p.postal_code)])
+    def cx(i: QualifiedId) -> str:
+        authority = ss.join([e(i.namespace), e(i.oid), "ISO" if i.oid else ""]).rstrip(ss)
+        return f"{e(i.value)}{cs}{cs}{cs}{authority}"
+
+    def xpn(family: str, given: str) -> str:
+        return f"{e(family)}{cs}{e(given)}".rstrip(cs)
+
+    parts = [e(p.street), "", e(p.city), e(p.province), e(p.postal_code), e(p.country)]
     phone = cs.join(["", "PRN", "PH", "", "", "", "", "", "", "", "", e(p.phone)]) if p.phone else ""
-    fields = ["PID", str(n), "", pid3, "", name, "", p.birth_date, p.sex, "", "", address, "", phone]
-    if p.national_id:
-        fields += ["", "", "", "", "", e(p.national_id)]  # PID-19: the ID-card number, as Chinese feeds do
+    fields = [""] * 20
+    fields[0], fields[1], fields[3] = "PID", str(n), rs.join(cx(i) for i in p.identifiers)
+    fields[5], fields[6] = xpn(p.family, p.given), xpn(p.mother_family, p.mother_given)
+    fields[7], fields[8], fields[11], fields[13] = p.birth_date, p.sex, cs.join(parts).rstrip(cs), phone
+    fields[18] = cx(p.account) if p.account is not None else ""
+    fields[19] = e(p.national_id)  # PID-19: the ID-card number, as Chinese feeds carry it
     return fs.join(fields).rstrip(fs)
 
 

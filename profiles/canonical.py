@@ -186,6 +186,8 @@ class Patient(_Model):
     """Type of identity document 身份证件类别 CV02.01.101 (``2.16.156.10011.2.3.1.1``): 01 居民身份证."""
     name: HumanName | None = None
     """Legal name (PID-5)."""
+    mother_maiden_name: HumanName | None = None
+    """Mother's maiden name (PID-6): how a newborn is told apart (PDQ's Pediatric Demographics option)."""
     sex: Coded | None = None
     """Sex (PID-8) in GB/T 2261.1-2003 生理性别 (``2.16.156.10011.2.3.3.4``): 0 未知的性别,
     1 男性 (male), 2 女性 (female), 9 未说明的性别. HL7 table 0001 (M/F/U) is mapped to it on input."""
@@ -218,6 +220,9 @@ class Patient(_Model):
     """Resident health card number 居民健康卡号 (identifier domain ``2.16.156.10011.1.19``)."""
     health_record_number: str | None = None
     """Resident health record number 城乡居民健康档案编号 (identifier domain ``2.16.156.10011.1.2``)."""
+    account_number: Identifier | None = None
+    """Patient account number (PID-18, CX), with the authority that issued it (CX-4): the billing
+    account of the visit in the sending hospital."""
     insurance_type: Coded | None = None
     """Medical insurance type 医疗保险类别 CV02.01.204 (``2.16.156.10011.2.3.1.248``),
     e.g. 01 城镇职工基本医疗保险."""

@@ -69,8 +69,9 @@ def savepoint(conn: Connection) -> Iterator[None]:
     conn.exec_driver_sql("RELEASE SAVEPOINT hie_work")
 
 
-def migrate(eng: Engine, plugin_migrations: Sequence[Path] = ()) -> None:
-    """Bring the schema to the newest Alembic revision of every branch (idempotent).
+def migrate(eng: Engine, plugin_migrations: Sequence[Path] = (), *, revision: str = "heads") -> None:
+    """Bring the schema to the newest Alembic revision of every branch (idempotent), or to
+    ``revision`` (tests of a migration start from the one before it).
 
     The engine's revisions are one branch; each plugin's tables another (``Plugin.migrations``),
     whose first revision ``depends_on`` the engine's, so one ``upgrade heads`` creates them all.
@@ -82,7 +83,7 @@ def migrate(eng: Engine, plugin_migrations: Sequence[Path] = ()) -> None:
     cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in locations))
     with eng.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "heads")
+        command.upgrade(cfg, revision)
 
 
 def register_node(eng: Engine) -> int:

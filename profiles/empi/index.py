@@ -95,6 +95,9 @@ def demographics_of(patient: Patient, national_id: str | None) -> dict[str, Any]
     address = patient.addresses[0] if patient.addresses else None
     family = (patient.name.family if patient.name else None) or None
     given = (patient.name.given if patient.name else None) or None
+    mother = patient.mother_maiden_name
+    mother_name = (mother.text or f"{mother.family or ''}{mother.given or ''}") if mother else None
+    account = patient.account_number
     return {
         "national_id": national_id,
         "name": (name or "")[:100] or None,
@@ -109,6 +112,15 @@ def demographics_of(patient: Patient, national_id: str | None) -> dict[str, Any]
         "phone": phone_key(phone),
         "city": ((address.city if address else None) or "")[:50] or None,
         "address": ((address.text if address else None) or "")[:200] or None,
+        "street": ((address.street if address else None) or "")[:100] or None,
+        "province": ((address.province if address else None) or "")[:50] or None,
+        "postal_code": ((address.postal_code if address else None) or "")[:20] or None,
+        "country": ((address.country if address else None) or "")[:10] or None,
+        "account_number": (account.value[:100] or None) if account else None,
+        "account_namespace": ((account.namespace or "")[:64] or None) if account else None,
+        "account_oid": ((account.system or "")[:64] or None) if account else None,
+        "mother_key": (name_key(mother_name) or "")[:100] or None,
+        "mother_pinyin": (pinyin_key(mother_name) or "")[:200] or None,
         "demographics": patient.model_dump_json(exclude_none=True, exclude_defaults=True),
     }
 

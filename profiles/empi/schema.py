@@ -62,8 +62,18 @@ records = Table(
     Column("birth_date", Date, nullable=True),
     Column("sex", String(2), nullable=True),  # GB/T 2261.1 code
     Column("phone", String(40), nullable=True),  # digits only
-    Column("city", String(50), nullable=True),
-    Column("address", String(200), nullable=True),
+    Column("city", String(50), nullable=True),  # XAD-3 of the first address
+    Column("address", String(200), nullable=True),  # the first address as one line, as written
+    # the other parts of the first address (PDQ @PID.11.1/.4/.5/.6), added by empi_0002
+    Column("street", String(100), nullable=True),  # XAD-1
+    Column("province", String(50), nullable=True),  # XAD-4
+    Column("postal_code", String(20), nullable=True),  # XAD-5
+    Column("country", String(10), nullable=True),  # XAD-6
+    Column("account_number", String(100), nullable=True),  # PID-18.1
+    Column("account_namespace", String(64), nullable=True),  # PID-18.4.1
+    Column("account_oid", String(64), nullable=True),  # PID-18.4.2
+    Column("mother_key", String(100), nullable=True),  # PID-6, upper case, no spaces (like name_key)
+    Column("mother_pinyin", String(200), nullable=True),  # PID-6 in toneless pinyin
     Column("demographics", Text, nullable=False),  # the canonical Patient, JSON
     Column("message_id", BigInteger, nullable=True),  # the feed that last wrote it
     Column("created_at", UtcDateTime, nullable=False),
@@ -77,6 +87,9 @@ records = Table(
     Index("ix_empi_records_family", "family"),
     Index("ix_empi_records_family_pinyin", "family_pinyin"),
     Index("ix_empi_records_phone", "phone"),
+    Index("ix_empi_records_account", "account_number"),
+    Index("ix_empi_records_mother_key", "mother_key"),
+    Index("ix_empi_records_mother_pinyin", "mother_pinyin"),
 )
 
 events = Table(

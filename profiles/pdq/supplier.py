@@ -12,15 +12,20 @@ Parameters supported (QPD-3), matched against the active records:
 ``@PID.3.1`` + ``@PID.3.4[.n]`` an identifier in a domain (namespace and/or OID)
 ``@PID.5`` / ``.5.1`` / ``.5.2`` whole name / family / given: Hanzi as written, or pinyin
                                  (``ZHANG`` finds 张); a trailing ``*`` is a prefix match
+``@PID.6`` / ``.6.1``             mother's maiden name (Pediatric Demographics option), whole,
+                                 Hanzi or pinyin, trailing ``*`` a prefix
 ``@PID.7``                      birth date (YYYYMMDD; a time part is ignored)
 ``@PID.8``                      sex, HL7 table 0001 (M, F, U...) or GB/T 2261.1 digits
-``@PID.11.3``                   city
+``@PID.11`` / ``.11.1``          street line of the first address (XAD-1)
+``@PID.11.3`` / ``.4`` / ``.5``  city / province / postal code; ``.6`` country; ``*`` a prefix
 ``@PID.13``                     phone number (digits compared: +86 and spaces ignored)
+``@PID.18`` / ``.18.1``          patient account number; ``@PID.18.4[.1|.2]`` its authority
 ``@PID.19``                     national ID-card number
 =============================== ====================================================
 
-Any other parameter (PD1, ``@PID.11.5``, ``@PID.18``...) is answered AE 102 naming it, not
-silently ignored: a consumer must not believe a filter was applied when it was not.
+Any other parameter (PD1, ``@PID.11.7`` address type, ``@PID.10``...) is answered AE 102 naming it,
+not silently ignored: a consumer must not believe a filter was applied when it was not. Address
+parameters compare the record's first address only (the one its feed sent first).
 
 Continuations: more hits than RCP-2 asks for leave the rest in ``empi_continuations`` behind a
 random pointer (DSC-1), bound to the requester (MSH-3^MSH-4) and the query's parameters, kept
@@ -40,6 +45,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, or_, s
 
 from engine.errors import MessageError
 from engine.mapping import gb11643
+from ihe.iti9 import QualifiedId
 from ihe.iti21 import PdqAnswer, PdqParameter, PdqPatient, PdqQuery
 from profiles.empi.domains import NATIONAL, DomainConflict, Domains
 from profiles.empi.matching import name_key, phone_key, pinyin_key
@@ -51,6 +57,9 @@ MAX_HITS = 1000  # persons one query may find; more is a query too broad to be u
 CONTINUATION_MINUTES = 10
 _SEX = {"M": "1", "F": "2", "U": "0", "O": "9", "A": "9", "N": "9", "0": "0", "1": "1", "2": "2", "9": "9"}
 _HL7_SEX = {"1": "M", "2": "F", "0": "U", "9": "U"}
+# PID.11 (XAD) components that are query parameters, and the column of the first address for each;
+# @PID.11 alone is the street line, its first component
+_ADDRESS = {None: "street", 1: "street", 3: "city", 4: "province", 5: "postal_code", 6: "country"}
 # a person's active records with its national ID, built once (it runs for every hit returned)
 _PERSON_RECORDS = (
     select(records, persons.c.national_id.label("person_national_id"))
@@ -155,10 +164,16 @@ class PdqSupplier:
                     location=where,
                 )
             return [r.c.sex == sex]
-        if p.field == 11 and p.component == 3:
-            return [_text_match(r.c.city, p.value)]
+        if p.field == 6 and p.component in (None, 1, 2) and p.subcomponent in (None, 1):
+            return [self._name(p)]
+        if p.field == 11 and p.component in _ADDRESS and p.subcomponent in (None, 1):
+            return [_text_match(getattr(r.c, _ADDRESS[p.component]), p.value)]
         if p.field == 13 and p.component in (None, 1, 12):
             return [r.c.phone == (phone_key(p.value) or "")]
+        if p.field == 18 and p.component in (None, 1):
+            return [r.c.account_number == p.value]
+        if p.field == 18 and p.component == 4:
+            return [self._account_authority(p)]
         if p.field == 19 and p.component is None:
             return [
                 or_(
@@ -185,9 +200,24 @@ class PdqSupplier:
             return persons.c.national_id == gb11643.normalise(p.value)
         return and_(records.c.domain == domain, records.c.value == p.value)
 
+    @staticmethod
+    def _account_authority(p: PdqParameter) -> Any:
+        """PID-18.4: its namespace (.1, or the component alone) or its OID (.2), compared as fed."""
+        if p.subcomponent in (None, 1):
+            return records.c.account_namespace == p.value
+        if p.subcomponent == 2:
+            return records.c.account_oid == p.value
+        raise MessageError(
+            f"{p.name}: only the namespace (.1) and the OID (.2) of PID-18.4 are parameters",
+            hl7_code="102",
+            location=f"QPD^1^3^{p.repetition}",
+        )
+
     def _name(self, p: PdqParameter) -> Any:
         r = records
-        if p.component == 1:
+        if p.field == 6:  # the mother's maiden name: matched whole, as stored
+            hanzi, pinyin = r.c.mother_key, r.c.mother_pinyin
+        elif p.component == 1:
             hanzi, pinyin = r.c.family, r.c.family_pinyin
         elif p.component == 2:
             hanzi, pinyin = r.c.given, r.c.given_pinyin
@@ -234,6 +264,10 @@ class PdqSupplier:
         born = next((row.birth_date for row in newest if row.birth_date), None)
         sex = next((row.sex for row in newest if row.sex), "")
         text = next((n.get("text") for n in names if n.get("text")), "")
+        mother: dict[str, Any] = next(
+            (d["mother_maiden_name"] for d in demos if d.get("mother_maiden_name")), {}
+        )
+        account: dict[str, Any] = next((d["account_number"] for d in demos if d.get("account_number")), {})
         return PdqPatient(
             identifiers=ids,
             family=named.get("family") or ("" if named else text) or "",
@@ -244,8 +278,16 @@ class PdqSupplier:
             city=address.get("city") or "",
             province=address.get("province") or "",
             postal_code=address.get("postal_code") or "",
+            country=address.get("country") or "",
             phone=phone,
             national_id=national or "",
+            mother_family=mother.get("family") or mother.get("text") or "",
+            mother_given=(mother.get("given") or "") if mother.get("family") else "",
+            account=(
+                QualifiedId(account["value"], account.get("namespace") or "", account.get("system") or "")
+                if account
+                else None
+            ),
         )
 
     # -- continuations ----------------------------------------------------------------------------

@@ -51,6 +51,53 @@ async def test_queries_by_name_in_hanzi_pinyin_and_wildcards(pix: Pix) -> None:
     assert seg(answer, "QAK")[0][2] == "NF"
 
 
+async def test_queries_by_every_address_part_and_the_account_number(pix: Pix) -> None:
+    await three_people(pix)
+    await pix.feed(
+        f"PID|1||A3^^^{A}^PI||赵^静怡||19881109|F|||中山东路300号^^南京市^江苏省^210002^156^H"
+        "|||||||V-20261203-17^^^HOSP_A&1.2.156.112604.1.9&ISO^AN"
+    )
+    for qpd3 in (
+        "@PID.11^中山东路300号",
+        "@PID.11.1^中山东路*",
+        "@PID.11.5^210002",
+        "@PID.11.3^南京市~@PID.11.6^156",
+        "@PID.11.4^江苏省~@PID.8^F",
+        "@PID.18^V-20261203-17",
+        "@PID.18.1^V-20261203-17~@PID.18.4.2^1.2.156.112604.1.9",
+        "@PID.18.1^V-20261203-17~@PID.18.4^HOSP_A",
+    ):
+        answer = await pix.pdq(qpd3)
+        assert [p[5] for p in pids(answer)] == ["赵^静怡"], qpd3
+    (pid,) = pids(await pix.pdq("@PID.18^V-20261203-17"))
+    assert pid[11] == "中山东路300号^^南京市^江苏省^210002^156"
+    assert pid[18] == "V-20261203-17^^^HOSP_A&1.2.156.112604.1.9&ISO"
+    assert len(pids(await pix.pdq("@PID.11.3^南京市"))) == 2  # 欧阳明轩 lives there too
+    for qpd3 in (
+        "@PID.11.5^210003",
+        "@PID.18^V-20261203-18",
+        "@PID.18^V-20261203-17~@PID.18.4.2^1.2.3",
+        "@PID.18^V-20261203-17~@PID.18.4.1^HOSP_B",
+    ):
+        assert seg(await pix.pdq(qpd3), "QAK")[0][2] == "NF", qpd3
+
+
+async def test_pediatric_demographics_by_mothers_maiden_name(pix: Pix) -> None:
+    """A newborn has no ID card yet: the mother's maiden name, the birth date and the home phone find it."""
+    await pix.feed(
+        f"PID|1||A9^^^{A}^PI||周^一诺|林^晓雯|20261201|F|||||^PRN^PH^^^^^^^^^02584561234", event="A04"
+    )
+    await pix.feed(f"PID|1||A8^^^{A}^PI||周^一鸣|陈^芳|20261201|M", event="A04")
+    answer = await pix.pdq("@PID.6.1^林晓雯~@PID.7^20261201")
+    (pid,) = pids(answer)
+    assert pid[5] == "周^一诺" and pid[6] == "林^晓雯"
+    assert [p[5] for p in pids(await pix.pdq("@PID.6^LIN XIAOWEN"))] == ["周^一诺"]  # pinyin
+    assert [p[5] for p in pids(await pix.pdq("@PID.6^林*~@PID.13^025 8456 1234"))] == ["周^一诺"]
+    assert len(pids(await pix.pdq("@PID.7^20261201"))) == 2
+    answer = await pix.pdq("@PID.6^**")
+    assert seg(answer, "MSA")[0][1] == "AE" and seg(answer, "ERR")[0][2] == "QPD^1^3^1"
+
+
 async def test_domains_returned_and_unknown_domains(pix: Pix) -> None:
     await three_people(pix)
     # QPD-8 = hospital B only: its identifiers only; 王磊 (hospital A only) is left out (case 2)
@@ -98,7 +145,8 @@ async def test_bad_queries_are_answered_with_the_parameter_named(pix: Pix) -> No
     cases = [
         ("@PID.5.1^**", "QPD^1^3^1", "102"),  # only wildcards
         ("@PID.8^M~@PID.3.1^A1", "QPD^1^3^2", "101"),  # PID.3.1 without PID.3.4
-        ("@PID.18^ACC1", "QPD^1^3^1", "102"),  # not supported: said, not ignored
+        ("@PID.11.7^H", "QPD^1^3^1", "102"),  # not supported (address type): said, not ignored
+        ("@PID.18.4.3^ISO", "QPD^1^3^1", "102"),
         ("PID.5.1^ZHANG", "QPD^1^3^1", "102"),  # not @SEG.n
         ("@PD1.4^X", "QPD^1^3^1", "102"),
         ("@PID.7^1985-13-45", "QPD^1^3^1", "102"),
