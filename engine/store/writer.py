@@ -42,9 +42,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+import psycopg
 from sqlalchemy import Connection, Dialect, Engine, Table, bindparam, insert, update
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from engine.store.schema import attempts, audit_events, deliveries, identifiers, messages
 
@@ -239,9 +241,21 @@ def _apply(conn: Connection, batches: Sequence[Batch]) -> None:
 def _apply_rows(conn: Connection, batches: Sequence[Batch]) -> None:
     for batch in batches:
         _fold(batch)
-    for table in _INSERTS:
-        rows = [r for b in batches for r in b.inserts.get(table.name, ())]
-        if rows:
+    inserts = [
+        (t, rows) for t in _INSERTS if (rows := [r for b in batches for r in b.inserts.get(t.name, ())])
+    ]
+    if len(inserts) > 1 and conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        # the tables' INSERTs sent together, their results read back once: one round trip, not one per
+        # table (each round trip also gives the GIL away, and getting it back waits behind other threads)
+        raw = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+        try:
+            with raw.pipeline():
+                for table, rows in inserts:
+                    _insert(conn, table, rows)
+        except psycopg.Error as exc:
+            raise _sqlalchemy_error(conn, raw, "INSERT (pipeline)", exc) from exc
+    else:
+        for table, rows in inserts:
             _insert(conn, table, rows)
     for table in _UPDATES:
         # executemany needs one column set per statement; group consecutive rows by their keys,
@@ -289,16 +303,32 @@ def _update_for(table: Table, keys: tuple[str, ...]) -> Any:
 # in parameter order, the keys a row may have, the keys it must have (its primary key). None where
 # the table needs SQLAlchemy (a server or callable default); rows that do not fit go to SQLAlchemy.
 # SQLite: one row's INSERT, run with executemany (in-process, each row costs little). PostgreSQL:
-# "INSERT ... VALUES " and one row's placeholders, the group's rows sent as one multi-row INSERT:
-# psycopg's executemany pipelines a statement per row and reads each result back in Python,
-# a third of the writer's time holding the GIL.
+# the group's rows of a table sent as one multi-row INSERT (psycopg's executemany pipelines a
+# statement per row and reads each result back in Python: a third of the writer's time holding
+# the GIL), written with PostgreSQL's own $n placeholders and run on a psycopg RawCursor: psycopg
+# caches its conversion of %s placeholders only for statements of at most 50 parameters, so every
+# multi-row INSERT was parsed again with a regular expression (a seventh of the GIL's time).
 @dataclass(frozen=True)
 class _InsertPlan:
     sql: str
-    row: str  # PostgreSQL: one row's "(%s, ...)"; empty for SQLite
     columns: tuple[tuple[str, Any, Any], ...]
     known: frozenset[str]
     required: frozenset[str]
+    multirow: bool  # PostgreSQL: sql is "INSERT ... VALUES " and statement(n) adds n rows of $n
+    statements: dict[int, str] = field(default_factory=dict, compare=False)
+
+    def statement(self, rows: int) -> str:
+        """The INSERT of ``rows`` rows (PostgreSQL), built once per row count."""
+        sql = self.statements.get(rows)
+        if sql is None:
+            width = len(self.columns)
+            values = (
+                "(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")" for r in range(rows)
+            )
+            sql = self.sql + ", ".join(values)
+            if len(self.statements) < 256:
+                self.statements[rows] = sql
+        return sql
 
 
 _insert_plans: dict[tuple[str, str], _InsertPlan | None] = {}
@@ -312,16 +342,32 @@ def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
             tuple(r.get(k, dflt) if proc is None else proc(r.get(k, dflt)) for k, proc, dflt in plan.columns)
             for r in rows
         ]
-        if not plan.row:
+        if not plan.multirow:
             conn.exec_driver_sql(plan.sql, params)
             return
+        # the connection's own psycopg connection: the same transaction, without SQLAlchemy's
+        # statement handling, which this INSERT (no result, no events) does not need
+        raw = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
         for start in range(0, len(params), _PG_ROWS_PER_STATEMENT):
             chunk = params[start : start + _PG_ROWS_PER_STATEMENT]
-            conn.exec_driver_sql(
-                plan.sql + ", ".join([plan.row] * len(chunk)), tuple(v for r in chunk for v in r)
-            )
+            sql = plan.statement(len(chunk))
+            try:
+                with psycopg.RawCursor(raw) as cursor:
+                    cursor.execute(sql, [v for r in chunk for v in r])
+            except psycopg.Error as exc:
+                raise _sqlalchemy_error(conn, raw, sql, exc) from exc
         return
     conn.execute(insert(table), rows)
+
+
+def _sqlalchemy_error(
+    conn: Connection, raw: psycopg.Connection[Any], sql: str, exc: psycopg.Error
+) -> StatementError:
+    """A psycopg error raised as SQLAlchemy raises it (IntegrityError...), callers catch those; a
+    connection that was lost is not given back to the pool."""
+    if raw.broken:
+        conn.invalidate(exc)
+    return DBAPIError.instance(sql, None, exc, psycopg.Error, dialect=conn.dialect)
 
 
 def _insert_plan(dialect: Dialect, table: Table) -> _InsertPlan | None:
@@ -332,7 +378,8 @@ def _insert_plan(dialect: Dialect, table: Table) -> _InsertPlan | None:
     cols = list(table.columns)
     simple = all(c.server_default is None and (c.default is None or c.default.is_scalar) for c in cols)
     order: list[Any] = []
-    sql = row = ""
+    sql = ""
+    multirow = False
     if simple and dialect.name == "sqlite" and dialect.positional:
         compiled = insert(table).compile(dialect=dialect, column_keys=[c.key for c in cols])
         by_key = {c.key: c for c in cols}
@@ -343,17 +390,17 @@ def _insert_plan(dialect: Dialect, table: Table) -> _InsertPlan | None:
         order = cols
         names = ", ".join(quote.quote(c.name) for c in cols)
         sql = f"INSERT INTO {quote.format_table(table)} ({names}) VALUES "
-        row = "(" + ", ".join(["%s"] * len(cols)) + ")"
+        multirow = True
     if order and len(order) == len(cols):
         plan = _InsertPlan(
             sql,
-            row,
             tuple(
                 (c.key, c.type.dialect_impl(dialect).bind_processor(dialect), getattr(c.default, "arg", None))
                 for c in order
             ),
             frozenset(c.key for c in cols),
             frozenset(c.key for c in cols if c.primary_key),  # never let the database make a key up
+            multirow,
         )
     _insert_plans[key] = plan
     return plan

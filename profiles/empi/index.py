@@ -49,6 +49,18 @@ _IDENTITY = (
     .where(persons.c.id == bindparam("p"))
     .order_by(records.c.domain, records.c.value)
 )
+# ITI-9's question in one query: the person of an active record, its national ID and its records
+_XREF = records.alias("xref")
+_IDENTITY_OF_RECORD = (
+    select(persons.c.national_id, _XREF.c.domain, _XREF.c.value)
+    .select_from(records)
+    .join(persons, persons.c.id == records.c.person_id)
+    .outerjoin(_XREF, and_(_XREF.c.person_id == persons.c.id, _XREF.c.status == "active"))
+    .where(
+        records.c.domain == bindparam("d"), records.c.value == bindparam("v"), records.c.status == "active"
+    )
+    .order_by(_XREF.c.domain, _XREF.c.value)
+)
 _INSERT_PERSON = persons.insert()
 _INSERT_RECORD = records.insert()
 _INSERT_EVENT = events.insert()
@@ -182,6 +194,16 @@ class EmpiIndex:
         rows = conn.execute(_IDENTITY, {"p": person_id}).all()
         national = rows[0].national_id if rows else None
         return national, [(r.domain, r.value) for r in rows if r.domain is not None]
+
+    def identity_of_record(
+        self, conn: Connection, domain: str, value: str
+    ) -> tuple[str | None, list[tuple[str, str]]] | None:
+        """``identity`` of the person of the active record ``domain``/``value``, in one query; None
+        when no active record has that identifier (unknown, or subsumed by an A40)."""
+        rows = conn.execute(_IDENTITY_OF_RECORD, {"d": domain, "v": value}).all()
+        if not rows:
+            return None
+        return rows[0].national_id, [(r.domain, r.value) for r in rows if r.domain is not None]
 
     # -- feeding ----------------------------------------------------------------------------------
     def feed(self, conn: Connection, feed: FeedRecord) -> FeedResult:

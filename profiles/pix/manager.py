@@ -293,28 +293,28 @@ class PixManager:
         if answer.errors:
             return answer
         with self.db.connect() as conn:
-            person_id = self._person_of(conn, domain, query.person.value)
-            if person_id is None:  # case 3
-                answer.errors.append(
-                    MessageError(
-                        f"identifier {query.person.value} is not known in domain {domain}",
-                        hl7_code="204",
-                        location="QPD^1^3^1^1",
-                    )
+            identity = self._identity_of(conn, domain, query.person.value)
+        if identity is None:  # case 3
+            answer.errors.append(
+                MessageError(
+                    f"identifier {query.person.value} is not known in domain {domain}",
+                    hl7_code="204",
+                    location="QPD^1^3^1^1",
                 )
-                return answer
-            national, xrefs = self.index.identity(conn, person_id)
+            )
+            return answer
+        national, xrefs = identity
         queried = QualifiedId(query.person.value, self.domains.namespace(domain), self.domains.oid(domain))
         answer.identifiers = [  # never the queried-for identifier (case 1)
             i for i in self.domains.qualified(national, xrefs, wanted) if i != queried
         ]
         return answer  # several in one domain come consecutively (case 6): ordered by domain
 
-    def _person_of(self, conn: Connection, domain: str, value: str) -> int | None:
+    def _identity_of(
+        self, conn: Connection, domain: str, value: str
+    ) -> tuple[str | None, list[tuple[str, str]]] | None:
         if domain == NATIONAL:
             row = self.index.person_by_national_id(conn, gb11643.normalise(value))
-            return row.id if row is not None else None
-        record = self.index.record(conn, domain, value)
-        if record is None or record.status != "active":
-            return None  # a subsumed (merged-away) identifier is unknown: case 3 (TF-2 §3.8.4.2)
-        return int(record.person_id)
+            return self.index.identity(conn, row.id) if row is not None else None
+        # a subsumed (merged-away) identifier is unknown: case 3 (TF-2 §3.8.4.2)
+        return self.index.identity_of_record(conn, domain, value)

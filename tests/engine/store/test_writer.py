@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Connection, func, insert, inspect, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from engine.store.db import migrate, open_engine, savepoint
 from engine.store.schema import messages
@@ -199,3 +199,39 @@ async def test_a_savepoint_rolls_back_alone_and_never_commits_its_transaction_ea
     finally:
         writer.stop()
         db.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_connection_lost_in_an_insert_fails_its_batch_as_sqlalchemy_says(pg_url: str) -> None:
+    """The multi-row INSERT runs on psycopg directly: its errors must still be SQLAlchemy's (the
+    callers catch those), the batch must not be half written, and the next write must succeed."""
+    db = open_engine(pg_url, pool_size=1)
+    admin = open_engine(pg_url)
+    migrate(db)
+    writer = BatchWriter(db)
+    writer.start()
+
+    def drop_my_connection(conn: Connection) -> Batch:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with admin.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        more = Batch()
+        more.insert(messages, row(2))  # inserted after the work, on the connection just lost
+        return more
+
+    try:
+        lost = Batch()
+        lost.insert(messages, row(1))
+        lost.then(drop_my_connection)
+        with pytest.raises(DBAPIError) as raised:
+            await writer.write(lost)
+        assert "terminat" in str(raised.value).lower() or "closed" in str(raised.value).lower()
+        after = Batch()
+        after.insert(messages, row(3))
+        await writer.write(after)
+        with db.connect() as conn:
+            assert sorted(conn.execute(select(messages.c.id)).scalars()) == [3]
+    finally:
+        writer.stop()
+        db.dispose()
+        admin.dispose()
