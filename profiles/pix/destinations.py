@@ -30,7 +30,6 @@ from engine.errors import MessageError
 from engine.hl7v2.ack import build_ack
 from engine.hl7v2.peek import Header
 from engine.message import ContentType
-from engine.store.db import savepoint
 from engine.store.schema import audit_events
 from ihe import atna
 from ihe.iti9 import PixAnswer, build_rsp_k23, parse_qbp_q23
@@ -87,8 +86,7 @@ class PixFeedDestination(EmpiDestination):
         try:
             if isinstance(prepared.feed, MessageError):
                 raise prepared.feed
-            with savepoint(conn):  # a refused feed leaves nothing behind, whatever it had written
-                answer = self.actor.manager.feed_in(conn, prepared.feed, out.message_id)
+            answer = self.actor.manager.feed_in(conn, prepared.feed, out.message_id)
         except MessageError as exc:
             code = "AR" if exc.reject else "AE"
             refused = atna.feed_event(

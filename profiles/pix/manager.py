@@ -24,15 +24,19 @@ Rules, with the answer each breach gets (pix-pdq.md §2, TF-2 §3.8.4):
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from engine.errors import MessageError
 from engine.hl7v2.peek import Header
 from engine.mapping import gb11643
+from engine.store.db import savepoint
 from ihe import iti8
 from ihe.iti9 import PixAnswer, PixQuery, QualifiedId
 from profiles.canonical import AdtEvent, Identifier, Patient
@@ -42,6 +46,16 @@ from profiles.empi.index import EmpiIndex, FeedRecord, record_columns
 from profiles.empi.schema import notifications, persons, records
 
 __all__ = ["FeedAnswer", "PixManager", "PreparedFeed"]
+
+log = logging.getLogger(__name__)
+
+
+def _raced(exc: DBAPIError) -> bool:
+    """A unique key taken by another transaction, or a deadlock or serialisation failure PostgreSQL
+    resolved by failing this statement: the same feed succeeds when applied again."""
+    if isinstance(exc, IntegrityError):
+        return True
+    return isinstance(exc.orig, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure)
 
 
 @dataclass
@@ -119,7 +133,25 @@ class PixManager:
 
     def feed_in(self, conn: Connection, feed: PreparedFeed, message_id: int | None) -> FeedAnswer:
         """Apply one prepared feed in the caller's transaction (the one storing its message, on the
-        store's writer). Raises MessageError (an A40's unknown MRG-1) before anything is written."""
+        store's writer), in a savepoint of its own: a refused feed (MessageError, e.g. an A40's
+        unknown MRG-1) leaves nothing behind.
+
+        Several engine processes share one PostgreSQL: two of them may feed the same new person at
+        once. The second INSERT of its national ID, or of the same local identifier, waits for the
+        first transaction and then fails on the unique key (or PostgreSQL breaks a deadlock of two
+        such feeds). The feed is then run once more, and finds what the other process committed.
+        """
+        for attempt in (1, 2):
+            try:
+                with savepoint(conn):
+                    return self._feed(conn, feed, message_id)
+            except DBAPIError as exc:
+                if attempt == 2 or not _raced(exc):
+                    raise
+                log.info("feed raced another node's (%s); applying it once more", type(exc.orig).__name__)
+        raise AssertionError("unreachable")
+
+    def _feed(self, conn: Connection, feed: PreparedFeed, message_id: int | None) -> FeedAnswer:
         answer = FeedAnswer(warnings=list(feed.warnings))
         locals_, subsumed = feed.identities, feed.subsumed
         subsumed_row = None
