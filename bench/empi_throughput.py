@@ -304,13 +304,16 @@ def run_store(label: str, store: str, args: argparse.Namespace, csv_path: Path) 
             out |= {"load_s": seconds, "load_rows": rows, "db_mb_loaded": database_mb(store_url, base)}
             print(f"  [{label}] loaded {rows:,} records in {seconds:,.1f} s ({rows / seconds:,.0f} rows/s)")
             proc = subprocess.Popen(
-                [str(ROOT / ".venv" / "bin" / "hie"), "run", "--config", str(config)],
+                [str(ROOT / ".venv" / "bin" / "hie"), "run", "--config", str(config)]
+                + (["--workers", str(args.workers)] if args.workers > 1 and label == "postgresql" else []),
                 cwd=base,
                 stdout=subprocess.DEVNULL,
                 stderr=(base / "engine.log").open("wb"),
             )
             try:
                 _wait_port(ports["pdq-query"], proc, timeout=120.0)
+                if args.workers > 1 and label == "postgresql":
+                    time.sleep(5.0)  # the port opens with the first worker: let the others start too
                 for name, port, make in (
                     ("ITI-9", ports["pix-query"], pix_query(args.persons)),
                     ("ITI-21", ports["pdq-query"], pdq_query(args.persons)),
@@ -341,6 +344,9 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=20.0, help="per query/feed phase")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="engine processes on PostgreSQL (hie run --workers); SQLite: 1"
+    )
     parser.add_argument(
         "--sqlite", action="store_true", help="measure on SQLite (default when nothing is named)"
     )

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+from dataclasses import dataclass
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -17,16 +19,26 @@ from engine.registry import destination_options, source_options, tls_context
 from engine.services import Services
 from engine.store.db import heartbeat
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "Worker"]
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10
 
 
+@dataclass(frozen=True)
+class Worker:
+    """This process's place among the workers of ``hie run --workers N`` (index 0 of 1 alone)."""
+
+    index: int = 0
+    count: int = 1
+    parent: int | None = None  # the supervisor's pid: a worker whose supervisor is gone stops
+
+
 class Runtime:
-    def __init__(self, app: AppConfig) -> None:
+    def __init__(self, app: AppConfig, worker: Worker | None = None) -> None:
         self.app = app
+        self.worker = worker or Worker()
         self.channels: dict[str, Channel] = {}
         self.sources: dict[str, Source] = {}
         self.queues: list[DestinationQueue] = []
@@ -52,10 +64,15 @@ class Runtime:
                 self.queues.append(queue)
             src_cls, src_options = source_options(cfg)
             tls = tls_context(app, getattr(src_options, "tls", None), server=True)
+            self.channels[cfg.id] = channel
+            if self.worker.count > 1 and not src_cls.shares_port and self.worker.index > 0:
+                # a folder poller or an outbox reader: one worker runs it, the others only deliver
+                log.info("channel %s: its %s source runs in worker 0 only", cfg.id, src_cls.scheme)
+                continue
             source = src_cls(parse_url(cfg.source.url), src_options, channel, app, tls)
+            source.reuse_port = self.worker.count > 1 and src_cls.shares_port
             source.attach(services)
             self.sources[cfg.id] = source
-            self.channels[cfg.id] = channel
         await asyncio.to_thread(recover_orphans, services, self.queues)
         for queue in self.queues:
             await queue.start()
@@ -75,13 +92,22 @@ class Runtime:
         self._scheduler.add_job(
             self._housekeeping, "interval", seconds=HEARTBEAT_SECONDS, max_instances=1, coalesce=True
         )
+        if self.worker.parent is not None:
+            self._scheduler.add_job(self._orphaned, "interval", seconds=1.0, max_instances=1, coalesce=True)
         self._scheduler.start()
         log.info(
-            "engine started: %d channel(s), node %d, store %s",
+            "engine started: %d channel(s), node %d, store %s%s",
             len(self.channels),
             services.node_id,
             _redact(app.store_url),
+            f", worker {self.worker.index + 1} of {self.worker.count}" if self.worker.count > 1 else "",
         )
+
+    async def _orphaned(self) -> None:
+        """A worker whose supervisor died (kill -9) stops rather than serve on unsupervised."""
+        if os.getppid() != self.worker.parent:
+            log.warning("the supervisor (pid %s) is gone: stopping", self.worker.parent)
+            self.request_stop()
 
     async def _housekeeping(self) -> None:
         assert self.services is not None

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from engine.config import AppConfig
 from engine.ids import IdGenerator
-from engine.store.db import migrate, open_engine, register_node
+from engine.store.db import migrate, open_engine, open_reader, register_node
 from engine.store.writer import BatchWriter
 
 __all__ = ["Services"]
@@ -22,6 +22,8 @@ class Services:
     writer: BatchWriter
     ids: IdGenerator
     node_id: int
+    # for queries that only read (in-process actors' PIX/PDQ answers): ``open_reader``
+    reader: Engine | None = None
     # state shared by the destinations of one plugin actor (one EMPI for every PIX channel), by name
     actors: dict[str, Any] = field(default_factory=dict)
 
@@ -32,8 +34,16 @@ class Services:
         node_id = register_node(db)
         writer = BatchWriter(db, batch_max=app.store.batch_max)
         writer.start()
-        return cls(app=app, db=db, writer=writer, ids=IdGenerator(node_id), node_id=node_id)
+        reader = open_reader(app.store_url, db, pool_size=app.store.pool_size)
+        return cls(app=app, db=db, writer=writer, ids=IdGenerator(node_id), node_id=node_id, reader=reader)
+
+    @property
+    def reads(self) -> Engine:
+        """The engine for read-only queries (the store's own where there is no reader)."""
+        return self.reader if self.reader is not None else self.db
 
     def close(self) -> None:
         self.writer.stop()
+        if self.reader is not None and self.reader is not self.db:
+            self.reader.dispose()
         self.db.dispose()

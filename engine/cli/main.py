@@ -24,18 +24,38 @@ def main() -> None:
 
 @main.command()
 @config_option
-def run(config_path: Path | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    envvar="HIE_WORKERS",
+    show_default=True,
+    help="Engine processes sharing the listeners' ports and the PostgreSQL store (one per core).",
+)
+@click.option("--worker", "worker_of", hidden=True, help="index/count/supervisor pid (set by --workers)")
+def run(config_path: Path | None, workers: int, worker_of: str | None) -> None:
     """Start every enabled channel and serve until Ctrl-C / SIGTERM."""
     app = load_or_exit(config_path)
     setup_logging(app.engine.log_level)
-    from engine.runtime import Runtime
+    from engine.runtime import Runtime, Worker
 
+    if workers > 1 and worker_of is None:
+        from engine.workers import WorkersRefused, supervise
+
+        try:
+            raise SystemExit(supervise(app, workers))
+        except WorkersRefused as exc:
+            raise click.UsageError(str(exc)) from None
+    worker = Worker()
+    if worker_of is not None:
+        index, count, parent = (int(x) for x in worker_of.split("/"))
+        worker = Worker(index, count, parent)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency, but the engine works without it
-        asyncio.run(Runtime(app).run_forever())
+        asyncio.run(Runtime(app, worker).run_forever())
     else:
-        uvloop.run(Runtime(app).run_forever())
+        uvloop.run(Runtime(app, worker).run_forever())
 
 
 @main.command()
@@ -70,3 +90,7 @@ def _plugin_commands() -> None:
 
 
 _plugin_commands()
+
+
+if __name__ == "__main__":  # python -m engine.cli.main: how hie run --workers starts its workers
+    main()

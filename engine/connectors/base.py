@@ -116,6 +116,10 @@ class SendResult:
 class Source(ABC):
     scheme: ClassVar[str]
     Options: ClassVar[type[Options]]
+    # A listener whose port several worker processes of one machine may share (SO_REUSEPORT: the
+    # kernel spreads the connections over them). A source that is not (a folder poller) runs in
+    # the first worker only (``hie run --workers``).
+    shares_port: ClassVar[bool] = False
 
     def __init__(
         self, url: SplitResult, options: Any, receiver: Receiver, app: AppConfig, tls: ssl.SSLContext | None
@@ -125,6 +129,7 @@ class Source(ABC):
         self.receiver = receiver
         self.app = app
         self.tls = tls
+        self.reuse_port = False  # set by the runtime when several workers listen on the port
 
     def attach(self, services: Services) -> None:  # noqa: B027 - optional hook
         """Called once before ``start`` with what the channels share (an in-process actor's source)."""

@@ -117,7 +117,7 @@ class _QuietServer(uvicorn.Server):
         pass
 
 
-def _bind(host: str, port: int) -> list[socket.socket]:
+def _bind(host: str, port: int, *, reuse_port: bool = False) -> list[socket.socket]:
     """Listening sockets for host:port (every address the name resolves to), like asyncio would."""
     try:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -133,6 +133,8 @@ def _bind(host: str, port: int) -> list[socket.socket]:
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:  # several worker processes listening on one port (hie run --workers)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
@@ -196,8 +198,10 @@ class _SharedServer:
             r for r in self.app.router.routes if not (isinstance(r, Route) and r.path == path)
         ]
 
-    async def start(self, ssl_options: dict[str, Any], tls: ssl.SSLContext | None) -> None:
-        sockets = _bind(self.host, self.port)
+    async def start(
+        self, ssl_options: dict[str, Any], tls: ssl.SSLContext | None, *, reuse_port: bool
+    ) -> None:
+        sockets = _bind(self.host, self.port, reuse_port=reuse_port)
         config = uvicorn.Config(
             self.app,
             lifespan="off",
@@ -283,6 +287,7 @@ class HttpSource(Source):
     """Receives messages POSTed to one path of a (possibly shared) HTTP server."""
 
     scheme = "http"
+    shares_port = True
     Options = HttpSourceOptions
     options: HttpSourceOptions
 
@@ -317,7 +322,7 @@ class HttpSource(Source):
             if shared is None:
                 shared = _SharedServer(self.host, self.port, self.options.tls)
                 shared.add(self.path, self)
-                await shared.start(self._uvicorn_ssl(), self.tls)
+                await shared.start(self._uvicorn_ssl(), self.tls, reuse_port=self.reuse_port)
                 reg.servers[key] = shared
             else:
                 shared.add(self.path, self)

@@ -51,6 +51,7 @@ class MllpSourceOptions(Options):
 
 class MllpSource(Source):
     scheme = "mllp"
+    shares_port = True
     Options = MllpSourceOptions
     options: MllpSourceOptions
 
@@ -77,6 +78,7 @@ class MllpSource(Source):
             self.url.port,
             ssl=self.tls,
             reuse_address=True,
+            reuse_port=self.reuse_port or None,
             backlog=1024,
         )
         log.info(

@@ -108,6 +108,10 @@ class BatchWriter:
         self._queue: queue.SimpleQueue[tuple[Batch, _Done] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="hie-store-writer", daemon=True)
         self._started = False
+        # the writer thread's connection, kept from one group to the next: checking one out of the
+        # pool costs a round trip (PostgreSQL's pre-ping) per group. Dropped after any failure, so
+        # the next group (and the one-by-one retry of a failed group) starts on a fresh one.
+        self._conn: Connection | None = None
         self.commits = 0
         self.rows_written = 0
 
@@ -197,12 +201,16 @@ class BatchWriter:
             started = time.monotonic()
             self._commit(group)
             last_group, last_commit = len(group), time.monotonic() - started
+        self._drop_connection()
 
     def _commit(self, group: list[tuple[Batch, _Done]]) -> None:
         try:
-            with self._eng.begin() as conn:
+            conn = self._conn if self._conn is not None else self._eng.connect()
+            self._conn = conn
+            with conn.begin():
                 _apply(conn, [b for b, _ in group])
         except Exception as exc:
+            self._drop_connection()
             if len(group) == 1:
                 log.error("store write failed: %s", exc)
                 group[0][1](exc)
@@ -215,6 +223,14 @@ class BatchWriter:
         self.rows_written += sum(b.rows() for b, _ in group)
         for _, done in group:
             done(None)
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception as exc:  # a connection already lost: nothing to give back
+                log.debug("closing the writer's connection: %s", exc)
 
 
 def _resolve(fut: asyncio.Future[None], exc: BaseException | None) -> None:
@@ -244,19 +260,7 @@ def _apply_rows(conn: Connection, batches: Sequence[Batch]) -> None:
     inserts = [
         (t, rows) for t in _INSERTS if (rows := [r for b in batches for r in b.inserts.get(t.name, ())])
     ]
-    if len(inserts) > 1 and conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        # the tables' INSERTs sent together, their results read back once: one round trip, not one per
-        # table (each round trip also gives the GIL away, and getting it back waits behind other threads)
-        raw = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
-        try:
-            with raw.pipeline():
-                for table, rows in inserts:
-                    _insert(conn, table, rows)
-        except psycopg.Error as exc:
-            raise _sqlalchemy_error(conn, raw, "INSERT (pipeline)", exc) from exc
-    else:
-        for table, rows in inserts:
-            _insert(conn, table, rows)
+    _insert_all(conn, inserts)
     for table in _UPDATES:
         # executemany needs one column set per statement; group consecutive rows by their keys,
         # keeping order so two updates of one row apply in submission order.
@@ -302,62 +306,102 @@ def _update_for(table: Table, keys: tuple[str, ...]) -> Any:
 # Fast path, per table and dialect: the INSERT of every column, ((key, bind processor, default), ...)
 # in parameter order, the keys a row may have, the keys it must have (its primary key). None where
 # the table needs SQLAlchemy (a server or callable default); rows that do not fit go to SQLAlchemy.
-# SQLite: one row's INSERT, run with executemany (in-process, each row costs little). PostgreSQL:
-# the group's rows of a table sent as one multi-row INSERT (psycopg's executemany pipelines a
-# statement per row and reads each result back in Python: a third of the writer's time holding
-# the GIL), written with PostgreSQL's own $n placeholders and run on a psycopg RawCursor: psycopg
-# caches its conversion of %s placeholders only for statements of at most 50 parameters, so every
-# multi-row INSERT was parsed again with a regular expression (a seventh of the GIL's time).
+# SQLite: one row's INSERT, run with executemany (in-process, each row costs little).
+# PostgreSQL: a group's rows of every table in ONE statement (``_insert_pg``), each round trip to
+# the server being the writer's largest cost there (psycopg's executemany pipelines a statement per
+# row and reads each result back in Python: a third of the writer's time holding the GIL).
 @dataclass(frozen=True)
 class _InsertPlan:
-    sql: str
+    sql: str  # SQLite: one row's INSERT; PostgreSQL: "INSERT INTO t (...) VALUES " (rows added)
     columns: tuple[tuple[str, Any, Any], ...]
     known: frozenset[str]
     required: frozenset[str]
-    multirow: bool  # PostgreSQL: sql is "INSERT ... VALUES " and statement(n) adds n rows of $n
-    statements: dict[int, str] = field(default_factory=dict, compare=False)
 
-    def statement(self, rows: int) -> str:
-        """The INSERT of ``rows`` rows (PostgreSQL), built once per row count."""
-        sql = self.statements.get(rows)
-        if sql is None:
-            width = len(self.columns)
-            values = (
-                "(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")" for r in range(rows)
-            )
-            sql = self.sql + ", ".join(values)
-            if len(self.statements) < 256:
-                self.statements[rows] = sql
-        return sql
+    def fits(self, rows: list[dict[str, Any]]) -> bool:
+        return all(self.known >= r.keys() >= self.required for r in rows)
+
+    def params(self, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [
+            tuple(r.get(k, dflt) if proc is None else proc(r.get(k, dflt)) for k, proc, dflt in self.columns)
+            for r in rows
+        ]
+
+    def values(self, rows: int, first: int) -> str:
+        """PostgreSQL: ``rows`` rows of $n placeholders, numbered from ``first``."""
+        width = len(self.columns)
+        return ", ".join(
+            "(" + ", ".join(f"${first + r * width + c}" for c in range(width)) + ")" for r in range(rows)
+        )
 
 
 _insert_plans: dict[tuple[str, str], _InsertPlan | None] = {}
-_PG_ROWS_PER_STATEMENT = 1000  # far below PostgreSQL's 65,535 parameters for every table here
+_PG_MAX_PARAMETERS = 30_000  # per statement; PostgreSQL's limit is 65,535
+_pg_statements: dict[tuple[tuple[str, int], ...], str] = {}
 
 
 def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     plan = _insert_plan(conn.dialect, table)
-    if plan is not None and all(plan.known >= r.keys() >= plan.required for r in rows):
-        params = [
-            tuple(r.get(k, dflt) if proc is None else proc(r.get(k, dflt)) for k, proc, dflt in plan.columns)
-            for r in rows
-        ]
-        if not plan.multirow:
-            conn.exec_driver_sql(plan.sql, params)
-            return
-        # the connection's own psycopg connection: the same transaction, without SQLAlchemy's
-        # statement handling, which this INSERT (no result, no events) does not need
-        raw = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
-        for start in range(0, len(params), _PG_ROWS_PER_STATEMENT):
-            chunk = params[start : start + _PG_ROWS_PER_STATEMENT]
-            sql = plan.statement(len(chunk))
-            try:
-                with psycopg.RawCursor(raw) as cursor:
-                    cursor.execute(sql, [v for r in chunk for v in r])
-            except psycopg.Error as exc:
-                raise _sqlalchemy_error(conn, raw, sql, exc) from exc
+    if plan is None or not plan.fits(rows):
+        conn.execute(insert(table), rows)
+    elif conn.dialect.name == "postgresql":
+        _insert_pg(conn, [(table, plan, rows)])
+    else:
+        conn.exec_driver_sql(plan.sql, plan.params(rows))
+
+
+def _insert_all(conn: Connection, inserts: list[tuple[Table, list[dict[str, Any]]]]) -> None:
+    if conn.dialect.name != "postgresql":
+        for table, rows in inserts:
+            _insert(conn, table, rows)
         return
-    conn.execute(insert(table), rows)
+    fast: list[tuple[Table, _InsertPlan, list[dict[str, Any]]]] = []
+    for table, rows in inserts:
+        plan = _insert_plan(conn.dialect, table)
+        if plan is None or not plan.fits(rows):
+            conn.execute(insert(table), rows)
+        else:
+            fast.append((table, plan, rows))
+    if fast:
+        _insert_pg(conn, fast)
+
+
+def _insert_pg(conn: Connection, parts: list[tuple[Table, _InsertPlan, list[dict[str, Any]]]]) -> None:
+    """The rows of several tables as one statement: ``WITH a AS (INSERT ...), b AS (INSERT ...)
+    INSERT ...`` (data-modifying WITH, and no foreign keys here whose order could matter), one round
+    trip whatever the number of tables. Written with PostgreSQL's own $n placeholders and run on a
+    psycopg RawCursor on the connection's own psycopg connection (the same transaction): psycopg
+    caches its conversion of %s placeholders only for statements of at most 50 parameters, so a
+    multi-row INSERT was parsed again with a regular expression each time (a seventh of the GIL's
+    time). A group too large for one statement goes table by table, in chunks."""
+    total = sum(len(rows) * len(plan.columns) for _, plan, rows in parts)
+    if total > _PG_MAX_PARAMETERS:
+        for table, plan, rows in parts:
+            step = max(1, _PG_MAX_PARAMETERS // len(plan.columns))
+            for start in range(0, len(rows), step):
+                _insert_pg_one(conn, [(table, plan, rows[start : start + step])])
+        return
+    _insert_pg_one(conn, parts)
+
+
+def _insert_pg_one(conn: Connection, parts: list[tuple[Table, _InsertPlan, list[dict[str, Any]]]]) -> None:
+    key = tuple((table.name, len(rows)) for table, _, rows in parts)
+    sql = _pg_statements.get(key)
+    if sql is None:
+        statements, first = [], 1
+        for _, plan, rows in parts:
+            statements.append(plan.sql + plan.values(len(rows), first))
+            first += len(rows) * len(plan.columns)
+        *ctes, last = statements
+        sql = ("WITH " + ", ".join(f"i{n} AS ({s})" for n, s in enumerate(ctes)) + " " if ctes else "") + last
+        if len(_pg_statements) < 1024:
+            _pg_statements[key] = sql
+    params = [v for _, plan, rows in parts for row in plan.params(rows) for v in row]
+    raw = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+    try:
+        with psycopg.RawCursor(raw) as cursor:
+            cursor.execute(sql, params)
+    except psycopg.Error as exc:
+        raise _sqlalchemy_error(conn, raw, sql, exc) from exc
 
 
 def _sqlalchemy_error(
@@ -379,7 +423,6 @@ def _insert_plan(dialect: Dialect, table: Table) -> _InsertPlan | None:
     simple = all(c.server_default is None and (c.default is None or c.default.is_scalar) for c in cols)
     order: list[Any] = []
     sql = ""
-    multirow = False
     if simple and dialect.name == "sqlite" and dialect.positional:
         compiled = insert(table).compile(dialect=dialect, column_keys=[c.key for c in cols])
         by_key = {c.key: c for c in cols}
@@ -390,7 +433,6 @@ def _insert_plan(dialect: Dialect, table: Table) -> _InsertPlan | None:
         order = cols
         names = ", ".join(quote.quote(c.name) for c in cols)
         sql = f"INSERT INTO {quote.format_table(table)} ({names}) VALUES "
-        multirow = True
     if order and len(order) == len(cols):
         plan = _InsertPlan(
             sql,
@@ -400,7 +442,6 @@ def _insert_plan(dialect: Dialect, table: Table) -> _InsertPlan | None:
             ),
             frozenset(c.key for c in cols),
             frozenset(c.key for c in cols if c.primary_key),  # never let the database make a key up
-            multirow,
         )
     _insert_plans[key] = plan
     return plan

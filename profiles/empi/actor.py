@@ -11,11 +11,13 @@ their own; what an answer writes (a PDQ continuation) commits with its delivery'
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from engine.services import Services
+from engine.store.db import read_retrying
 from profiles.empi.config import EmpiConfig
 from profiles.empi.index import EmpiIndex
 from profiles.pdq.supplier import PdqSupplier
@@ -30,8 +32,10 @@ QUERY_THREADS = 4
 class EmpiActor:
     def __init__(self, services: Services) -> None:
         config = services.app.section("empi", EmpiConfig)
-        self.manager = PixManager(services.db, config, EmpiIndex(config.matching, services.ids.next))
-        self.supplier = PdqSupplier(services.db, self.manager.domains)
+        # queries read on the reader (autocommit, no pre-ping); feeds write in the store's writer
+        index = EmpiIndex(config.matching, services.ids.next)
+        self.manager = PixManager(services.reads, config, index)
+        self.supplier = PdqSupplier(services.reads, self.manager.domains)
         self._readers = ThreadPoolExecutor(QUERY_THREADS, thread_name_prefix="empi-query")
 
     @classmethod
@@ -43,4 +47,7 @@ class EmpiActor:
         return actor
 
     async def read(self, fn: Callable[..., _T], *args: Any) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._readers, fn, *args)
+        """``fn(*args)`` on a query thread, asked once more if the database dropped its connection."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._readers, read_retrying, functools.partial(fn, *args)
+        )

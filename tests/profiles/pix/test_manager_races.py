@@ -8,8 +8,8 @@ Two connections on two threads stand for the two processes' writers.
 
 from __future__ import annotations
 
+import asyncio
 import threading
-import time
 
 import pytest
 from sqlalchemy import select
@@ -59,7 +59,7 @@ async def test_two_writers_feeding_one_new_person_link_both_records_to_it(pix: P
         manager.feed_in(conn, first, None)  # the new person, not committed yet
         racer = threading.Thread(target=other_writer)
         racer.start()
-        time.sleep(0.5)  # the other writer is now waiting on the national ID's unique key
+        await asyncio.sleep(0.5)  # the other writer is now waiting on the national ID's unique key
         assert racer.is_alive()
     racer.join(10)
     assert "error" not in outcome, outcome.get("error")

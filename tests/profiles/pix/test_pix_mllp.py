@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
+
 from engine.store.schema import audit_events, deliveries
 from profiles.empi.schema import events, notifications, persons, records
 from tests.engine.connectors.mllp_peers import ack_of, hl7_send, rows, until
@@ -241,3 +243,26 @@ async def test_a_vendor_dialect_feeds_the_index_through_its_mapping(pix: Pix) ->
     assert ack["MSA"][1] == "AA" and ack["MSH"][11] == "2.4"  # MSH-12: the sender's own version
     answer = await pix.query(f"320102198503120012^^^{NATIONAL}")
     assert pid3(answer) == [f"H0012345^^^{A}"]
+
+
+# -- the database restarting under a running engine -------------------------------------------------
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+async def test_queries_and_feeds_survive_the_database_dropping_every_connection(pix: Pix) -> None:
+    """Queries read without a pre-ping and the writer keeps its connection: after PostgreSQL drops
+    them all (a restart, a failover), the next query is asked again on a new connection and the next
+    feed's group is retried on one, so no sender sees an error."""
+    assert seg(await pix.feed(person_a()), "MSA")[0][1] == "AA"
+    assert pid3(await pix.query(f"A1001^^^{A}")) == [f"{NID_A}^^^NIC&2.16.156.10011.1.3&ISO"]
+    services = pix.rt.services
+    assert services is not None
+    with services.db.connect() as conn:
+        dropped = conn.exec_driver_sql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).scalar_one()
+    assert dropped >= 2  # the reader's and the writer's connections at least
+    answer = await pix.query(f"A1001^^^{A}")
+    assert seg(answer, "MSA")[0][1] == "AA"
+    assert pid3(answer) == [f"{NID_A}^^^NIC&2.16.156.10011.1.3&ISO"]
+    assert seg(await pix.feed(person_a("A1002")), "MSA")[0][1] == "AA"
+    assert len(rows(pix.rt, records)) == 2
