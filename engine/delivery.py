@@ -31,7 +31,7 @@ from engine.connectors.base import Destination, Outbound, SendResult
 from engine.errors import DeliveryError, PermanentDeliveryError
 from engine.message import ContentType, Message
 from engine.services import Services
-from engine.store.db import live_nodes, savepoint, utcnow
+from engine.store.db import live_nodes, savepoint_retrying, utcnow
 from engine.store.schema import attempts, audit_events, deliveries, messages
 from engine.store.writer import Batch
 
@@ -216,14 +216,14 @@ class DestinationQueue:
         self, entry: _Entry, out: Outbound, prepared: Any, answer: InlineAnswer, conn: Connection
     ) -> Batch:
         """Send once inside the store's transaction (``inline = "store"``), on the writer's thread:
-        the connector's writes in a savepoint (rolled back alone if it fails), the outcome's rows
-        returned to be written in the same transaction."""
+        the connector's writes in a savepoint (rolled back alone if it fails; done once more if it
+        raced another process's transaction), the outcome's rows returned to be written in the same
+        transaction."""
         batch = Batch()
         started = time.monotonic()
         now = utcnow()
         try:
-            with savepoint(conn):
-                result = self.connector.send_in(conn, out, prepared)
+            result = savepoint_retrying(conn, lambda: self.connector.send_in(conn, out, prepared))
         except Exception as exc:
             self._failed(entry, batch, exc, 1, started, now, retry=False)
             answer.result, answer.error = None, str(exc) or type(exc).__name__

@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from engine.store.schema import nodes
 
@@ -25,9 +25,11 @@ __all__ = [
     "migrate",
     "open_engine",
     "open_reader",
+    "raced",
     "read_retrying",
     "register_node",
     "savepoint",
+    "savepoint_retrying",
     "utcnow",
 ]
 
@@ -107,6 +109,30 @@ def savepoint(conn: Connection) -> Iterator[None]:
         conn.exec_driver_sql("RELEASE SAVEPOINT hie_work")
         raise
     conn.exec_driver_sql("RELEASE SAVEPOINT hie_work")
+
+
+def raced(exc: BaseException) -> bool:
+    """Did a statement fail only because another transaction got there first: a unique key it had
+    just taken (the INSERT waited for it to commit), or a deadlock or serialisation failure
+    PostgreSQL resolved by failing this one? Then the same work succeeds when done again."""
+    if isinstance(exc, IntegrityError):
+        return True
+    orig = getattr(exc, "orig", None)
+    return type(orig).__name__ in ("DeadlockDetected", "SerializationFailure")
+
+
+def savepoint_retrying(conn: Connection, fn: Callable[[], _T]) -> _T:
+    """``fn()`` in a savepoint (rolled back alone if it fails); once more if it ``raced`` another
+    transaction, since several engine processes may share one PostgreSQL."""
+    try:
+        with savepoint(conn):
+            return fn()
+    except DBAPIError as exc:
+        if not raced(exc):
+            raise
+        log.info("raced another transaction (%s); doing it once more", type(exc.orig).__name__)
+    with savepoint(conn):
+        return fn()
 
 
 def migrate(eng: Engine, plugin_migrations: Sequence[Path] = (), *, revision: str = "heads") -> None:

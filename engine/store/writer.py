@@ -50,7 +50,7 @@ from sqlalchemy.exc import DBAPIError, StatementError
 
 from engine.store.schema import attempts, audit_events, deliveries, identifiers, messages
 
-__all__ = ["Batch", "BatchWriter"]
+__all__ = ["Batch", "BatchWriter", "insert_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -347,6 +347,12 @@ def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
         _insert_pg(conn, [(table, plan, rows)])
     else:
         conn.exec_driver_sql(plan.sql, plan.params(rows))
+
+
+def insert_rows(conn: Connection, inserts: Sequence[tuple[Table, list[dict[str, Any]]]]) -> None:
+    """Insert rows of several tables in the caller's transaction, as the writer inserts a group's:
+    on PostgreSQL in one statement (one round trip), on SQLite one executemany per table."""
+    _insert_all(conn, [(t, rows) for t, rows in inserts if rows])
 
 
 def _insert_all(conn: Connection, inserts: list[tuple[Table, list[dict[str, Any]]]]) -> None:

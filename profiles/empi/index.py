@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, or_, select, update
 
+from engine.store.writer import insert_rows
 from profiles.canonical import Patient
 from profiles.empi.config import Matching
 from profiles.empi.matching import Demographics, name_key, phone_key, pinyin_key, score
@@ -146,18 +147,23 @@ def record_columns(patient: Patient, national_id: str | None, valid: bool) -> di
 
 def insert_person(conn: Connection, person_id: int, national_id: str | None, now: dt.datetime) -> int:
     """A new active person (with its enterprise key, when it has a valid one); returns its id."""
-    conn.execute(
-        _INSERT_PERSON,
-        {
-            "id": person_id,
-            "national_id": national_id,
-            "status": "active",
-            "merged_into": None,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
+    conn.execute(_INSERT_PERSON, _person_row(person_id, national_id, now))
     return person_id
+
+
+def _person_row(person_id: int, national_id: str | None, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "id": person_id,
+        "national_id": national_id,
+        "status": "active",
+        "merged_into": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+# rows of a feed written together at its end, by table name
+_Pending = dict[str, list[dict[str, Any]]]
 
 
 def _compared(row: Row[Any] | dict[str, Any]) -> Demographics:
@@ -217,10 +223,12 @@ class EmpiIndex:
             conn.execute(_REVIVE, {"b_id": existing.id, "updated_at": now})
             self._event(conn, "unmerge", existing.id, existing.person_id, None, None, None, feed)
         if existing is None:
+            # a new identity's rows (its person, record, event, review) written together at the end:
+            # one statement on PostgreSQL instead of one round trip each
+            pending: _Pending = {persons.name: [], records.name: [], events.name: [], reviews.name: []}
             record_id = self.next_id()
-            person_id, linked_by, found_score, review = self._link(conn, None, columns, feed, now)
-            conn.execute(
-                _INSERT_RECORD,
+            person_id, linked_by, found_score, review = self._link(conn, None, columns, feed, now, pending)
+            pending[records.name].append(
                 {
                     "id": record_id,
                     "domain": feed.domain,
@@ -232,11 +240,12 @@ class EmpiIndex:
                     "created_at": now,
                     "updated_at": now,
                     **columns,
-                },
+                }
             )
-            self._event(conn, "create", record_id, person_id, None, found_score, linked_by, feed)
+            self._event(conn, "create", record_id, person_id, None, found_score, linked_by, feed, pending)
             if review is not None:
-                self._open_review(conn, record_id, review, now, feed)
+                self._open_review(conn, record_id, review, now, feed, pending)
+            insert_rows(conn, [(t, pending[t.name]) for t in (persons, records, events, reviews)])
             return FeedResult(record_id, person_id, True, linked_by, {person_id})
         conn.execute(
             _MOVE_RECORD, {"b_id": existing.id, "message_id": feed.message_id, "updated_at": now, **columns}
@@ -253,8 +262,10 @@ class EmpiIndex:
         columns: dict[str, Any],
         feed: FeedRecord,
         now: dt.datetime,
+        pending: _Pending | None = None,
     ) -> tuple[int, str, float | None, tuple[int, float, str] | None]:
-        """(person, how, score, review candidate) for a record not linked yet."""
+        """(person, how, score, review candidate) for a record not linked yet; a new person's row
+        goes to ``pending`` when given (written by the caller), else is inserted now."""
         if feed.national_id and feed.national_id_valid:
             found = self.person_by_national_id(conn, feed.national_id)
             if found is not None:
@@ -267,13 +278,19 @@ class EmpiIndex:
                     self._claim_national_id(conn, person_id, feed.national_id, now)
                 return person_id, "match", value, None
             if value >= self.matching.review:
-                new_person = self._new_person(conn, feed, now)
+                new_person = self._new_person(conn, feed, now, pending)
                 return new_person, "new", value, (person_id, value, why)
-        return self._new_person(conn, feed, now), "new", None, None
+        return self._new_person(conn, feed, now, pending), "new", None, None
 
-    def _new_person(self, conn: Connection, feed: FeedRecord, now: dt.datetime) -> int:
+    def _new_person(
+        self, conn: Connection, feed: FeedRecord, now: dt.datetime, pending: _Pending | None = None
+    ) -> int:
         nid = feed.national_id if feed.national_id and feed.national_id_valid else None
-        return insert_person(conn, self.next_id(), nid, now)
+        if pending is None:
+            return insert_person(conn, self.next_id(), nid, now)
+        person_id = self.next_id()
+        pending[persons.name].append(_person_row(person_id, nid, now))
+        return person_id
 
     def _claim_national_id(
         self, conn: Connection, person_id: int, national_id: str, now: dt.datetime
@@ -386,24 +403,26 @@ class EmpiIndex:
         review: tuple[int, float, str],
         now: dt.datetime,
         feed: FeedRecord,
+        pending: _Pending | None = None,
     ) -> None:
         candidate, value, why = review
         review_id = self.next_id()
-        conn.execute(
-            _INSERT_REVIEW,
-            {
-                "id": review_id,
-                "record_id": record_id,
-                "candidate_person_id": candidate,
-                "score": value,
-                "detail": why,
-                "status": "open",
-                "created_at": now,
-                "resolved_at": None,
-                "resolved_by": None,
-            },
-        )
-        self._event(conn, "review-opened", record_id, candidate, review_id, value, why, feed)
+        row = {
+            "id": review_id,
+            "record_id": record_id,
+            "candidate_person_id": candidate,
+            "score": value,
+            "detail": why,
+            "status": "open",
+            "created_at": now,
+            "resolved_at": None,
+            "resolved_by": None,
+        }
+        if pending is None:
+            conn.execute(_INSERT_REVIEW, row)
+        else:
+            pending[reviews.name].append(row)
+        self._event(conn, "review-opened", record_id, candidate, review_id, value, why, feed, pending)
 
     def _event(
         self,
@@ -415,22 +434,24 @@ class EmpiIndex:
         value: float | None,
         detail: str | None,
         feed: FeedRecord,
+        pending: _Pending | None = None,
     ) -> None:
-        conn.execute(
-            _INSERT_EVENT,
-            {
-                "id": self.next_id(),
-                "at": dt.datetime.now(dt.UTC),
-                "kind": kind,
-                "record_id": record_id,
-                "person_id": person_id,
-                "other_id": other_id,
-                "score": value,
-                "detail": detail,
-                "message_id": feed.message_id,
-                "actor": feed.actor[:100],
-            },
-        )
+        row = {
+            "id": self.next_id(),
+            "at": dt.datetime.now(dt.UTC),
+            "kind": kind,
+            "record_id": record_id,
+            "person_id": person_id,
+            "other_id": other_id,
+            "score": value,
+            "detail": detail,
+            "message_id": feed.message_id,
+            "actor": feed.actor[:100],
+        }
+        if pending is None:
+            conn.execute(_INSERT_EVENT, row)
+        else:
+            pending[events.name].append(row)
 
 
 _candidate_queries: dict[tuple[bool, bool, bool, bool], Any] = {}

@@ -30,6 +30,7 @@ from engine.errors import MessageError
 from engine.hl7v2.ack import build_ack
 from engine.hl7v2.peek import Header
 from engine.message import ContentType
+from engine.store.db import savepoint_retrying
 from engine.store.schema import audit_events
 from ihe import atna
 from ihe.iti9 import PixAnswer, build_rsp_k23, parse_qbp_q23
@@ -66,7 +67,7 @@ class PixFeedDestination(EmpiDestination):
         prepared = self.prepare_in(out)
 
         def apply(conn: Connection) -> SendResult:
-            result = self.send_in(conn, out, prepared)
+            result = savepoint_retrying(conn, lambda: self.send_in(conn, out, prepared))
             if result.audit:
                 conn.execute(audit_events.insert(), [e.row(services.ids.next()) for e in result.audit])
             return dataclasses.replace(result, audit=())

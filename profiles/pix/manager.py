@@ -29,14 +29,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 from sqlalchemy import Connection, Engine, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from engine.errors import MessageError
 from engine.hl7v2.peek import Header
 from engine.mapping import gb11643
-from engine.store.db import savepoint
 from ihe import iti8
 from ihe.iti9 import PixAnswer, PixQuery, QualifiedId
 from profiles.canonical import AdtEvent, Identifier, Patient
@@ -48,14 +45,6 @@ from profiles.empi.schema import notifications, persons, records
 __all__ = ["FeedAnswer", "PixManager", "PreparedFeed"]
 
 log = logging.getLogger(__name__)
-
-
-def _raced(exc: DBAPIError) -> bool:
-    """A unique key taken by another transaction, or a deadlock or serialisation failure PostgreSQL
-    resolved by failing this statement: the same feed succeeds when applied again."""
-    if isinstance(exc, IntegrityError):
-        return True
-    return isinstance(exc.orig, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure)
 
 
 @dataclass
@@ -133,25 +122,14 @@ class PixManager:
 
     def feed_in(self, conn: Connection, feed: PreparedFeed, message_id: int | None) -> FeedAnswer:
         """Apply one prepared feed in the caller's transaction (the one storing its message, on the
-        store's writer), in a savepoint of its own: a refused feed (MessageError, e.g. an A40's
-        unknown MRG-1) leaves nothing behind.
+        store's writer). A refused feed (MessageError, e.g. an A40's unknown MRG-1) is refused
+        before anything is written.
 
-        Several engine processes share one PostgreSQL: two of them may feed the same new person at
-        once. The second INSERT of its national ID, or of the same local identifier, waits for the
-        first transaction and then fails on the unique key (or PostgreSQL breaks a deadlock of two
-        such feeds). The feed is then run once more, and finds what the other process committed.
+        The caller runs it in a savepoint, done once more if it raced (``savepoint_retrying``):
+        several engine processes share one PostgreSQL, and two of them may feed the same new person
+        at once; the second INSERT of its national ID waits for the first transaction, fails on the
+        unique key, and the feed run again finds what the other process committed.
         """
-        for attempt in (1, 2):
-            try:
-                with savepoint(conn):
-                    return self._feed(conn, feed, message_id)
-            except DBAPIError as exc:
-                if attempt == 2 or not _raced(exc):
-                    raise
-                log.info("feed raced another node's (%s); applying it once more", type(exc.orig).__name__)
-        raise AssertionError("unreachable")
-
-    def _feed(self, conn: Connection, feed: PreparedFeed, message_id: int | None) -> FeedAnswer:
         answer = FeedAnswer(warnings=list(feed.warnings))
         locals_, subsumed = feed.identities, feed.subsumed
         subsumed_row = None

@@ -1,9 +1,10 @@
 """Two engine processes feeding the same new person at once, on one PostgreSQL.
 
 Each feed runs in its process's writer transaction. The second INSERT of the same national ID waits
-for the first transaction, then fails on the unique key; the PIX Manager applies that feed once
-more, so both hospitals' records end up on one person instead of the second feed being refused.
-Two connections on two threads stand for the two processes' writers.
+for the first transaction, then fails on the unique key; the engine runs every inline feed in a
+savepoint done once more when it raced (``savepoint_retrying``), so both hospitals' records end up
+on one person instead of the second feed being refused. Two connections on two threads stand for
+the two processes' writers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.hl7v2.peek import Header
+from engine.store.db import savepoint_retrying
 from profiles.canonical import AdtEvent, HumanName, Identifier, Patient
 from profiles.empi.actor import EmpiActor
 from profiles.empi.schema import persons, records
@@ -51,7 +53,8 @@ async def test_two_writers_feeding_one_new_person_link_both_records_to_it(pix: P
     def other_writer() -> None:
         try:
             with services.db.begin() as conn:
-                outcome["answer"] = manager.feed_in(conn, second, None)
+                # as the engine runs a feed: in a savepoint, once more if it raced
+                outcome["answer"] = savepoint_retrying(conn, lambda: manager.feed_in(conn, second, None))
         except Exception as exc:  # what the second process's writer would have got
             outcome["error"] = exc
 
