@@ -60,9 +60,26 @@ _HL7_SEX = {"1": "M", "2": "F", "0": "U", "9": "U"}
 # PID.11 (XAD) components that are query parameters, and the column of the first address for each;
 # @PID.11 alone is the street line, its first component
 _ADDRESS = {None: "street", 1: "street", 3: "city", 4: "province", 5: "postal_code", 6: "country"}
-# a person's active records with its national ID, built once (it runs for every hit returned)
+# PID.5 (XPN) component: (the column in Hanzi, the column in pinyin)
+_NAME_COLUMNS = {
+    None: ("name_key", "name_pinyin"),
+    1: ("family", "family_pinyin"),
+    2: ("given", "given_pinyin"),
+}
+_Shape = tuple[str, ...]  # one parameter's condition: its kind, column and bound name
+_FIND: dict[tuple[tuple[_Shape, ...], tuple[bool, bool] | None], Any] = {}
+# a person's active records with its national ID, built once (it runs for every hit returned); only
+# the columns an answer uses: a result's columns cost psycopg and SQLAlchemy work each
 _PERSON_RECORDS = (
-    select(records, persons.c.national_id.label("person_national_id"))
+    select(
+        records.c.domain,
+        records.c.value,
+        records.c.updated_at,
+        records.c.birth_date,
+        records.c.sex,
+        records.c.demographics,
+        persons.c.national_id.label("person_national_id"),
+    )
     .join(persons, persons.c.id == records.c.person_id)
     .where(records.c.person_id == bindparam("p"), records.c.status == "active")
     .order_by(records.c.domain, records.c.value)
@@ -113,48 +130,44 @@ class PdqSupplier:
         return int(result.rowcount or 0)
 
     # -- matching -----------------------------------------------------------------------------------
+    # A query's statement depends only on its parameters' shape (which fields, prefix or exact,
+    # Hanzi or pinyin, which kind of domain), never on their values, which are bound: it is built
+    # once per shape (``_FIND``) rather than once per query, which cost more than running it.
     def _find(self, conn: Connection, query: PdqQuery, wanted: set[str] | None) -> list[int]:
-        r = records
-        conditions: list[Any] = [r.c.status == "active", persons.c.status == "active"]
-        params = query.parameters
-        authority = [p for p in params if p.segment == "PID" and p.field == 3 and p.component == 4]
-        for p in params:
-            conditions += self._condition(p, authority)
-        if wanted is not None:
-            others = [r.c.domain.in_(sorted(wanted - {NATIONAL}))] if wanted - {NATIONAL} else []
-            if NATIONAL in wanted:
-                others.append(persons.c.national_id.is_not(None))
-            in_domains = select(records.c.person_id).where(
-                records.c.status == "active", or_(*others) if len(others) > 1 else others[0]
-            )
-            if NATIONAL in wanted:
-                in_domains = in_domains.join(persons, persons.c.id == records.c.person_id)
-            conditions.append(r.c.person_id.in_(in_domains))
-        rows = conn.execute(
-            select(r.c.person_id)
-            .join(persons, persons.c.id == r.c.person_id)
-            .where(and_(*conditions))
-            .group_by(r.c.person_id)
-            .order_by(r.c.person_id)
-            .limit(MAX_HITS)
-        )
-        return [int(row.person_id) for row in rows]
+        authority = [p for p in query.parameters if p.segment == "PID" and p.field == 3 and p.component == 4]
+        shape: list[_Shape] = []
+        values: dict[str, Any] = {}
+        for p in query.parameters:
+            key, bound = self._condition(p, authority)
+            shape.append(key)
+            values |= bound
+        others = sorted(wanted - {NATIONAL}) if wanted is not None else []
+        domains = None if wanted is None else (bool(others), NATIONAL in wanted)
+        if others:
+            values["domains"] = others
+        statement = _FIND.get((tuple(shape), domains))
+        if statement is None:
+            statement = _find_statement(tuple(shape), domains)
+            if len(_FIND) < 1024:
+                _FIND[(tuple(shape), domains)] = statement
+        return [int(row.person_id) for row in conn.execute(statement, values)]
 
-    def _condition(self, p: PdqParameter, authority: list[PdqParameter]) -> list[Any]:
-        r = records
+    def _condition(self, p: PdqParameter, authority: list[PdqParameter]) -> tuple[_Shape, dict[str, Any]]:
+        """The shape of one parameter's condition (``_where`` builds it) and its bound value."""
         where = f"QPD^1^3^{p.repetition}"
+        name = f"v{p.repetition}"
         if p.segment != "PID":
             raise MessageError(
                 f"{p.name}: only PID fields are query parameters here", hl7_code="102", location=where
             )
         if p.field == 3 and p.component in (None, 1):
-            return [self._identifier(p, authority)]
+            return self._identifier(p, authority, name)
         if p.field == 3 and p.component == 4:
-            return []  # read with @PID.3.1
-        if p.field == 5 and p.component in (None, 1, 2) and p.subcomponent in (None, 1):
-            return [self._name(p)]
+            return ("none",), {}  # read with @PID.3.1
+        if p.field in (5, 6) and p.component in (None, 1, 2) and p.subcomponent in (None, 1):
+            return self._name(p, name)
         if p.field == 7 and p.component in (None, 1):
-            return [r.c.birth_date == _date(p, where)]
+            return ("eq", "birth_date", name), {name: _date(p, where)}
         if p.field == 8 and p.component is None:
             sex = _SEX.get(p.value.upper())
             if sex is None:
@@ -163,29 +176,27 @@ class PdqSupplier:
                     hl7_code="103",
                     location=where,
                 )
-            return [r.c.sex == sex]
-        if p.field == 6 and p.component in (None, 1, 2) and p.subcomponent in (None, 1):
-            return [self._name(p)]
+            return ("eq", "sex", name), {name: sex}
         if p.field == 11 and p.component in _ADDRESS and p.subcomponent in (None, 1):
-            return [_text_match(getattr(r.c, _ADDRESS[p.component]), p.value)]
+            return _text_match(_ADDRESS[p.component], p.value, name)
         if p.field == 13 and p.component in (None, 1, 12):
-            return [r.c.phone == (phone_key(p.value) or "")]
+            return ("eq", "phone", name), {name: phone_key(p.value) or ""}
         if p.field == 18 and p.component in (None, 1):
-            return [r.c.account_number == p.value]
-        if p.field == 18 and p.component == 4:
-            return [self._account_authority(p)]
+            return ("eq", "account_number", name), {name: p.value}
+        if p.field == 18 and p.component == 4 and p.subcomponent in (None, 1, 2):
+            # the authority's namespace (.1, or the component alone) or OID (.2), compared as fed
+            return ("eq", "account_oid" if p.subcomponent == 2 else "account_namespace", name), {
+                name: p.value
+            }
         if p.field == 19 and p.component is None:
-            return [
-                or_(
-                    r.c.national_id == gb11643.normalise(p.value),
-                    persons.c.national_id == gb11643.normalise(p.value),
-                )
-            ]
+            return ("national", name), {name: gb11643.normalise(p.value)}
         raise MessageError(
             f"{p.name} is not a query parameter this supplier supports", hl7_code="102", location=where
         )
 
-    def _identifier(self, p: PdqParameter, authority: list[PdqParameter]) -> Any:
+    def _identifier(
+        self, p: PdqParameter, authority: list[PdqParameter], name: str
+    ) -> tuple[_Shape, dict[str, Any]]:
         namespace = next((a.value for a in authority if a.subcomponent in (None, 1)), "")
         oid = next((a.value for a in authority if a.subcomponent == 2), "")
         try:
@@ -195,46 +206,32 @@ class PdqSupplier:
                 str(exc), hl7_code="204", location=f"QPD^1^3^{authority[0].repetition}"
             ) from None
         if domain is None:
-            return records.c.id.is_(None)  # an unknown domain matches nobody (pix-pdq.md §8: NF)
+            return ("nobody",), {}  # an unknown domain matches nobody (pix-pdq.md §8: NF)
         if domain == NATIONAL:
-            return persons.c.national_id == gb11643.normalise(p.value)
-        return and_(records.c.domain == domain, records.c.value == p.value)
+            return ("person_national", name), {name: gb11643.normalise(p.value)}
+        return ("local", name), {name: p.value, f"{name}d": domain}
 
     @staticmethod
-    def _account_authority(p: PdqParameter) -> Any:
-        """PID-18.4: its namespace (.1, or the component alone) or its OID (.2), compared as fed."""
-        if p.subcomponent in (None, 1):
-            return records.c.account_namespace == p.value
-        if p.subcomponent == 2:
-            return records.c.account_oid == p.value
-        raise MessageError(
-            f"{p.name}: only the namespace (.1) and the OID (.2) of PID-18.4 are parameters",
-            hl7_code="102",
-            location=f"QPD^1^3^{p.repetition}",
-        )
-
-    def _name(self, p: PdqParameter) -> Any:
-        r = records
-        if p.field == 6:  # the mother's maiden name: matched whole, as stored
-            hanzi, pinyin = r.c.mother_key, r.c.mother_pinyin
-        elif p.component == 1:
-            hanzi, pinyin = r.c.family, r.c.family_pinyin
-        elif p.component == 2:
-            hanzi, pinyin = r.c.given, r.c.given_pinyin
-        else:
-            hanzi, pinyin = r.c.name_key, r.c.name_pinyin
+    def _name(p: PdqParameter, name: str) -> tuple[_Shape, dict[str, Any]]:
         prefix = p.value.endswith("*")
         text = p.value.rstrip("*")
-        key = name_key(text) or ""
         if "*" in text or "?" in text:
             raise MessageError(
                 f"{p.name}: only a trailing * is a wildcard",
                 hl7_code="102",
                 location=f"QPD^1^3^{p.repetition}",
             )
-        column = pinyin if key.isascii() else hanzi
-        value = (pinyin_key(text) or "") if key.isascii() else key
-        return _prefix(column, value) if prefix else column == value
+        key = name_key(text) or ""
+        pinyin = key.isascii()
+        if p.field == 6:  # the mother's maiden name: matched whole, as stored
+            column = "mother_pinyin" if pinyin else "mother_key"
+        else:
+            columns = _NAME_COLUMNS[p.component]
+            column = columns[1] if pinyin else columns[0]
+        value = (pinyin_key(text) or "") if pinyin else key
+        if prefix:
+            return ("like", column, name), {name: _like_prefix(value)}
+        return ("eq", column, name), {name: value}
 
     # -- results ------------------------------------------------------------------------------------
     def _patient(self, conn: Connection, person_id: int, wanted: set[str] | None) -> PdqPatient | None:
@@ -350,15 +347,65 @@ def _date(p: PdqParameter, where: str) -> dt.date:
         ) from None
 
 
-def _prefix(column: Any, value: str) -> Any:
-    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.like(f"{escaped}%", escape="\\")
+def _like_prefix(value: str) -> str:
+    """A LIKE pattern for values starting with ``value`` (its own % and _ taken literally)."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _text_match(column: Any, value: str) -> Any:
+def _text_match(column: str, value: str, name: str) -> tuple[_Shape, dict[str, Any]]:
+    """An address part: a trailing * is a prefix, otherwise equal whatever the case."""
     if value.endswith("*"):
-        return _prefix(column, value.rstrip("*"))
-    return func.upper(column) == value.upper()
+        return ("like", column, name), {name: _like_prefix(value.rstrip("*"))}
+    return ("upper", column, name), {name: value.upper()}
+
+
+def _where(key: _Shape) -> Any:
+    """The condition of one parameter's shape (``PdqSupplier._condition``), its values bound."""
+    r = records
+    kind, *rest = key
+    if kind == "none":
+        return None
+    if kind == "nobody":
+        return r.c.id.is_(None)
+    if kind == "local":
+        (name,) = rest
+        return and_(r.c.domain == bindparam(f"{name}d"), r.c.value == bindparam(name))
+    if kind == "person_national":
+        return persons.c.national_id == bindparam(rest[0])
+    if kind == "national":
+        return or_(r.c.national_id == bindparam(rest[0]), persons.c.national_id == bindparam(rest[0]))
+    column, name = rest
+    if kind == "eq":
+        return r.c[column] == bindparam(name)
+    if kind == "upper":
+        return func.upper(r.c[column]) == bindparam(name)
+    return r.c[column].like(bindparam(name), escape="\\")  # like
+
+
+def _find_statement(shape: tuple[_Shape, ...], domains: tuple[bool, bool] | None) -> Any:
+    """The persons matching every parameter (active records of active persons), in id order."""
+    r = records
+    conditions: list[Any] = [r.c.status == "active", persons.c.status == "active"]
+    conditions += [c for c in (_where(k) for k in shape) if c is not None]
+    if domains is not None:  # QPD-8: only persons with an identifier in those domains
+        any_local, national = domains
+        others = [records.c.domain.in_(bindparam("domains", expanding=True))] if any_local else []
+        if national:
+            others.append(persons.c.national_id.is_not(None))
+        in_domains = select(records.c.person_id).where(
+            records.c.status == "active", or_(*others) if len(others) > 1 else others[0]
+        )
+        if national:
+            in_domains = in_domains.join(persons, persons.c.id == records.c.person_id)
+        conditions.append(r.c.person_id.in_(in_domains))
+    return (
+        select(r.c.person_id)
+        .join(persons, persons.c.id == r.c.person_id)
+        .where(and_(*conditions))
+        .group_by(r.c.person_id)
+        .order_by(r.c.person_id)
+        .limit(MAX_HITS)
+    )
 
 
 def _hash(text: str) -> str:

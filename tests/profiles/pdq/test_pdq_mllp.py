@@ -78,6 +78,8 @@ async def test_queries_by_every_address_part_and_the_account_number(pix: Pix) ->
         "@PID.18^V-20261203-18",
         "@PID.18^V-20261203-17~@PID.18.4.2^1.2.3",
         "@PID.18^V-20261203-17~@PID.18.4.1^HOSP_B",
+        "@PID.11.1^%*",  # LIKE's own wildcards are literal: not "every street"
+        "@PID.11.1^中山东路_00号",
     ):
         assert seg(await pix.pdq(qpd3), "QAK")[0][2] == "NF", qpd3
 
