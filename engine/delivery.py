@@ -33,7 +33,7 @@ from engine.message import ContentType, Message
 from engine.services import Services
 from engine.store.db import live_nodes, savepoint_retrying, utcnow
 from engine.store.schema import attempts, audit_events, deliveries, messages
-from engine.store.writer import Batch
+from engine.store.writer import Batch, isolated
 
 __all__ = ["DestinationQueue", "InlineAnswer", "recover_orphans"]
 
@@ -222,6 +222,13 @@ class DestinationQueue:
         batch = Batch()
         started = time.monotonic()
         now = utcnow()
+        if not isolated(conn):
+            # one of several batches in the group: a failure fails the group, which the writer
+            # commits again batch by batch, this one then isolated below
+            result = self.connector.send_in(conn, out, prepared)
+            self._sent(entry, out, batch, result, 1, started, now)
+            answer.result, answer.error = result, None
+            return batch
         try:
             result = savepoint_retrying(conn, lambda: self.connector.send_in(conn, out, prepared))
         except Exception as exc:

@@ -50,7 +50,7 @@ from sqlalchemy.exc import DBAPIError, StatementError
 
 from engine.store.schema import attempts, audit_events, deliveries, identifiers, messages
 
-__all__ = ["Batch", "BatchWriter", "insert_rows"]
+__all__ = ["Batch", "BatchWriter", "insert_rows", "isolated"]
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,7 @@ class BatchWriter:
         self._conn: Connection | None = None
         self.commits = 0
         self.rows_written = 0
+        self.groups_retried = 0  # group commits that failed and were committed again batch by batch
 
     def start(self) -> None:
         if not self._started:
@@ -207,15 +208,21 @@ class BatchWriter:
         try:
             conn = self._conn if self._conn is not None else self._eng.connect()
             self._conn = conn
+            conn.info[_ISOLATED] = len(group) == 1
             with conn.begin():
                 _apply(conn, [b for b, _ in group])
         except Exception as exc:
             self._drop_connection()
+            # the type only above DEBUG: a database's message may quote a row's values (a patient's)
+            log.debug("store write failed: %s", exc)
             if len(group) == 1:
-                log.error("store write failed: %s", exc)
+                log.error("store write failed: %s", type(exc).__name__)
                 group[0][1](exc)
                 return
-            log.warning("group commit of %d batches failed (%s); retrying one by one", len(group), exc)
+            log.warning(
+                "group commit of %d batches failed (%s); retrying one by one", len(group), type(exc).__name__
+            )
+            self.groups_retried += 1
             for item in group:
                 self._commit([item])
             return
@@ -231,6 +238,19 @@ class BatchWriter:
                 conn.close()
             except Exception as exc:  # a connection already lost: nothing to give back
                 log.debug("closing the writer's connection: %s", exc)
+
+
+_ISOLATED = "hie.isolated"
+
+
+def isolated(conn: Connection) -> bool:
+    """Must work done in this group transaction guard itself with a savepoint?
+
+    Only when the group is one batch (or outside the writer). In a group of several, a failure
+    fails the whole group, which the writer then rolls back and commits again batch by batch, each
+    alone and so isolated: work that can fail needs no savepoint (two round trips) the first time.
+    """
+    return bool(conn.info.get(_ISOLATED, True))
 
 
 def _resolve(fut: asyncio.Future[None], exc: BaseException | None) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, Row, Select, and_, bindparam, or_, select, update
 
 from engine.store.writer import insert_rows
 from profiles.canonical import Patient
@@ -38,7 +38,11 @@ _CANDIDATES = 50
 
 # Statements built once: a feed runs a dozen of them on the store's writer thread, and building a
 # statement per call (``.values(...)``, ``.where(column == value)``) cost more than executing it.
-_RECORD = select(records).where(records.c.domain == bindparam("d"), records.c.value == bindparam("v"))
+# what a feed needs of an identity it meets again (not its demographics: each column of a result
+# costs psycopg and SQLAlchemy work, on the writer's thread)
+_RECORD: Select[Any] = select(
+    records.c.id, records.c.status, records.c.person_id, records.c.merged_into
+).where(records.c.domain == bindparam("d"), records.c.value == bindparam("v"))
 _PERSON_BY_NATIONAL_ID = select(persons).where(
     persons.c.national_id == bindparam("n"), persons.c.status == "active"
 )
@@ -185,7 +189,8 @@ class EmpiIndex:
 
     # -- reading ----------------------------------------------------------------------------------
     def record(self, conn: Connection, domain: str, value: str) -> Row[Any] | None:
-        """The record of ``domain``/``value``, active or merged."""
+        """The record of ``domain``/``value``, active or merged: its id, status, person and
+        ``merged_into``."""
         return conn.execute(_RECORD, {"d": domain, "v": value}).first()
 
     def person_by_national_id(self, conn: Connection, national_id: str) -> Row[Any] | None:

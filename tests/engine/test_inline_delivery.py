@@ -7,6 +7,7 @@ answer, its audit records and what it writes commit with the message, once.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -132,6 +133,27 @@ async def test_a_store_destination_commits_with_the_message_or_is_rolled_back_al
         assert len(rows(rt, attempts)) == 3
         exports = [e for e in rows(rt, audit_events) if e["event_type"] == "destination^actor/actor"]
         assert sorted(e["outcome"] for e in exports) == [0, 4, 8]  # success, minor failure, serious
+
+
+async def test_a_failure_in_a_group_of_store_sends_fails_only_its_own_message(
+    make_app: Callable[..., AppConfig], store_url: str
+) -> None:
+    """Sends in a group of several run without a savepoint each; one failing fails the group, which
+    the writer commits again message by message: the others' changes are kept, its own is not."""
+    app = make_app({"actor": channel("test-ledger:")}, store_url=store_url)
+    async with running(app) as rt:
+        _meta.create_all(rt.services.db)
+        ch = rt.channels["actor"]
+        ids = [f"OK{n}" for n in range(10)] + ["FAIL7", "FAIL8"]
+        outcomes = await asyncio.gather(*(ch.receive(hl7_message(c).encode(), "peer") for c in ids))
+        assert rt.services.writer.groups_retried >= 1  # they were grouped, and a failure undid the group
+        by_control = {c: outcome for c, (outcome, _) in zip(ids, outcomes, strict=True)}
+        assert all(by_control[c].status.value == "errored" for c in ("FAIL7", "FAIL8"))
+        assert all(b"MSA|AA|" + c.encode() in (by_control[c].response or b"") for c in ids[:10])
+        assert sorted(r["control_id"] for r in rows(rt, ledger)) == sorted(ids[:10])
+        assert len(rows(rt, messages)) == len(ids)  # every message kept, the failed ones errored
+        errored = [d for d in rows(rt, deliveries) if d["status"] == "errored"]
+        assert len(errored) == 2 and all("the ledger broke" in str(d["last_error"]) for d in errored)
 
 
 async def test_a_read_destination_answers_and_its_writes_commit_with_the_message(
