@@ -67,7 +67,7 @@ class Runtime:
             self.channels[cfg.id] = channel
             if self.worker.count > 1 and not src_cls.shares_port and self.worker.index > 0:
                 # a folder poller or an outbox reader: one worker runs it, the others only deliver
-                log.info("channel %s: its %s source runs in worker 0 only", cfg.id, src_cls.scheme)
+                log.info("channel %s: its %s source runs in the first worker only", cfg.id, src_cls.scheme)
                 continue
             source = src_cls(parse_url(cfg.source.url), src_options, channel, app, tls)
             source.reuse_port = self.worker.count > 1 and src_cls.shares_port

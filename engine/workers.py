@@ -9,7 +9,7 @@ this supervisor starts them:
 * every worker listens on the same MLLP and HTTP ports with SO_REUSEPORT, and the kernel spreads
   incoming connections over them (a sender's connection stays with one worker, so its messages
   keep their order);
-* sources that cannot be shared (folder pollers, the ITI-10 outbox reader) run in worker 0 only;
+* sources that cannot be shared (folder pollers, the ITI-10 outbox reader) run in the first worker only;
 * a worker that dies is started again (after 1 s, doubling to 30 s while it keeps dying); SIGTERM
   or Ctrl-C stops them all; a worker whose supervisor is killed stops by itself.
 
