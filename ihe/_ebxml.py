@@ -36,6 +36,7 @@ __all__ = [
     "Submission",
     "SubmissionSet",
     "read_submission",
+    "registry_response",
 ]
 
 RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
@@ -570,3 +571,35 @@ def _check_oid(
 def _check_patient(value: str, what: str, where: str, errors: list[RegistryError]) -> None:
     if value and not _PATIENT_CX.match(value):
         errors.append(RegistryError(METADATA_ERROR, f"{what} {value!r} is not ID^^^&OID&ISO", where))
+
+
+# -- answering --------------------------------------------------------------------------------------
+SUCCESS = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
+FAILURE = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
+PARTIAL_SUCCESS = "urn:ihe:iti:2007:ResponseStatusType:PartialSuccess"  # IHE's, not OASIS's
+_SEVERITY = "urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:"
+
+
+def registry_response(errors: list[RegistryError], *, partial: bool = False) -> etree._Element:
+    """rs:RegistryResponse: Failure when any error has severity Error (PartialSuccess when
+    ``partial``, as ITI-43 answers when some documents were found), else Success with the warnings."""
+    failed = any(e.severity == "Error" for e in errors)
+    status = (PARTIAL_SUCCESS if partial else FAILURE) if failed else SUCCESS
+    response = etree.Element(f"{{{RS}}}RegistryResponse", nsmap={"rs": RS}, status=status)
+    if errors:
+        listed = etree.SubElement(
+            response,
+            f"{{{RS}}}RegistryErrorList",
+            highestSeverity=_SEVERITY + ("Error" if failed else "Warning"),
+        )
+        for e in errors:
+            item = etree.SubElement(
+                listed,
+                f"{{{RS}}}RegistryError",
+                errorCode=e.code,
+                codeContext=e.context,
+                severity=_SEVERITY + e.severity,
+            )
+            if e.location:
+                item.set("location", e.location)
+    return response

@@ -186,3 +186,21 @@ def test_two_submission_sets_are_refused() -> None:
     )
     errors = read(WITH_REPOSITORY_SLOTS[:end] + second + WITH_REPOSITORY_SLOTS[end:])
     assert ("exactly one SubmissionSet", "SubmissionSet02") in {(e.context[-25:], e.location) for e in errors}
+
+
+def test_a_registry_response_lists_every_error_and_validates() -> None:
+    from ihe._ebxml import FAILURE, SUCCESS, registry_response
+    from ihe._xsd import schema_errors, xds_schema
+
+    errors = read(remove_classification("41a5887f-8865-4c09-adf7-e362475b143a")(WITH_REPOSITORY_SLOTS))
+    response = registry_response(errors)
+    assert response.get("status") == FAILURE and schema_errors(xds_schema(), response) == []
+    (listed,) = response
+    assert [(e.get("errorCode"), e.get("location")) for e in listed] == [
+        ("XDSRegistryMetadataError", "Document01")
+    ]
+    assert listed.get("highestSeverity", "").endswith(":Error")
+    warning = RegistryError("XDSExtraMetadataNotSaved", "slot x dropped", "Document01", "Warning")
+    ok = registry_response([warning])
+    assert ok.get("status") == SUCCESS and ok[0][0].get("severity", "").endswith(":Warning")
+    assert registry_response([]).get("status") == SUCCESS and len(registry_response([])) == 0
