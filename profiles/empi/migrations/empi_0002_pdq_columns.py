@@ -47,8 +47,11 @@ def upgrade() -> None:
         for name, length in _COLUMNS:
             batch.add_column(sa.Column(name, sa.String(length=length), nullable=True))
     _backfill()
-    for name, column in _INDEXES:
-        op.create_index(name, "empi_records", [column], unique=False)
+    for name, column in _INDEXES:  # partial: most records have none of these
+        where = sa.text(f"{column} IS NOT NULL")
+        op.create_index(
+            name, "empi_records", [column], unique=False, sqlite_where=where, postgresql_where=where
+        )
 
 
 def downgrade() -> None:
