@@ -4,7 +4,8 @@
 * destinations ``pix-iti8:``, ``pix-iti9:`` (``profiles.pix``) and ``pdq-iti21:`` (``profiles.pdq``);
 * source ``pix-iti10:``, the PIX Update Notifications (``profiles.pix.notifications``);
 * ``hie empi``: the review queue and the steward's commands (``profiles.empi.cli``);
-* the EMPI's tables, an Alembic branch of their own (``profiles/empi/migrations``).
+* the EMPI's tables, an Alembic branch of their own (``profiles/empi/migrations``);
+* the XDS.b registry's tables, another branch (``profiles/xds/migrations``): ``XDS``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from profiles.pdq.destinations import PdqQueryDestination
 from profiles.pix.destinations import PixFeedDestination, PixQueryDestination
 from profiles.pix.notifications import PixNotificationSource
 
-__all__ = ["PLUGIN"]
+__all__ = ["PLUGIN", "PLUGINS", "XDS"]
 
 PLUGIN = Plugin(
     name="ihe-actors",
@@ -28,3 +29,8 @@ PLUGIN = Plugin(
     commands=[empi],
     migrations=Path(__file__).parent / "empi" / "migrations",
 )
+
+# The XDS.b registry and repository (issue "XDS.b Document Registry and Repository"): its tables so far.
+XDS = Plugin(name="ihe-xds", migrations=Path(__file__).parent / "xds" / "migrations")
+
+PLUGINS = [PLUGIN, XDS]

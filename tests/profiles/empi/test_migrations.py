@@ -1,5 +1,6 @@
-"""The EMPI's Alembic branch: the migrated schema is the one the code declares, and a database made
-before empi_0002 answers the new PDQ parameters after the upgrade (its records are backfilled)."""
+"""The plugins' Alembic branches (EMPI, XDS): the migrated schema is the one the code declares, and a
+database made before empi_0002 answers the new PDQ parameters after the upgrade (its records are
+backfilled)."""
 
 from __future__ import annotations
 
@@ -14,16 +15,17 @@ from sqlalchemy import MetaData, insert, select
 from engine.store import schema as engine_schema
 from engine.store.db import migrate, open_engine
 from profiles.empi import schema
-from profiles.plugin import PLUGIN
+from profiles.plugin import PLUGINS
+from profiles.xds import schema as xds_schema
 
-assert PLUGIN.migrations is not None
-MIGRATIONS = [PLUGIN.migrations]
+MIGRATIONS = [p.migrations for p in PLUGINS if p.migrations is not None]
 
 
 def _differences(url: str) -> list[Any]:
     """What Alembic's autogenerate finds between the database and the tables the code declares."""
     declared = MetaData()
-    for table in (*engine_schema.metadata.tables.values(), *schema.metadata.tables.values()):
+    tables = (engine_schema.metadata, schema.metadata, xds_schema.metadata)
+    for table in (t for m in tables for t in m.tables.values()):
         table.to_metadata(declared)
     eng = open_engine(url)
     try:
