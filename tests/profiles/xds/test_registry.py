@@ -1,0 +1,120 @@
+"""ITI-42 registration into the registry tables, on SQLite and PostgreSQL: what the registry checks
+against what it holds (patients, uniqueIds, association targets), all or nothing."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+from lxml import etree
+from sqlalchemy import Connection, Engine, func, select
+
+from engine.store.db import migrate, open_engine
+from ihe._ebxml import HAS_MEMBER, read_submission
+from profiles.plugin import PLUGINS
+from profiles.xds.registry import APPROVED, DEPRECATED, STATUS_URN, Registered, Registry
+from profiles.xds.schema import associations, document_codes, documents, submission_sets
+from tests.ihe.test_ebxml import WITH_REPOSITORY_SLOTS
+
+PATIENT = "SELF-5^^^&1.3.6.1.4.1.21367.2005.3.7&ISO"
+KNOWN = {PATIENT: 4242}  # the EMPI's answer, for these tests: affinity-domain id -> person
+
+
+@pytest.fixture
+def db(store_url: str) -> Iterator[Engine]:
+    eng = open_engine(store_url)
+    migrate(eng, [p.migrations for p in PLUGINS if p.migrations is not None])
+    yield eng
+    eng.dispose()
+
+
+_ids = itertools.count(1)
+REGISTRY = Registry(lambda: next(_ids), lambda conn, cx: KNOWN.get(cx))
+
+
+def register(db: Engine, text: str) -> Registered:
+    submission, errors = read_submission(etree.fromstring(text.encode("utf-8")))
+    assert errors == []
+    with db.begin() as conn:
+        return REGISTRY.register(conn, submission, None)
+
+
+def count(conn: Connection, table: object) -> int:
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
+
+
+def second_version(text: str, n: int, *, replaces: str | None = None) -> str:
+    """The example as another submission: new uniqueIds; a new document replacing ``replaces``."""
+    text = text.replace("9999.32", f"9999.32{n}").replace("9999.33", f"9999.33{n}")
+    if replaces:
+        text = text.replace(
+            "</rim:RegistryObjectList>",
+            f'<rim:Association id="rplc{n}" associationType="urn:ihe:iti:2007:AssociationType:RPLC" '
+            f'sourceObject="Document01" targetObject="{replaces}"/></rim:RegistryObjectList>',
+        )
+    return text
+
+
+def test_a_submission_is_registered_with_uuids_for_its_symbolic_ids(db: Engine) -> None:
+    result = register(db, WITH_REPOSITORY_SLOTS)
+    assert result.errors == []
+    document_uuid = result.uuids["Document01"]
+    assert document_uuid.startswith("urn:uuid:")
+    with db.connect() as conn:
+        (entry,) = conn.execute(select(documents)).all()
+        assert (entry.entry_uuid, entry.lid, entry.status) == (document_uuid, document_uuid, APPROVED)
+        assert (entry.patient_id, entry.person_id, entry.hash) == (
+            PATIENT,
+            4242,
+            "da39a3ee5e6b4b0d3255bfef95601890afd80709",  # stored lower case
+        )
+        assert entry.creation_time == "20051224000000" and entry.type_code == "34108-1^^LOINC"
+        codes = conn.execute(select(document_codes.c.attribute, document_codes.c.code)).all()
+        confidentiality = "1.3.6.1.4.1.21367.2006.7.101^^Connect-a-thon confidentialityCodes"
+        assert [tuple(c) for c in codes] == [("confidentialityCode", confidentiality)]
+        (member,) = conn.execute(select(associations)).all()
+        assert (member.type, member.source_uuid, member.target_uuid) == (
+            HAS_MEMBER,
+            result.uuids["SubmissionSet01"],
+            document_uuid,
+        )
+        stored = etree.fromstring(entry.metadata)
+        assert stored.get("id") == document_uuid and stored.get("status") == STATUS_URN + APPROVED
+        assert all(e.get("id", "urn:uuid:").startswith("urn:uuid:") for e in stored.iter())
+        assert {e.get("classifiedObject") for e in stored.iter("{*}Classification")} == {document_uuid}
+
+
+def test_an_unknown_patient_registers_nothing(db: Engine) -> None:
+    result = register(db, WITH_REPOSITORY_SLOTS.replace("SELF-5^^^", "NOBODY-1^^^"))
+    assert [(e.code, e.location) for e in result.errors] == [("XDSUnknownPatientId", "SubmissionSet01")]
+    with db.connect() as conn:
+        assert count(conn, documents) == count(conn, submission_sets) == count(conn, associations) == 0
+
+
+def test_the_same_document_again_is_accepted_once_and_a_different_one_is_refused(db: Engine) -> None:
+    assert register(db, WITH_REPOSITORY_SLOTS).errors == []
+    again = register(db, second_version(WITH_REPOSITORY_SLOTS, 1).replace("9999.321", "9999.32"))
+    assert again.errors == [] and again.resubmitted == ["1.3.6.1.4.1.21367.2005.3.9999.32"]
+    changed = second_version(WITH_REPOSITORY_SLOTS, 2).replace("9999.322", "9999.32")
+    changed = changed.replace("DA39A3EE5E6B4B0D3255BFEF95601890AFD80709", "0" * 40)
+    refused = register(db, changed)
+    assert [(e.code, e.location) for e in refused.errors] == [("XDSNonIdenticalHash", "Document01")]
+    duplicate_set = register(db, WITH_REPOSITORY_SLOTS.replace("9999.32", "9999.329"))
+    assert [e.code for e in duplicate_set.errors] == ["XDSDuplicateUniqueIdInRegistry"]
+    with db.connect() as conn:
+        assert count(conn, documents) == 1 and count(conn, submission_sets) == 2
+
+
+def test_a_replacement_deprecates_its_target_which_cannot_be_replaced_twice(db: Engine) -> None:
+    first = register(db, WITH_REPOSITORY_SLOTS).uuids["Document01"]
+    replaced = register(db, second_version(WITH_REPOSITORY_SLOTS, 1, replaces=first))
+    assert replaced.errors == [] and replaced.deprecated == [first]
+    with db.connect() as conn:
+        status = dict(conn.execute(select(documents.c.entry_uuid, documents.c.status)).all())
+    assert status == {first: DEPRECATED, replaced.uuids["Document01"]: APPROVED}
+    twice = register(db, second_version(WITH_REPOSITORY_SLOTS, 2, replaces=first))
+    assert [(e.code, e.location) for e in twice.errors] == [("XDSRegistryDeprecatedDocumentError", "rplc2")]
+    nowhere = "urn:uuid:00000000-0000-4000-8000-000000000000"
+    dangling = register(db, second_version(WITH_REPOSITORY_SLOTS, 3, replaces=nowhere))
+    assert [e.code for e in dangling.errors] == ["XDSRegistryError"]
