@@ -118,3 +118,46 @@ def test_a_replacement_deprecates_its_target_which_cannot_be_replaced_twice(db: 
     nowhere = "urn:uuid:00000000-0000-4000-8000-000000000000"
     dangling = register(db, second_version(WITH_REPOSITORY_SLOTS, 3, replaces=nowhere))
     assert [e.code for e in dangling.errors] == ["XDSRegistryError"]
+
+
+def with_folder(text: str) -> str:
+    """The example with a Folder holding its document (SubmissionSet -> Folder -> DocumentEntry)."""
+    folder = (
+        '<rim:RegistryPackage id="Folder01"><rim:Name><rim:LocalizedString value="出院随访"/></rim:Name>'
+        '<rim:Classification id="clf" classificationScheme="urn:uuid:1ba97051-7806-41a8-a48b-8fce7af683c5" '
+        'classifiedObject="Folder01" nodeRepresentation="Discharge">'
+        '<rim:Slot name="codingScheme"><rim:ValueList>'
+        "<rim:Value>Connect-a-thon folderCodeList</rim:Value></rim:ValueList></rim:Slot></rim:Classification>"
+        '<rim:ExternalIdentifier id="eif1" registryObject="Folder01" identificationScheme='
+        '"urn:uuid:f64ffdf0-4b97-4e06-b79f-a52b38ec2f8a" '
+        'value="SELF-5^^^&amp;1.3.6.1.4.1.21367.2005.3.7&amp;ISO"/>'
+        '<rim:ExternalIdentifier id="eif2" registryObject="Folder01" identificationScheme='
+        '"urn:uuid:75df8f67-9973-4fbe-a900-df66cefecc5a" value="1.3.6.1.4.1.21367.2005.3.9999.40"/>'
+        "</rim:RegistryPackage>"
+        '<rim:Classification id="clf2" classifiedObject="Folder01" '
+        'classificationNode="urn:uuid:d9d542f3-6cc4-48b6-8870-ea235fbc94c2"/>'
+        f'<rim:Association id="asf1" associationType="{HAS_MEMBER}" '
+        'sourceObject="SubmissionSet01" targetObject="Folder01"/>'
+        f'<rim:Association id="asf2" associationType="{HAS_MEMBER}" '
+        'sourceObject="Folder01" targetObject="Document01"/>'
+    )
+    return text.replace("</rim:RegistryObjectList>", folder + "</rim:RegistryObjectList>")
+
+
+def test_a_folder_is_registered_and_holds_the_replacement_of_its_document(db: Engine) -> None:
+    first = register(db, with_folder(WITH_REPOSITORY_SLOTS))
+    assert first.errors == []
+    folder = first.uuids["Folder01"]
+    replaced = register(db, second_version(WITH_REPOSITORY_SLOTS, 1, replaces=first.uuids["Document01"]))
+    assert replaced.errors == []
+    with db.connect() as conn:
+        held = set(
+            conn.execute(
+                select(associations.c.target_uuid).where(
+                    associations.c.source_uuid == folder, associations.c.type == HAS_MEMBER
+                )
+            ).scalars()
+        )
+    assert held == {first.uuids["Document01"], replaced.uuids["Document01"]}
+    again = register(db, with_folder(second_version(WITH_REPOSITORY_SLOTS, 2)))
+    assert [e.code for e in again.errors] == ["XDSDuplicateUniqueIdInRegistry"]  # the folder's uniqueId
