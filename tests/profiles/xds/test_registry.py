@@ -12,10 +12,13 @@ from sqlalchemy import Connection, Engine, func, select
 
 from engine.store.db import migrate, open_engine
 from ihe._ebxml import HAS_MEMBER, read_submission
+from profiles.empi.actor import EmpiActor
 from profiles.plugin import PLUGINS
+from profiles.xds.patients import AffinityPatients
 from profiles.xds.registry import APPROVED, DEPRECATED, STATUS_URN, Registered, Registry
 from profiles.xds.schema import associations, document_codes, documents, submission_sets
 from tests.ihe.test_ebxml import WITH_REPOSITORY_SLOTS
+from tests.profiles.conftest import NATIONAL, NID_A, A, Pix
 
 PATIENT = "SELF-5^^^&1.3.6.1.4.1.21367.2005.3.7&ISO"
 KNOWN = {PATIENT: 4242}  # the EMPI's answer, for these tests: affinity-domain id -> person
@@ -161,3 +164,24 @@ def test_a_folder_is_registered_and_holds_the_replacement_of_its_document(db: En
     assert held == {first.uuids["Document01"], replaced.uuids["Document01"]}
     again = register(db, with_folder(second_version(WITH_REPOSITORY_SLOTS, 2)))
     assert [e.code for e in again.errors] == ["XDSDuplicateUniqueIdInRegistry"]  # the folder's uniqueId
+
+
+async def test_affinity_patient_ids_are_the_empi_s_active_identifiers(pix: Pix) -> None:
+    """Over the EMPI the sample channels feed: by the national ID, by a hospital's id; unknown after A40."""
+    await pix.feed(f"PID|1||A1^^^{A}^PI~{NID_A}^^^{NATIONAL}^NI||欧阳^明轩||19850312|M")
+    await pix.feed(f"PID|1||A2^^^{A}^PI||王^磊||19700115|M")
+    services = pix.rt.services
+    assert services is not None
+    manager = EmpiActor.of(services).manager
+    patients = AffinityPatients(manager.domains, manager.index)
+    with services.db.connect() as conn:
+        by_card = patients.person_of(conn, f"{NID_A}^^^&2.16.156.10011.1.3&ISO")
+        by_local = patients.person_of(conn, "A1^^^&1.2.156.112604.1.1&ISO")
+        assert by_card is not None and by_card == by_local
+        assert patients.person_of(conn, "A9^^^&1.2.156.112604.1.1&ISO") is None  # not fed
+        assert patients.person_of(conn, "A1^^^&1.2.3.4&ISO") is None  # a domain nobody configured
+        assert patients.person_of(conn, "A1^^^HOSP_A") is None  # not an affinity-domain CX
+    await pix.feed(f"PID|1||A2^^^{A}^PI||王^磊||19700115|M", event="A40", mrg=f"A1^^^{A}")
+    with services.db.connect() as conn:
+        assert patients.person_of(conn, "A1^^^&1.2.156.112604.1.1&ISO") is None  # subsumed by the A40
+        assert patients.person_of(conn, "A2^^^&1.2.156.112604.1.1&ISO") is not None
