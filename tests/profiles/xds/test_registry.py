@@ -3,60 +3,17 @@ against what it holds (patients, uniqueIds, association targets), all or nothing
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
-
-import pytest
 from lxml import etree
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Engine, select
 
-from engine.store.db import migrate, open_engine
-from ihe._ebxml import HAS_MEMBER, read_submission
+from ihe._ebxml import HAS_MEMBER
 from profiles.empi.actor import EmpiActor
-from profiles.plugin import PLUGINS
 from profiles.xds.patients import AffinityPatients
-from profiles.xds.registry import APPROVED, DEPRECATED, STATUS_URN, Registered, Registry
+from profiles.xds.registry import APPROVED, DEPRECATED, STATUS_URN
 from profiles.xds.schema import associations, document_codes, documents, submission_sets
 from tests.ihe.test_ebxml import WITH_REPOSITORY_SLOTS
 from tests.profiles.conftest import NATIONAL, NID_A, A, Pix
-
-PATIENT = "SELF-5^^^&1.3.6.1.4.1.21367.2005.3.7&ISO"
-KNOWN = {PATIENT: 4242}  # the EMPI's answer, for these tests: affinity-domain id -> person
-
-
-@pytest.fixture
-def db(store_url: str) -> Iterator[Engine]:
-    eng = open_engine(store_url)
-    migrate(eng, [p.migrations for p in PLUGINS if p.migrations is not None])
-    yield eng
-    eng.dispose()
-
-
-_ids = itertools.count(1)
-REGISTRY = Registry(lambda: next(_ids), lambda conn, cx: KNOWN.get(cx))
-
-
-def register(db: Engine, text: str) -> Registered:
-    submission, errors = read_submission(etree.fromstring(text.encode("utf-8")))
-    assert errors == []
-    with db.begin() as conn:
-        return REGISTRY.register(conn, submission, None)
-
-
-def count(conn: Connection, table: object) -> int:
-    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
-
-
-def second_version(text: str, n: int, *, replaces: str | None = None) -> str:
-    """The example as another submission: new uniqueIds; a new document replacing ``replaces``."""
-    text = text.replace("9999.32", f"9999.32{n}").replace("9999.33", f"9999.33{n}")
-    if replaces:
-        text = text.replace(
-            "</rim:RegistryObjectList>",
-            f'<rim:Association id="rplc{n}" associationType="urn:ihe:iti:2007:AssociationType:RPLC" '
-            f'sourceObject="Document01" targetObject="{replaces}"/></rim:RegistryObjectList>',
-        )
-    return text
+from tests.profiles.xds.conftest import PATIENT, count, register, second_version
 
 
 def test_a_submission_is_registered_with_uuids_for_its_symbolic_ids(db: Engine) -> None:
