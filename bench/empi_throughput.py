@@ -3,12 +3,13 @@
 Run from the project root::
 
     .venv/bin/python bench/empi_throughput.py [--persons 1000000] [--seconds 20] [--clients 8]
-        [--sqlite] [--postgres] [--store-url URL]
+        [--sqlite] [--postgres] [--store-url URL] [--workers N]
 
 1. Synthetic persons (made-up Chinese names, valid GB 11643 numbers, birth dates 1930-2020) with
    2-3 local identifiers each in four hospital domains, written to a CSV and loaded with the
    product's own bulk loader (``hie empi load``, ``profiles.empi.load``): time and rows/s.
-2. ``hie run`` in a subprocess on that store, with the sample pix-feed, pix-query and pdq-query
+2. ``hie run`` in a subprocess on that store (``--workers N`` engine processes on PostgreSQL),
+   with the sample pix-feed, pix-query and pdq-query
    channels (MLLP, ``ack: after_delivery``: every query and feed is stored, answered by the EMPI,
    audited). ``--clients`` connections each send one request and wait for its answer:
    * ITI-9 QBP^Q23 for a random known local identifier (every answer must be AA/OK);
