@@ -68,7 +68,8 @@ async def test_each_vendor_channel_maps_to_the_platform_profile_end_to_end(
         (answer,) = await hl7_send(ports[port], message)
         assert ack_of(answer, "gb18030")["MSA"][1] == "AA"
         archived = await until(lambda: list((tmp_path / "data" / "out" / "platform").glob("*.hl7")))
-        forwarded = await until(lambda: list((tmp_path / "data" / "out" / "downstream").glob("*")))
+        downstream = tmp_path / "data" / "out" / "downstream"
+        forwarded = await until(lambda: [f for f in downstream.glob("*") if not f.name.startswith(".")])
         stored = rows(rt, messages)
     for out in (archived[0], forwarded[0]):
         text = out.read_bytes().decode("utf-8")

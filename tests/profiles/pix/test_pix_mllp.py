@@ -206,7 +206,12 @@ async def test_every_feed_and_query_leaves_its_atna_record(pix: Pix) -> None:
 
 # -- ITI-10 -----------------------------------------------------------------------------------------
 def a31s(pix: Pix) -> list[list[list[str]]]:
-    files = sorted(pix.notifications.glob("*")) if pix.notifications.is_dir() else []
+    # not the file destination's hidden temporary files, renamed into place once complete
+    files = (
+        sorted(f for f in pix.notifications.glob("*") if not f.name.startswith("."))
+        if pix.notifications.is_dir()
+        else []
+    )
     return [[s.split("|") for s in f.read_text("utf-8").replace("\n", "\r").split("\r") if s] for f in files]
 
 
