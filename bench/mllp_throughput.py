@@ -440,6 +440,20 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _engine_pids(pid: int) -> list[int]:
+    """The engine's processes: ``pid`` itself, or the workers a ``--workers`` supervisor started."""
+    children = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        children.append(int(entry.name))
+            except OSError:
+                continue
+    return children or [pid]
+
+
 def _vm_hwm_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -561,8 +575,9 @@ def _run_engine(
     hie = Path(sys.executable).with_name("hie")
     log_path = base / "engine.log"
     with open(log_path, "wb") as log:
+        workers = args.workers if store_url.startswith("postgresql") else 1
         proc = subprocess.Popen(
-            [str(hie), "run", "--config", str(config)],
+            [str(hie), "run", "--config", str(config), "--workers", str(workers)],
             cwd=base,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -571,13 +586,16 @@ def _run_engine(
     spy: subprocess.Popen[bytes] | None = None
     try:
         _wait_port(port, proc)
+        if workers > 1:
+            time.sleep(5.0)  # the port opens with the first worker: let the others start too
+        pids = _engine_pids(proc.pid) if workers > 1 else [proc.pid]
         if args.py_spy:
             target = Path(args.py_spy)
             target = target.with_name(f"{target.stem}-{result.store}-{run_no}{target.suffix}")
             spy = _start_py_spy(proc.pid, target, args.py_spy_format)
-        cpu0 = _proc_cpu(proc.pid)
+        cpu0 = sum(_proc_cpu(p) for p in pids)
         load = run_load(port, args.messages, args.connections, args.client_procs, tag, verify=True)
-        cpu1 = _proc_cpu(proc.pid)
+        cpu1 = sum(_proc_cpu(p) for p in pids)
         result.load = load
         result.cpu_percent = 100 * (cpu1 - cpu0) / load.seconds if load.seconds else 0.0
         if spy is not None and not args.py_spy_drain:
@@ -603,7 +621,7 @@ def _run_engine(
         names = [e.name for e in os.scandir(outdir)] if outdir.exists() else []
         written = {n.split("-")[1] for n in names if not n.startswith(".")}
         result.files_missing = sum(1 for i in range(args.messages) if control_id(tag, i) not in written)
-        result.peak_rss_mb = _vm_hwm_mb(proc.pid)
+        result.peak_rss_mb = max(_vm_hwm_mb(p) for p in pids)
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -790,6 +808,9 @@ def main(argv: list[str] | None = None) -> int:
         f"(on the server of URL, default {DEFAULT_PG})",
     )
     parser.add_argument("--repeat", type=int, default=1, help="measure everything this many times (noise)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="engine processes on PostgreSQL (hie run --workers); SQLite: 1"
+    )
     parser.add_argument("--no-echo", action="store_true", help="skip the echo ceiling")
     parser.add_argument("--no-engine", action="store_true", help="only the echo ceiling")
     parser.add_argument("--drain-timeout", type=float, default=300.0)
