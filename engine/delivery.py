@@ -226,15 +226,13 @@ class DestinationQueue:
             # one of several batches in the group: a failure fails the group, which the writer
             # commits again batch by batch, this one then isolated below
             result = self.connector.send_in(conn, out, prepared)
-            self._sent(entry, out, batch, result, 1, started, now)
-            answer.result, answer.error = result, None
-            return batch
-        try:
-            result = savepoint_retrying(conn, lambda: self.connector.send_in(conn, out, prepared))
-        except Exception as exc:
-            self._failed(entry, batch, exc, 1, started, now, retry=False)
-            answer.result, answer.error = None, str(exc) or type(exc).__name__
-            return batch
+        else:
+            try:
+                result = savepoint_retrying(conn, lambda: self.connector.send_in(conn, out, prepared))
+            except Exception as exc:
+                self._failed(entry, batch, exc, 1, started, now, retry=False)
+                answer.result, answer.error = None, str(exc) or type(exc).__name__
+                return batch
         self._sent(entry, out, batch, result, 1, started, now)
         answer.result, answer.error = result, None
         return batch

@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 __all__ = [
+    "PATIENT_CX",
+    "REFERENCE_IDS",
+    "STATUS_TYPE",
     "Association",
     "Code",
     "DocumentEntry",
@@ -82,12 +85,13 @@ _HASH = re.compile(r"^[0-9a-fA-F]{40}$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")
 _MIME = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+$")
 # a patient id: CX with components 1 and 4 only, the authority an ISO OID: ID^^^&OID&ISO
-_PATIENT_CX = re.compile(r"^[^^&]+\^\^\^&([0-2](\.(0|[1-9][0-9]*))+)&ISO$")
+PATIENT_CX = re.compile(r"^(?P<id>[^^&]{1,100})\^\^\^&(?P<oid>[0-2](\.(0|[1-9][0-9]*))+)&ISO$")
 _SINGLE_SLOTS = frozenset(
     {"creationTime", "hash", "size", "languageCode", "repositoryUniqueId", "serviceStartTime",
      "serviceStopTime", "sourcePatientId", "legalAuthenticator", "URI", "submissionTime"}
 )  # fmt: skip
-_REFERENCE_IDS = "urn:ihe:iti:xds:2013:referenceIdList"
+REFERENCE_IDS = "urn:ihe:iti:xds:2013:referenceIdList"
+STATUS_TYPE = "urn:oasis:names:tc:ebxml-regrep:StatusType:"  # + Approved | Deprecated | Submitted
 
 
 @dataclass(frozen=True)
@@ -195,7 +199,7 @@ def _slots(element: etree._Element, errors: list[RegistryError], where: str) -> 
             errors.append(
                 RegistryError(METADATA_ERROR, f"slot {name} must have one value, not {len(values)}", where)
             )
-        if name.startswith("urn:ihe:") and name != _REFERENCE_IDS:
+        if name.startswith("urn:ihe:") and name != REFERENCE_IDS:
             errors.append(RegistryError("XDSRegistryError", f"slot name {name} is reserved to IHE", where))
     return slots
 
@@ -569,7 +573,7 @@ def _check_oid(
 
 
 def _check_patient(value: str, what: str, where: str, errors: list[RegistryError]) -> None:
-    if value and not _PATIENT_CX.match(value):
+    if value and not PATIENT_CX.match(value):
         errors.append(RegistryError(METADATA_ERROR, f"{what} {value!r} is not ID^^^&OID&ISO", where))
 
 

@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from ihe._ebxml import RIM, STATUS_TYPE
+
 __all__ = ["QUERIES", "QueryDef", "QueryError", "StoredQuery", "parse_stored_query", "parse_values"]
 
-RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
 QUERY = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
-STATUS = "urn:oasis:names:tc:ebxml-regrep:StatusType:"
+STATUS = STATUS_TYPE
 
 
 @dataclass

@@ -67,7 +67,6 @@ _IDENTITY_OF_RECORD = (
     .order_by(_XREF.c.domain, _XREF.c.value)
 )
 _INSERT_PERSON = persons.insert()
-_INSERT_RECORD = records.insert()
 _INSERT_EVENT = events.insert()
 _INSERT_REVIEW = reviews.insert()
 _RECORD_ID = records.c.id == bindparam("b_id")

@@ -19,13 +19,13 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, exists, or_, select
 
+from ihe._ebxml import STABLE
 from ihe.iti18 import StoredQuery
 from profiles.xds.registry import dtm14
 from profiles.xds.schema import document_codes, documents, reference_ids
 
 __all__ = ["Found", "TooManyResults", "find_documents"]
 
-STABLE = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1"
 _DE = "$XDSDocumentEntry"
 _SINGLE_CODES = {
     f"{_DE}ClassCode": documents.c.class_code,

@@ -9,17 +9,14 @@ XDSUnknownPatientId, and entries follow the surviving person (``documents.person
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import Connection
 
 from engine.mapping import gb11643
+from ihe._ebxml import PATIENT_CX
 from profiles.empi.domains import NATIONAL, Domains
 from profiles.empi.index import EmpiIndex
 
 __all__ = ["AffinityPatients"]
-
-_CX = re.compile(r"^(?P<id>[^^&]{1,100})\^\^\^&(?P<oid>[0-2](\.(0|[1-9][0-9]*))+)&ISO$")
 
 
 class AffinityPatients:
@@ -29,7 +26,7 @@ class AffinityPatients:
 
     def person_of(self, conn: Connection, patient_id: str) -> int | None:
         """The EMPI person of an affinity-domain patient id; None when the EMPI does not know it."""
-        m = _CX.match(patient_id)
+        m = PATIENT_CX.match(patient_id)
         if m is None:
             return None
         domain = self.domains.resolve("", m["oid"])

@@ -33,6 +33,8 @@ from sqlalchemy import Connection, select, update
 from engine.store.writer import insert_rows
 from ihe._ebxml import (
     HAS_MEMBER,
+    REFERENCE_IDS,
+    STATUS_TYPE,
     Code,
     DocumentEntry,
     Folder,
@@ -53,11 +55,10 @@ __all__ = ["APPROVED", "DEPRECATED", "STATUS_URN", "Registered", "Registry", "dt
 
 # an object's status as its column keeps it; the metadata answered carries the StatusType URN
 APPROVED, DEPRECATED = "Approved", "Deprecated"
-STATUS_URN = "urn:oasis:names:tc:ebxml-regrep:StatusType:"
+STATUS_URN = STATUS_TYPE
 _IHE = "urn:ihe:iti:2007:AssociationType:"
 _REPLACING = {f"{_IHE}RPLC", f"{_IHE}XFRM_RPLC"}
 _ON_DOCUMENTS = _REPLACING | {f"{_IHE}APND", f"{_IHE}XFRM"}
-_REFERENCE_IDS = "urn:ihe:iti:xds:2013:referenceIdList"
 _TABLES = (submission_sets, documents, document_codes, reference_ids, folders, folder_codes, associations)
 
 # the EMPI's answer to "who is this affinity-domain patient id": the person's id, None if unknown
@@ -317,7 +318,7 @@ class Registry:
                 rows[document_codes.name].append(
                     {"document_id": row_id, "attribute": attribute, "code": code}
                 )
-        for value in set(entry.slots.get(_REFERENCE_IDS, [])):
+        for value in set(entry.slots.get(REFERENCE_IDS, [])):
             rows[reference_ids.name].append({"document_id": row_id, "value": value[:256]})
 
     def _folder_rows(
