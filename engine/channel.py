@@ -58,13 +58,18 @@ class Channel:
 
     # -- the receive path ---------------------------------------------------------------------------
     async def receive(
-        self, raw: bytes, peer: str, *, content_type: ContentType = ContentType.HL7V2
+        self,
+        raw: bytes,
+        peer: str,
+        *,
+        content_type: ContentType = ContentType.HL7V2,
+        header: Header | None = None,
     ) -> tuple[Outcome, Message | None]:
-        msg, outcome, batch, targets = self.prepare(raw, peer, content_type)
+        msg, outcome, batch, targets = self.prepare(raw, peer, content_type, header=header)
         relay = outcome.status is OutcomeStatus.ACCEPTED and self.config.ack == "after_delivery"
         answering = self.queues[self.config.ack_from or ""] if relay else None
         inline = None
-        if answering is not None and answering.connector.inline != "queue":
+        if answering is not None and answering.connector.inline_mode(msg) != "queue":
             # asked within the commit that stores the message: one commit, not two (Destination.inline)
             inline = await answering.ask_inline(msg, batch)
         try:
@@ -109,8 +114,12 @@ class Channel:
         *,
         reprocessed_from: int | None = None,
         only: Iterable[str] | None = None,
+        header: Header | None = None,
     ) -> tuple[Message, Outcome, Batch, list[tuple[str, int]]]:
-        """Everything up to the write: decode, run the steps, build the rows. No I/O; the CLI reuses it."""
+        """Everything up to the write: decode, run the steps, build the rows. No I/O; the CLI reuses it.
+
+        ``header``: what a source that is not HL7 v2 read of its request for the store's index (a
+        SOAP request's MessageID as control id, its action as message type)."""
         ident = self.services.ids.next()
         now = utcnow()
         msg = Message(
@@ -120,6 +129,7 @@ class Channel:
             received_at=now,
             content_type=content_type,
             peer=peer,
+            header=header if content_type is not ContentType.HL7V2 else None,
         )
         outcome = self._run(msg)
         batch = Batch()
@@ -193,7 +203,7 @@ class Channel:
                     raise
                 msg.header = peek(msg.content)
                 require_control_id(msg.header)
-            elif msg.content_type is not ContentType.BYTES:
+            elif msg.content_type not in (ContentType.BYTES, ContentType.MIME):
                 msg.content, msg.charset = msg.raw.decode("utf-8"), "utf-8"
             for step in self.steps:
                 result = step.apply(msg)

@@ -54,6 +54,7 @@ class _Entry:
     charset: str
     content_type: str
     control_id: str
+    peer: str
 
 
 class DestinationQueue:
@@ -178,6 +179,7 @@ class DestinationQueue:
                 m.c.charset,
                 m.c.content_type,
                 m.c.control_id,
+                m.c.peer,
             )
             .join(m, m.c.id == d.c.message_id)
             .where(
@@ -191,7 +193,7 @@ class DestinationQueue:
             .limit(max(self.batch_size, 32))
         )
         with self.services.db.connect() as conn:
-            return [_Entry(*row) for row in conn.execute(query)]
+            return [_Entry(**row._asdict()) for row in conn.execute(query)]
 
     # -- one attempt --------------------------------------------------------------------------------
     async def _attempt(
@@ -248,6 +250,7 @@ class DestinationQueue:
             raw=entry.raw or b"",
             content=entry.content,
             attempt=entry.attempts + 1,
+            peer=entry.peer or "",
         )
 
     def _sent(
@@ -262,6 +265,7 @@ class DestinationQueue:
     ) -> None:
         ms = (time.monotonic() - started) * 1000
         sent = None if result.sent == out.raw else result.sent  # None = the received bytes, unchanged
+        response = result.recorded if result.recorded is not None else result.response
         status = "errored" if result.refused else "sent"
         if result.refused:
             self.failed += 1
@@ -276,12 +280,12 @@ class DestinationQueue:
                 "sent_at": now,
                 "updated_at": now,
                 "sent": sent,
-                "response": result.response,
+                "response": response,
                 "last_error": result.refused,
                 "next_attempt_at": None,
             },
         )
-        self._record_attempt(batch, entry, number, now, status, ms, result.response, result.refused)
+        self._record_attempt(batch, entry, number, now, status, ms, response, result.refused)
         outcome = audit.Outcome.MINOR_FAILURE if result.refused else audit.Outcome.SUCCESS
         self._audit(batch, now, entry, outcome, result.refused)
         for event in result.audit:
@@ -423,10 +427,10 @@ class DestinationQueue:
         """
         entry = self._pending(msg)
         answer = InlineAnswer()
-        if self.connector.inline == "store":
+        if self.connector.inline_mode(msg) == "store":
             out = self._outbound(entry)
             try:
-                prepared = self.connector.prepare_in(out)
+                prepared = await self.connector.prepare_inline(out)
             except Exception as exc:
                 self._failed(entry, batch, exc, 1, time.monotonic(), utcnow(), retry=False)
                 answer.error = str(exc) or type(exc).__name__
@@ -442,7 +446,16 @@ class DestinationQueue:
         ident = msg.variables["delivery_ids"][self.destination_id]
         content = msg.content if msg.variables.get("changed") else None
         return _Entry(
-            ident, msg.id, 0, None, msg.raw, content, msg.charset, msg.content_type.value, msg.control_id
+            ident,
+            msg.id,
+            0,
+            None,
+            msg.raw,
+            content,
+            msg.charset,
+            msg.content_type.value,
+            msg.control_id,
+            msg.peer,
         )
 
 

@@ -21,6 +21,8 @@ class ContentType(StrEnum):
     JSON = "json"
     TEXT = "text"
     BYTES = "bytes"
+    # a MIME entity: its Content-Type header, a blank line, its body (a SOAP request, an MTOM package)
+    MIME = "mime"
 
 
 class OutcomeStatus(StrEnum):

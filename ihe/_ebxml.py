@@ -40,6 +40,7 @@ __all__ = [
     "SubmissionSet",
     "read_submission",
     "registry_response",
+    "set_slot",
 ]
 
 RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
@@ -184,6 +185,20 @@ class Submission:
     def external_ends(self) -> set[str]:
         """Association ends not in the message: the registry must know them (or the submission fails)."""
         return {e for a in self.associations for e in (a.source, a.target)} - self.ids()
+
+
+def set_slot(entry: DocumentEntry, name: str, value: str) -> None:
+    """Give a DocumentEntry's slot one value, in its element (as it will be stored) and its slots."""
+    element = entry.element
+    slot = next((s for s in element.iterfind(f"{_R}Slot") if s.get("name") == name), None)
+    if slot is None:
+        slot = etree.Element(f"{_R}Slot", name=name)
+        anchor = next((i for i, c in enumerate(element) if c.tag != f"{_R}Slot"), len(element))
+        element.insert(anchor, slot)  # rim: Slots come first in a RegistryObject
+    for child in list(slot):
+        slot.remove(child)
+    etree.SubElement(etree.SubElement(slot, f"{_R}ValueList"), f"{_R}Value").text = value
+    entry.slots[name] = [value]
 
 
 # -- reading ----------------------------------------------------------------------------------------

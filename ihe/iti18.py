@@ -30,9 +30,27 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from ihe._ebxml import RIM, STATUS_TYPE
+from ihe._ebxml import (
+    FAILURE,
+    PARTIAL_SUCCESS,
+    RIM,
+    RS,
+    STATUS_TYPE,
+    SUCCESS,
+    RegistryError,
+    registry_response,
+)
 
-__all__ = ["QUERIES", "QueryDef", "QueryError", "StoredQuery", "parse_stored_query", "parse_values"]
+__all__ = [
+    "QUERIES",
+    "QueryDef",
+    "QueryError",
+    "StoredQuery",
+    "object_ref",
+    "parse_stored_query",
+    "parse_values",
+    "query_response",
+]
 
 QUERY = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
 STATUS = STATUS_TYPE
@@ -288,3 +306,32 @@ def parse_stored_query(request: etree._Element) -> StoredQuery:
                 given[1],
             )
     return query
+
+
+def query_response(
+    objects: list[etree._Element],
+    errors: list[RegistryError] | None = None,
+    *,
+    partial: bool = False,
+) -> etree._Element:
+    """query:AdhocQueryResponse: the objects found (LeafClass elements or rim:ObjectRef) and the
+    errors; status Failure when an error is fatal and nothing is answered, PartialSuccess when some
+    results came with errors (TF-2 §3.18.4.1.2.3.6.1)."""
+    errors = errors or []
+    failed = any(e.severity == "Error" for e in errors)
+    status = (PARTIAL_SUCCESS if partial else FAILURE) if failed else SUCCESS
+    response = etree.Element(
+        f"{{{QUERY}}}AdhocQueryResponse", nsmap={"query": QUERY, "rim": RIM, "rs": RS}, status=status
+    )
+    if errors:
+        listed = registry_response(errors).find(f"{{{RS}}}RegistryErrorList")
+        assert listed is not None
+        response.append(listed)
+    object_list = etree.SubElement(response, f"{{{RIM}}}RegistryObjectList")
+    for item in objects:
+        object_list.append(item)
+    return response
+
+
+def object_ref(entry_uuid: str) -> etree._Element:
+    return etree.Element(f"{{{RIM}}}ObjectRef", id=entry_uuid)

@@ -5,7 +5,9 @@
 * source ``pix-iti10:``, the PIX Update Notifications (``profiles.pix.notifications``);
 * ``hie empi``: the review queue and the steward's commands (``profiles.empi.cli``);
 * the EMPI's tables, an Alembic branch of their own (``profiles/empi/migrations``);
-* the XDS.b registry's tables, another branch (``profiles/xds/migrations``): ``XDS``.
+* ``XDS``: the ``xds:`` section, the ``soap://`` source, destinations ``xds-registry:`` (ITI-42,
+  ITI-18) and ``xds-repository:`` (ITI-41, ITI-43), and the registry's and repository's tables,
+  another branch (``profiles/xds/migrations``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from profiles.empi.config import EmpiConfig
 from profiles.pdq.destinations import PdqQueryDestination
 from profiles.pix.destinations import PixFeedDestination, PixQueryDestination
 from profiles.pix.notifications import PixNotificationSource
+from profiles.xds.config import XdsConfig
+from profiles.xds.destinations import XdsRegistryDestination, XdsRepositoryDestination
+from profiles.xds.source import SoapSource
 
 __all__ = ["PLUGIN", "PLUGINS", "XDS"]
 
@@ -30,7 +35,12 @@ PLUGIN = Plugin(
     migrations=Path(__file__).parent / "empi" / "migrations",
 )
 
-# The XDS.b registry and repository (issue "XDS.b Document Registry and Repository"): its tables so far.
-XDS = Plugin(name="ihe-xds", migrations=Path(__file__).parent / "xds" / "migrations")
+XDS = Plugin(
+    name="ihe-xds",
+    sections={"xds": XdsConfig},
+    destinations=[XdsRegistryDestination, XdsRepositoryDestination],
+    sources=[SoapSource],
+    migrations=Path(__file__).parent / "xds" / "migrations",
+)
 
 PLUGINS = [PLUGIN, XDS]

@@ -12,6 +12,7 @@ from urllib.parse import SplitResult, urlsplit
 from pydantic import BaseModel, ConfigDict
 
 from engine.hl7v2.charset import codec_for, msh18_from_bytes, with_msh18
+from engine.hl7v2.peek import Header
 from engine.message import ContentType, Message, Outcome
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Destination",
+    "InlineMode",
     "Options",
     "Outbound",
     "Receiver",
@@ -30,6 +32,9 @@ __all__ = [
     "Source",
     "parse_url",
 ]
+
+
+InlineMode = Literal["queue", "read", "store"]
 
 
 class Options(BaseModel):
@@ -49,7 +54,12 @@ class Receiver(Protocol):
     charset: str
 
     async def receive(
-        self, raw: bytes, peer: str, *, content_type: ContentType = ContentType.HL7V2
+        self,
+        raw: bytes,
+        peer: str,
+        *,
+        content_type: ContentType = ContentType.HL7V2,
+        header: Header | None = None,
     ) -> tuple[Outcome, Message | None]: ...
 
     async def reject_unframed(self, raw: bytes, peer: str, reason: str) -> int | None:
@@ -70,6 +80,7 @@ class Outbound:
     raw: bytes  # the bytes received
     content: str | None  # transformed content, or None when it is the received message unchanged
     attempt: int
+    peer: str = ""  # who sent the message (host:port), for a destination's own audit records
 
     def payload(self, charset: str | None = None) -> bytes:
         """The bytes to send: the received bytes when nothing changed them, else the content encoded.
@@ -111,6 +122,9 @@ class SendResult:
     writes: Callable[[Connection], None] | None = None
     # called on the event loop once the delivery's status has committed (wake an ITI-10 outbox)
     after_commit: Callable[[], None] | None = None
+    # what the store keeps as the response when it is not the response itself: an ITI-43 answer's
+    # envelope without the documents, which the repository keeps already (None: the response)
+    recorded: bytes | None = None
 
 
 class Source(ABC):
@@ -165,7 +179,7 @@ class Destination(ABC):
     #   "store": its work is a change to the engine's own database (an in-process actor):
     #            ``send_in`` runs inside the transaction that stores the message, so the message,
     #            the change and the answer commit together or not at all, once.
-    inline: ClassVar[Literal["queue", "read", "store"]] = "queue"
+    inline: ClassVar[InlineMode] = "queue"
 
     def __init__(
         self,
@@ -188,6 +202,16 @@ class Destination(ABC):
 
         In-process actors (a PIX Manager) keep their state in the engine's database through it.
         """
+
+    def inline_mode(self, msg: Message) -> InlineMode:
+        """How this message is asked (``inline``); a destination that both changes and reads (an XDS
+        registry: ITI-42 registers, ITI-18 queries) decides per message, from its header."""
+        return self.inline
+
+    async def prepare_inline(self, out: Outbound) -> Any:
+        """``prepare_in`` for the request being answered; a destination whose preparation blocks
+        (writing a document's bytes) does it off the event loop here."""
+        return self.prepare_in(out)
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         pass

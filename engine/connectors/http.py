@@ -40,7 +40,7 @@ from pydantic import Field, field_validator
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from engine.connectors.base import Destination, Options, Outbound, SendResult, Source
 from engine.errors import ChannelError, DeliveryError, MessageError, PermanentDeliveryError
@@ -174,6 +174,7 @@ class _SharedServer:
         self.app = Starlette()
         self.app.router.redirect_slashes = False  # /adt/ is not /adt: no 307 that HL7 senders won't follow
         self.sources: dict[str, HttpSource] = {}
+        self._routes: dict[str, list[BaseRoute]] = {}
         self.server: uvicorn.Server | None = None
         self.task: asyncio.Task[None] | None = None
 
@@ -190,13 +191,13 @@ class _SharedServer:
                 f"{self.tls_name!r} is in use, {source.options.tls!r} was asked for"
             )
         self.sources[path] = source
-        self.app.router.routes.append(Route(path, source.handle, methods=["POST"]))
+        self._routes[path] = source.routes()
+        self.app.router.routes.extend(self._routes[path])
 
     def remove(self, path: str) -> None:
         self.sources.pop(path, None)
-        self.app.router.routes[:] = [
-            r for r in self.app.router.routes if not (isinstance(r, Route) and r.path == path)
-        ]
+        gone = self._routes.pop(path, [])
+        self.app.router.routes[:] = [r for r in self.app.router.routes if r not in gone]
 
     async def start(
         self, ssl_options: dict[str, Any], tls: ssl.SSLContext | None, *, reuse_port: bool
@@ -313,6 +314,11 @@ class HttpSource(Source):
     def describe(self) -> str:
         scheme = "https" if self.options.tls else "http"
         return f"{scheme}://{self.host}:{self.port}{self.path}"
+
+    def routes(self) -> list[BaseRoute]:
+        """What this source serves on the shared server: POSTs to its path (a SOAP source adds its
+        WSDL and schemas)."""
+        return [Route(self.path, self.handle, methods=["POST"])]
 
     async def start(self) -> None:
         reg = _registry()

@@ -20,12 +20,11 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from engine.connectors.file import sync_directory
 
-__all__ = ["BlobCorrupted", "BlobStore", "StoredBlob"]
-
-_CHUNK = 1 << 20
+__all__ = ["BlobCorrupted", "BlobStore", "BlobWriter", "StoredBlob"]
 
 
 class BlobCorrupted(OSError):
@@ -39,6 +38,59 @@ class StoredBlob:
     size: int
 
 
+class BlobWriter:
+    """One document on its way into the store: a hidden temporary file until ``commit``."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+        store.root.mkdir(parents=True, exist_ok=True)
+        self._tmp = store.root / f".incoming-{secrets.token_hex(8)}.tmp"
+        self._out: BinaryIO | None = open(self._tmp, "wb")  # noqa: SIM115 - closed by commit/abort
+        self._sha256 = hashlib.sha256()
+        self._sha1 = hashlib.sha1()  # XDS hash: SHA-1
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        if self._out is None:
+            raise ValueError("the document was already committed or abandoned")
+        self._sha256.update(data)
+        self._sha1.update(data)
+        self.size += len(data)
+        self._out.write(data)
+
+    def commit(self) -> StoredBlob:
+        """Make the document durable under its address (blocking: fsync); the same bytes already
+        stored are kept once."""
+        out, self._out = self._out, None
+        if out is None:
+            raise ValueError("the document was already committed or abandoned")
+        try:
+            out.flush()
+            os.fsync(out.fileno())
+            out.close()
+            blob = StoredBlob(self._sha256.hexdigest(), self._sha1.hexdigest(), self.size)
+            final = self.store.path(blob.address)
+            if final.exists():  # the same document again: stored once
+                self._tmp.unlink()
+                return blob
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._tmp, final)
+            sync_directory(final.parent)
+            return blob
+        except BaseException:
+            out.close()
+            with contextlib.suppress(OSError):
+                self._tmp.unlink()
+            raise
+
+    def abort(self) -> None:
+        out, self._out = self._out, None
+        if out is not None:
+            out.close()
+        with contextlib.suppress(OSError):
+            self._tmp.unlink()
+
+
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -48,35 +100,22 @@ class BlobStore:
             raise ValueError(f"{address!r} is not a SHA-256 address")
         return self.root / address[:2] / address[2:4] / address
 
+    def writer(self) -> BlobWriter:
+        """A document to be written chunk by chunk (an MTOM part as it arrives), then ``commit``ted."""
+        return BlobWriter(self)
+
     def put(self, chunks: Iterable[bytes] | bytes) -> StoredBlob:
         """Store the bytes (durably, before returning) and say where and what they are."""
         if isinstance(chunks, bytes | bytearray | memoryview):
             chunks = [bytes(chunks)]
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".incoming-{secrets.token_hex(8)}.tmp"
-        sha256, sha1, size = hashlib.sha256(), hashlib.sha1(), 0  # XDS hash: SHA-1
+        writer = self.writer()
         try:
-            with open(tmp, "wb") as out:
-                for chunk in chunks:
-                    sha256.update(chunk)
-                    sha1.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            blob = StoredBlob(sha256.hexdigest(), sha1.hexdigest(), size)
-            final = self.path(blob.address)
-            if final.exists():  # the same document again: stored once
-                tmp.unlink()
-                return blob
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)
-            sync_directory(final.parent)
-            return blob
+            for chunk in chunks:
+                writer.write(chunk)
         except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+            writer.abort()
             raise
+        return writer.commit()
 
     def read(self, address: str) -> bytes:
         """The document's bytes, verified against their address; BlobCorrupted when they differ,

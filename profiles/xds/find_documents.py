@@ -51,6 +51,7 @@ class TooManyResults(Exception):
 class Found:
     entry_uuid: str
     metadata: str  # the ExtrinsicObject, for LeafClass
+    status: str = "Approved"  # its status now (the stored metadata says the status it was registered with)
 
 
 def _author_line(column: Any, pattern: str) -> Any:
@@ -103,7 +104,9 @@ def find_documents(conn: Connection, query: StoredQuery, *, limit: int = 1000) -
     cap = limit if query.return_type == "LeafClass" else limit * 10
     rows = conn.execute(
         select(
-            d.c.entry_uuid, d.c.metadata if query.return_type == "LeafClass" else d.c.entry_uuid.label("m")
+            d.c.entry_uuid,
+            d.c.metadata if query.return_type == "LeafClass" else d.c.entry_uuid.label("m"),
+            d.c.status,
         )
         .where(and_(*conditions))
         .order_by(d.c.creation_time.desc(), d.c.id)
@@ -111,4 +114,4 @@ def find_documents(conn: Connection, query: StoredQuery, *, limit: int = 1000) -
     ).all()
     if len(rows) > cap:
         raise TooManyResults(cap)
-    return [Found(r[0], r[1] if query.return_type == "LeafClass" else "") for r in rows]
+    return [Found(r[0], r[1] if query.return_type == "LeafClass" else "", r[2]) for r in rows]

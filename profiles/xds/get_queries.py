@@ -32,6 +32,7 @@ class Answer:
 
     uuids: list[str] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+    status: dict[str, str] = field(default_factory=dict)  # each object's status now
 
 
 def get_documents(conn: Connection, query: StoredQuery) -> Answer:
@@ -40,20 +41,28 @@ def get_documents(conn: Connection, query: StoredQuery) -> Answer:
     by_uuid = query.values(f"{_DE}EntryUUID")
     condition = d.c.entry_uuid.in_(by_uuid) if by_uuid else d.c.unique_id.in_(query.values(f"{_DE}UniqueId"))
     rows = conn.execute(
-        select(d.c.entry_uuid, d.c.patient_id, d.c.metadata).where(condition).order_by(d.c.id)
+        select(d.c.entry_uuid, d.c.patient_id, d.c.metadata, d.c.status).where(condition).order_by(d.c.id)
     ).all()
     leaf = query.return_type == "LeafClass"
     if leaf and len({r.patient_id for r in rows}) > 1:
         raise NotSinglePatient(len({r.patient_id for r in rows}))
-    return Answer([r.entry_uuid for r in rows], {r.entry_uuid: r.metadata for r in rows} if leaf else {})
+    return Answer(
+        [r.entry_uuid for r in rows],
+        {r.entry_uuid: r.metadata for r in rows} if leaf else {},
+        {r.entry_uuid: r.status for r in rows},
+    )
 
 
 def get_associations(conn: Connection, uuids: list[str], *, leaf: bool) -> Answer:
     """GetAssociations: every Association with one of ``uuids`` as its source or target."""
     a = associations
     rows = conn.execute(
-        select(a.c.entry_uuid, a.c.metadata)
+        select(a.c.entry_uuid, a.c.metadata, a.c.status)
         .where(or_(a.c.source_uuid.in_(uuids), a.c.target_uuid.in_(uuids)))
         .order_by(a.c.id)
     ).all()
-    return Answer([r.entry_uuid for r in rows], {r.entry_uuid: r.metadata for r in rows} if leaf else {})
+    return Answer(
+        [r.entry_uuid for r in rows],
+        {r.entry_uuid: r.metadata for r in rows} if leaf else {},
+        {r.entry_uuid: r.status for r in rows},
+    )

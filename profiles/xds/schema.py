@@ -29,6 +29,7 @@ __all__ = [
     "folders",
     "metadata",
     "reference_ids",
+    "repository_documents",
     "submission_sets",
 ]
 
@@ -156,4 +157,18 @@ associations = Table(
     Column("metadata", Text, nullable=False),
     Index("ix_xds_associations_source", "source_uuid", "type"),
     Index("ix_xds_associations_target", "target_uuid", "type"),
+)
+
+# The repository's documents (ITI-41 stores, ITI-43 retrieves): each uniqueId's bytes in the content
+# store (``blobs.BlobStore``), by SHA-256; sha1 and size as registered in the metadata.
+repository_documents = Table(
+    "xds_repository_documents",
+    metadata,
+    Column("unique_id", String(128), primary_key=True),
+    Column("address", String(64), nullable=False),  # SHA-256: the file in the content store
+    Column("hash", String(40), nullable=False),  # SHA-1, lower-case hex
+    Column("size", BigInteger, nullable=False),
+    Column("mime_type", String(128), nullable=False),
+    Column("stored_at", UtcDateTime, nullable=False),
+    Column("message_id", BigInteger, nullable=True),  # the ITI-41 that provided it
 )

@@ -16,7 +16,7 @@ import pytest
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
-from engine.config import load_config
+from engine.config import AppConfig, load_config
 from engine.runtime import Runtime
 from tests.conftest import free_port, running
 from tests.engine.connectors.mllp_peers import hl7_send
@@ -133,8 +133,9 @@ def pid3(answer: list[list[str]]) -> list[str]:
     return pid[3].split("~")
 
 
-@pytest.fixture
-async def pix(tmp_path: Path, store_url: str) -> AsyncIterator[Pix]:
+def deploy(tmp_path: Path, store_url: str, names: tuple[str, ...]) -> tuple[AppConfig, dict[str, int]]:
+    """The sample config and the named sample channels under ``tmp_path``, every 127.0.0.1 address
+    moved to a free port (the same address to the same port); each channel's source port."""
     ports: dict[str, int] = {}
     moved: dict[str, str] = {}  # sample address -> free address, so pix-notify reaches the consumer
 
@@ -143,9 +144,9 @@ async def pix(tmp_path: Path, store_url: str) -> AsyncIterator[Pix]:
         return moved[m.group(0)]
 
     (tmp_path / "channels").mkdir()
-    for name in CHANNELS:
+    for name in names:
         text = re.sub(r"127\.0\.0\.1:\d+", move, (ROOT / "channels" / f"{name}.yaml").read_text("utf-8"))
-        found = re.search(r"url: mllp://127\.0\.0\.1:(\d+)", text.split("destinations:")[0])
+        found = re.search(r"url: (?:mllp|http|soap)://127\.0\.0\.1:(\d+)", text.split("destinations:")[0])
         ports[name] = int(found.group(1)) if found else 0
         (tmp_path / "channels" / f"{name}.yaml").write_text(text, "utf-8")
     config = (ROOT / "config.yaml").read_text("utf-8")
@@ -153,6 +154,11 @@ async def pix(tmp_path: Path, store_url: str) -> AsyncIterator[Pix]:
     config = config.replace("url: ${HIE_STORE_URL:-}", f"url: '{store_url}'")
     config = config.replace("data_dir: ${HIE_DATA_DIR:-data}", f"data_dir: '{tmp_path / 'data'}'")
     (tmp_path / "config.yaml").write_text(config, "utf-8")
-    app = load_config(tmp_path / "config.yaml")
+    return load_config(tmp_path / "config.yaml"), ports
+
+
+@pytest.fixture
+async def pix(tmp_path: Path, store_url: str) -> AsyncIterator[Pix]:
+    app, ports = deploy(tmp_path, store_url, CHANNELS)
     async with running(app) as rt:
         yield Pix(rt, ports, tmp_path)
