@@ -104,6 +104,13 @@ async def xds(tmp_path: Path, store_url: str) -> AsyncIterator[Xds]:
     app, ports = deploy(tmp_path, store_url, ("pix-feed", "xds-registry", "xds-repository"))
     config = (tmp_path / "config.yaml").read_text("utf-8")
     config = config.replace("  matching:\n", IHE_DOMAIN + "  matching:\n", 1)
+    repository = tmp_path / "channels" / "xds-repository.yaml"
+    repository.write_text(
+        repository.read_text("utf-8").replace(
+            "  wsdl: repository\n", "  wsdl: repository\n  max_body_bytes: 1048576\n"
+        ),
+        "utf-8",
+    )
     (tmp_path / "config.yaml").write_text(config, "utf-8")
     app = load_config(tmp_path / "config.yaml")
     async with running(app) as rt, httpx.AsyncClient(timeout=30) as client:
@@ -118,7 +125,7 @@ def envelope(
         'xmlns:a="http://www.w3.org/2005/08/addressing"><s:Header>'
         f'<a:Action s:mustUnderstand="1">{action}</a:Action><a:MessageID>{message_id}</a:MessageID>'
         f"</s:Header><s:Body>{body}</s:Body></s:Envelope>"
-    ).encode("utf-8")
+    ).encode()
 
 
 def body_of(response: bytes) -> etree._Element:
