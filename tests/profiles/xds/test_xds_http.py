@@ -360,8 +360,8 @@ async def test_an_upload_over_the_limit_is_stopped_and_the_listener_goes_on(xds:
     limit = 1024 * 1024  # the test channel's max_body_bytes
 
     async def two_gigabytes() -> AsyncIterator[bytes]:
-        head = b"--b\r\nContent-Type: application/xop+xml\r\nContent-ID: <r>\r\n\r\n<x/>\r\n--b\r\nContent-ID: <d>\r\n\r\n"
-        yield head
+        yield b"--b\r\nContent-Type: application/xop+xml\r\nContent-ID: <r>\r\n\r\n<x/>\r\n"
+        yield b"--b\r\nContent-ID: <d>\r\n\r\n"
         chunk = b"\0" * (1 << 20)
         for _ in range(2048):
             yield chunk
