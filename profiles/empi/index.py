@@ -185,6 +185,9 @@ class EmpiIndex:
     def __init__(self, matching: Matching, next_id: Callable[[], int]) -> None:
         self.matching = matching
         self.next_id = next_id
+        # called as (conn, merged person, surviving person) inside the merge's transaction: what
+        # other actors keep per person (the XDS registry's entries) follows the survivor
+        self.merge_listeners: list[Callable[[Connection, int, int], None]] = []
 
     # -- reading ----------------------------------------------------------------------------------
     def record(self, conn: Connection, domain: str, value: str) -> Row[Any] | None:
@@ -397,6 +400,8 @@ class EmpiIndex:
             )
             if old is not None and old.national_id:
                 self._claim_national_id(conn, survivor_person, old.national_id, now)
+            for listener in self.merge_listeners:
+                listener(conn, old_person, survivor_person)
         return result
 
     # -- history ----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from profiles.empi.actor import EmpiActor
 from profiles.xds.blobs import BlobStore
 from profiles.xds.config import XdsConfig
 from profiles.xds.patients import AffinityPatients
-from profiles.xds.registry import Registry
+from profiles.xds.registry import Registry, follow_merge
 from profiles.xds.repository import Repository
 
 __all__ = ["XdsActor"]
@@ -40,6 +40,7 @@ class XdsActor:
         self.registry = Registry(services.ids.next, self.patients.person_of)
         self.repository = Repository(self.config.repository_unique_id, self.blobs, self.registry)
         self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="xds-read")
+        empi.manager.index.merge_listeners.append(follow_merge)
 
     @classmethod
     def of(cls, services: Services) -> XdsActor:

@@ -68,10 +68,14 @@ def _status_names(query: StoredQuery) -> list[str]:
     return [v.rsplit(":", 1)[-1] for v in query.values(f"{_DE}Status")]
 
 
-def find_documents(conn: Connection, query: StoredQuery, *, limit: int = 1000) -> list[Found]:
+def find_documents(
+    conn: Connection, query: StoredQuery, *, limit: int = 1000, person: int | None = None
+) -> list[Found]:
+    """``person``: the EMPI's person of the patient id asked about; its entries are found whichever
+    of its ids they were registered under, and those of persons merged into it (ITI-8 A40)."""
     d = documents
     conditions: list[Any] = [
-        d.c.patient_id == query.value(f"{_DE}PatientId"),
+        d.c.person_id == person if person is not None else d.c.patient_id == query.value(f"{_DE}PatientId"),
         d.c.status.in_(_status_names(query)),
         d.c.object_type.in_(query.values(f"{_DE}Type") or [STABLE]),
     ]

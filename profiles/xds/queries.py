@@ -52,9 +52,10 @@ def _objects(answer: Answer, leaf: bool) -> list[etree._Element]:
 
 def _find(conn: Connection, query: StoredQuery, actor: XdsActor) -> QueryAnswer:
     patient = query.value(f"{_DE}PatientId") or ""
-    if actor.patients.person_of(conn, patient) is None:
+    person = actor.patients.person_of(conn, patient)
+    if person is None:
         raise QueryError("XDSUnknownPatientId", f"patient id {patient} is not known to the registry", patient)
-    found = find_documents(conn, query, limit=actor.config.max_leaf_class)
+    found = find_documents(conn, query, limit=actor.config.max_leaf_class, person=person)
     leaf = query.return_type == "LeafClass"
     objects = [_leaf(f.metadata, f.status) if leaf else object_ref(f.entry_uuid) for f in found]
     return QueryAnswer(objects, patients=[patient])

@@ -51,7 +51,7 @@ from profiles.xds.schema import (
     submission_sets,
 )
 
-__all__ = ["APPROVED", "DEPRECATED", "STATUS_URN", "Registered", "Registry", "dtm14"]
+__all__ = ["APPROVED", "DEPRECATED", "STATUS_URN", "Registered", "Registry", "dtm14", "follow_merge"]
 
 # an object's status as its column keeps it; the metadata answered carries the StatusType URN
 APPROVED, DEPRECATED = "Approved", "Deprecated"
@@ -71,6 +71,13 @@ class Registered:
     uuids: dict[str, str] = field(default_factory=dict)  # symbolic id -> urn:uuid
     resubmitted: list[str] = field(default_factory=list)  # uniqueIds already registered, identical
     deprecated: list[str] = field(default_factory=list)  # entryUUIDs an RPLC replaced
+
+
+def follow_merge(conn: Connection, merged: int, survivor: int) -> None:
+    """ITI-8 A40 merged two persons: their registry entries are the survivor's from now on (found by
+    its ids, never again by the subsumed one, which the EMPI no longer knows)."""
+    for table in (documents, submission_sets, folders):
+        conn.execute(update(table).where(table.c.person_id == merged).values(person_id=survivor))
 
 
 def dtm14(value: str) -> str | None:

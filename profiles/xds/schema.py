@@ -70,7 +70,8 @@ documents = Table(
     Index("ix_xds_documents_patient", "patient_id", "status", "creation_time"),
     Index("ix_xds_documents_unique_id", "unique_id"),
     Index("ix_xds_documents_lid", "lid"),
-    Index("ix_xds_documents_person", "person_id"),
+    # FindDocuments by the EMPI's person: whichever of its ids the entries were registered under
+    Index("ix_xds_documents_person_status", "person_id", "status", "creation_time"),
     Index("ix_xds_documents_submission_set", "submission_set_uuid"),
 )
 

@@ -1,4 +1,5 @@
-"""XDS.b repository: the documents it stores (uniqueId -> content-store address, hash, size)
+"""XDS.b repository: the documents it stores (uniqueId -> content-store address, hash, size); the
+registry's FindDocuments index by person, status and creation time
 
 Revision ID: xds_0002
 Revises: xds_0001
@@ -26,7 +27,16 @@ def upgrade() -> None:
         sa.Column("message_id", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("unique_id"),
     )
+    op.drop_index("ix_xds_documents_person", table_name="xds_documents")
+    op.create_index(
+        "ix_xds_documents_person_status",
+        "xds_documents",
+        ["person_id", "status", "creation_time"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_xds_documents_person_status", table_name="xds_documents")
+    op.create_index("ix_xds_documents_person", "xds_documents", ["person_id"], unique=False)
     op.drop_table("xds_repository_documents")

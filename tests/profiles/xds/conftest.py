@@ -85,13 +85,18 @@ class Xds:
         self.feed_port = ports["pix-feed"]
         self.unique_id = rt.app.section("xds", XdsConfig).repository_unique_id
 
-    async def know(self, local_id: str) -> None:
-        """Feed a patient of the IHE test domain (ITI-8), so that the registry knows its id."""
+    async def know(
+        self, local_id: str, *, name: str = "测试^病人", born: str = "19800101", merges: str = ""
+    ) -> None:
+        """Feed a patient of the IHE test domain (ITI-8), so that the registry knows its id;
+        ``merges``: the id this one replaces (A40)."""
+        event, structure = ("A40", "ADT_A39") if merges else ("A04", "ADT_A01")
         msg = (
-            "MSH|^~\\&|HIS_T|IHETEST|PIX|CITY_HIE|20261203090000||ADT^A04^ADT_A01|F-" + local_id + "|P|2.5"
-            "|||||CHN|UNICODE UTF-8\rEVN|A04|20261203090000\r"
-            f"PID|1||{local_id}^^^IHETEST&1.3.6.1.4.1.21367.2005.3.7&ISO^PI||测试^病人||19800101|F\rPV1|1|O\r"
+            f"MSH|^~\\&|HIS_T|IHETEST|PIX|CITY_HIE|20261203090000||ADT^{event}^{structure}|F-{local_id}|P|2.5"
+            f"|||||CHN|UNICODE UTF-8\rEVN|{event}|20261203090000\r"
+            f"PID|1||{local_id}^^^IHETEST&1.3.6.1.4.1.21367.2005.3.7&ISO^PI||{name}||{born}|F\r"
         )
+        msg += f"MRG|{merges}^^^IHETEST&1.3.6.1.4.1.21367.2005.3.7&ISO\r" if merges else "PV1|1|O\r"
         (answer,) = await hl7_send(self.feed_port, msg.encode("utf-8"))
         assert b"MSA|AA" in answer
 

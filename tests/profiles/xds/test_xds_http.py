@@ -407,3 +407,18 @@ async def test_atna_records_of_the_four_transactions(xds: Xds) -> None:
     assert events["ITI-43"]["event_id"].startswith("110106") and events["ITI-43"]["action"] == "R"
     (doc,) = json.loads(events["ITI-43"]["objects"])
     assert doc["id"] == "1.3.6.1.4.1.21367.2005.3.9999.32"
+
+
+async def test_after_an_a40_merge_the_entries_follow_the_surviving_patient(xds: Xds) -> None:
+    await xds.know("SELF-5")
+    await xds.know("SELF-6", name="另一^个人", born="19700707")
+    await xds.post(xds.repository, provide(base64.b64encode(CDA).decode()))
+    survivor = FIND_SELF_5.replace("SELF-5", "SELF-6")
+    before = await xds.post(xds.registry, envelope(f"{ITI}RegistryStoredQuery", survivor))
+    assert list(body_of(before.content).iter(f"{{{RIM}}}ExtrinsicObject")) == []
+    await xds.know("SELF-6", name="另一^个人", born="19700707", merges="SELF-5")  # SELF-5 was SELF-6
+    after = await xds.post(xds.registry, envelope(f"{ITI}RegistryStoredQuery", survivor))
+    (entry,) = body_of(after.content).iter(f"{{{RIM}}}ExtrinsicObject")
+    assert entry.find(f"{{{RIM}}}ExternalIdentifier[@value='1.3.6.1.4.1.21367.2005.3.9999.32']") is not None
+    subsumed = await xds.post(xds.registry, envelope(f"{ITI}RegistryStoredQuery", FIND_SELF_5))
+    assert [c for c, _ in errors_of(subsumed.content)] == ["XDSUnknownPatientId"]
