@@ -3,7 +3,7 @@
 * ``empi:`` section of config.yaml: identity domains and matching (``profiles.empi.config``);
 * destinations ``pix-iti8:``, ``pix-iti9:`` (``profiles.pix``) and ``pdq-iti21:`` (``profiles.pdq``);
 * source ``pix-iti10:``, the PIX Update Notifications (``profiles.pix.notifications``);
-* ``hie empi``: the review queue and the steward's commands (``profiles.empi.cli``);
+* ``hie empi``: the review queue and the steward's commands (``profiles.empi.cli``); ``hie xds``;
 * the EMPI's tables, an Alembic branch of their own (``profiles/empi/migrations``);
 * ``XDS``: the ``xds:`` section, the ``soap://`` source, destinations ``xds-registry:`` (ITI-42,
   ITI-18) and ``xds-repository:`` (ITI-41, ITI-43), and the registry's and repository's tables,
@@ -20,6 +20,7 @@ from profiles.empi.config import EmpiConfig
 from profiles.pdq.destinations import PdqQueryDestination
 from profiles.pix.destinations import PixFeedDestination, PixQueryDestination
 from profiles.pix.notifications import PixNotificationSource
+from profiles.xds.cli import xds
 from profiles.xds.config import XdsConfig
 from profiles.xds.destinations import XdsRegistryDestination, XdsRepositoryDestination
 from profiles.xds.source import SoapSource
@@ -40,6 +41,7 @@ XDS = Plugin(
     sections={"xds": XdsConfig},
     destinations=[XdsRegistryDestination, XdsRepositoryDestination],
     sources=[SoapSource],
+    commands=[xds],
     migrations=Path(__file__).parent / "xds" / "migrations",
 )
 

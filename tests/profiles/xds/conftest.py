@@ -77,8 +77,9 @@ IHE_DOMAIN = """    - id: ihe-test
 class Xds:
     """The sample xds-registry and xds-repository channels (and pix-feed, to make patients known)."""
 
-    def __init__(self, rt: Runtime, ports: dict[str, int], client: httpx.AsyncClient) -> None:
+    def __init__(self, rt: Runtime, ports: dict[str, int], client: httpx.AsyncClient, config: Path) -> None:
         self.rt = rt
+        self.config = config
         self.client = client
         self.registry = f"http://127.0.0.1:{ports['xds-registry']}/xds/registry"
         self.repository = f"http://127.0.0.1:{ports['xds-repository']}/xds/repository"
@@ -119,7 +120,7 @@ async def xds(tmp_path: Path, store_url: str) -> AsyncIterator[Xds]:
     (tmp_path / "config.yaml").write_text(config, "utf-8")
     app = load_config(tmp_path / "config.yaml")
     async with running(app) as rt, httpx.AsyncClient(timeout=30) as client:
-        yield Xds(rt, ports, client)
+        yield Xds(rt, ports, client, tmp_path / "config.yaml")
 
 
 def envelope(
