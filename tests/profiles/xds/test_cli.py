@@ -22,7 +22,8 @@ async def hie(xds: Xds, *args: str) -> Result:
 
 async def test_submit_query_get_by_national_id(xds: Xds, tmp_path: Path) -> None:
     feed = (
-        "MSH|^~\\&|HIS_A|HOSP_A|PIX|CITY_HIE|20261203090000||ADT^A04^ADT_A01|CLI1|P|2.5|||||CHN|UNICODE UTF-8\r"
+        "MSH|^~\\&|HIS_A|HOSP_A|PIX|CITY_HIE|20261203090000||ADT^A04^ADT_A01|CLI1|P|2.5"
+        "|||||CHN|UNICODE UTF-8\r"
         f"EVN|A04|20261203090000\rPID|1||A1001^^^{A}^PI~{NID_A}^^^&2.16.156.10011.1.3&ISO^NI||欧阳^明轩||19850312|M\r"
         "PV1|1|O\r"
     )
@@ -37,7 +38,7 @@ async def test_submit_query_get_by_national_id(xds: Xds, tmp_path: Path) -> None
     assert unique_id.startswith("2.25.") and "text/xml" in submitted.output
 
     # the same person found by the hospital's own id: one person in the EMPI
-    found = await hie(xds, "xds", "query", "--patient", f"A1001^^^&1.2.156.112604.1.1&ISO")
+    found = await hie(xds, "xds", "query", "--patient", "A1001^^^&1.2.156.112604.1.1&ISO")
     assert found.exit_code == 0, found.output
     (line,) = [line for line in found.output.splitlines() if line.startswith(unique_id)]
     assert line.split("\t")[2:] == ["text/xml", "Approved", str(len(CDA)), "出院小结"]
