@@ -322,6 +322,15 @@ def fault_of(response: bytes) -> tuple[str, str]:
             "does not serve action",
         ),
         (
+            envelope(f"{ITI}RegistryStoredQuery", FIND_SELF_5).replace(
+                b"</s:Header>", b'<t:Security xmlns:t="urn:x" s:mustUnderstand="true"/></s:Header>'
+            ),
+            "application/soap+xml",
+            500,
+            "s:MustUnderstand",
+            "not understood",
+        ),
+        (
             b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><x/></s:Body></s:Envelope>',
             "application/soap+xml",
             400,
