@@ -38,6 +38,7 @@ __all__ = [
     "RegistryError",
     "Submission",
     "SubmissionSet",
+    "put_slot",
     "read_submission",
     "registry_response",
     "set_slot",
@@ -187,9 +188,8 @@ class Submission:
         return {e for a in self.associations for e in (a.source, a.target)} - self.ids()
 
 
-def set_slot(entry: DocumentEntry, name: str, value: str) -> None:
-    """Give a DocumentEntry's slot one value, in its element (as it will be stored) and its slots."""
-    element = entry.element
+def put_slot(element: etree._Element, name: str, value: str) -> None:
+    """Give a RegistryObject's slot ``name`` the one value ``value`` (added where Slots go if absent)."""
     slot = next((s for s in element.iterfind(f"{_R}Slot") if s.get("name") == name), None)
     if slot is None:
         slot = etree.Element(f"{_R}Slot", name=name)
@@ -198,6 +198,11 @@ def set_slot(entry: DocumentEntry, name: str, value: str) -> None:
     for child in list(slot):
         slot.remove(child)
     etree.SubElement(etree.SubElement(slot, f"{_R}ValueList"), f"{_R}Value").text = value
+
+
+def set_slot(entry: DocumentEntry, name: str, value: str) -> None:
+    """Give a DocumentEntry's slot one value, in its element (as it will be stored) and its slots."""
+    put_slot(entry.element, name, value)
     entry.slots[name] = [value]
 
 

@@ -24,7 +24,7 @@ from ihe.iti18 import StoredQuery
 from profiles.xds.registry import dtm14
 from profiles.xds.schema import document_codes, documents, reference_ids
 
-__all__ = ["Found", "TooManyResults", "find_documents"]
+__all__ = ["Found", "TooManyResults", "author_line", "find_documents", "statuses"]
 
 _DE = "$XDSDocumentEntry"
 _SINGLE_CODES = {
@@ -54,7 +54,7 @@ class Found:
     status: str = "Approved"  # its status now (the stored metadata says the status it was registered with)
 
 
-def _author_line(column: Any, pattern: str) -> Any:
+def author_line(column: Any, pattern: str) -> Any:
     """The LIKE ``pattern`` matching one whole line of the stored authors (one author per line)."""
     return or_(
         column.like(pattern),
@@ -64,8 +64,9 @@ def _author_line(column: Any, pattern: str) -> Any:
     )
 
 
-def _status_names(query: StoredQuery) -> list[str]:
-    return [v.rsplit(":", 1)[-1] for v in query.values(f"{_DE}Status")]
+def statuses(query: StoredQuery, parameter: str = f"{_DE}Status") -> list[str]:
+    """A status parameter's values as the status columns keep them (``Approved``)."""
+    return [v.rsplit(":", 1)[-1] for v in query.values(parameter)]
 
 
 def find_documents(
@@ -76,7 +77,7 @@ def find_documents(
     d = documents
     conditions: list[Any] = [
         d.c.person_id == person if person is not None else d.c.patient_id == query.value(f"{_DE}PatientId"),
-        d.c.status.in_(_status_names(query)),
+        d.c.status.in_(statuses(query)),
         d.c.object_type.in_(query.values(f"{_DE}Type") or [STABLE]),
     ]
     for name, column in _SINGLE_CODES.items():
@@ -99,7 +100,7 @@ def find_documents(
             conditions.append(column < dtm14(stop))
     authors = query.values(f"{_DE}AuthorPerson")
     if authors:
-        conditions.append(or_(*(_author_line(d.c.author_persons, a) for a in authors)))
+        conditions.append(or_(*(author_line(d.c.author_persons, a) for a in authors)))
     references = query.values(f"{_DE}ReferenceIdList")
     if references:
         conditions.append(

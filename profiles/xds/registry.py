@@ -34,6 +34,7 @@ from engine.store.writer import insert_rows
 from ihe._ebxml import (
     HAS_MEMBER,
     REFERENCE_IDS,
+    RIM,
     STATUS_TYPE,
     Code,
     DocumentEntry,
@@ -275,7 +276,13 @@ class Registry:
                 }
             )
         insert_rows(conn, [(t, rows[t.name]) for t in _TABLES])
-        self._replacements(conn, submission, out, now, message_id)
+        outside = submission.external_ends()
+        grown = {a.source for a in submission.associations if a.type == HAS_MEMBER and a.source in outside}
+        self._replacements(conn, submission, out, now, message_id, grown)
+        if grown:  # a registered Folder given documents: its lastUpdateTime is now (TF-3 §4.2.3.4.4)
+            conn.execute(
+                update(folders).where(folders.c.entry_uuid.in_(grown)).values(last_update_time=stamp)
+            )
 
     def _document_rows(
         self,
@@ -365,9 +372,10 @@ class Registry:
         out: Registered,
         now: dt.datetime,
         message_id: int | None,
+        grown: set[str],
     ) -> None:
         """RPLC / XFRM_RPLC: the replaced entry is deprecated, and the folders that held it hold the
-        replacement too."""
+        replacement too (added to ``grown``)."""
         for a in (a for a in submission.associations if a.type in _REPLACING):
             new, old = out.uuids.get(a.source, a.source), a.target
             conn.execute(update(documents).where(documents.c.entry_uuid == old).values(status=DEPRECATED))
@@ -377,21 +385,39 @@ class Registry:
                 .join(folders, folders.c.entry_uuid == associations.c.source_uuid)
                 .where(associations.c.target_uuid == old, associations.c.type == HAS_MEMBER)
             ).scalars()
-            extra = [
-                {
-                    "id": self.next_id(),
-                    "entry_uuid": f"urn:uuid:{uuid.uuid4()}",
-                    "type": HAS_MEMBER,
-                    "source_uuid": folder_uuid,
-                    "target_uuid": new,
-                    "status": APPROVED,
-                    "registered_at": now,
-                    "message_id": message_id,
-                    "metadata": "",
-                }
-                for folder_uuid in holders
-            ]
+            extra = []
+            for folder_uuid in holders:
+                entry_uuid = f"urn:uuid:{uuid.uuid4()}"
+                extra.append(
+                    {
+                        "id": self.next_id(),
+                        "entry_uuid": entry_uuid,
+                        "type": HAS_MEMBER,
+                        "source_uuid": folder_uuid,
+                        "target_uuid": new,
+                        "status": APPROVED,
+                        "registered_at": now,
+                        "message_id": message_id,
+                        "metadata": _has_member(entry_uuid, folder_uuid, new),
+                    }
+                )
+                grown.add(folder_uuid)
             insert_rows(conn, [(associations, extra)])
+
+
+def _has_member(entry_uuid: str, source: str, target: str) -> str:
+    """The metadata of an association the registry makes itself (a Folder holding a replacement)."""
+    element = etree.Element(
+        f"{{{RIM}}}Association",
+        nsmap={"rim": RIM},
+        id=entry_uuid,
+        objectType="urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Association",
+        associationType=HAS_MEMBER,
+        sourceObject=source,
+        targetObject=target,
+        status=STATUS_URN + APPROVED,
+    )
+    return str(etree.tostring(element, encoding="unicode"))
 
 
 def _stored(
