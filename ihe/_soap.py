@@ -15,6 +15,16 @@ laughs). What is wrong with an envelope becomes a ``SoapFault`` in SOAP's own te
 
 Responses (``build_envelope``) carry ``wsa:Action`` (the request's action + ``Response`` for IHE),
 ``wsa:RelatesTo`` the request's MessageID, and a new ``wsa:MessageID``.
+
+Why the IHE envelope is handled here with lxml rather than by spyne (which suits a single
+document/literal operation such as the national ``HIPMessageServer`` interface): IHE
+dispatches on ``wsa:Action`` and answers with ``wsa:RelatesTo``, while spyne dispatches on the
+Body element's name and has no WS-Addressing; spyne does not check ``mustUnderstand`` headers,
+which SOAP 1.2 requires a receiver to fault on; the IHE WSDLs import ebRIM, whose
+``RegistryObjectList`` is built on substitution groups that spyne's Python-class models cannot
+express, so the published WSDLs could not be served as they are; and its MTOM reading holds whole
+requests in memory (see ``profiles.xds.source``). The ebRIM bodies are read and written with lxml
+and validated against the vendored schemas (``ihe._xsd``).
 """
 
 from __future__ import annotations

@@ -16,12 +16,15 @@ What it does before the channel sees the request:
 * **Content-Type**: ``application/soap+xml`` (SOAP 1.2) or an MTOM package
   (``multipart/related; type="application/xop+xml"``); anything else is answered 415 with a
   Sender fault. ``text/xml`` is read too: a SOAP 1.1 envelope in it is a VersionMismatch fault.
-* **MTOM is read here, with lxml and our own streaming multipart reader, not with spyne**: spyne
-  neither reads MTOM requests (its ``mtom`` flag only shapes responses) nor streams a part to disk,
-  and IHE senders' packages vary (URL-encoded ``cid:`` references, WCF's ``uuid:`` boundaries, inline
-  base64 inside MTOM, ITI TF-2 Appendix V). Each part that is not the envelope goes to the
-  repository's content store as it arrives, hashed on the way, so a document is never held in
-  memory; the envelope is kept in memory up to ``max_envelope_bytes``.
+* **MTOM is read here, with lxml and our own streaming multipart reader, not with spyne**: spyne's
+  MIME support (``spyne.protocol.soap.mime``, documented there as "not well tested and reportedly
+  not working") collapses a package by reading the whole request into a string and inlining each
+  part as base64 into the envelope, so a 1 GB document would be held in memory several times over,
+  and it does not URL-decode ``cid:`` references the way IHE senders write them. IHE senders'
+  packages vary (URL-encoded ``cid:`` references, WCF's ``uuid:`` boundaries, inline base64 inside
+  MTOM, ITI TF-2 Appendix V). Each part that is not the envelope goes to the repository's content
+  store as it arrives, hashed on the way, so a document is never held in memory; the envelope is
+  kept in memory up to ``max_envelope_bytes``.
 * **Limits**: a request over ``max_body_bytes`` is stopped where it crosses the limit and answered
   413 with a Sender fault; its first bytes are kept as an errored record for the auditors.
 * **Envelope errors** (not XML, a DTD, SOAP 1.1, no wsa:Action, a mustUnderstand header we do not
