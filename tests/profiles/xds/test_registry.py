@@ -80,6 +80,34 @@ def test_a_replacement_deprecates_its_target_which_cannot_be_replaced_twice(db: 
     assert [e.code for e in dangling.errors] == ["XDSRegistryError"]
 
 
+def relating(text: str, n: int, kind: str, target: str) -> str:
+    """The example as another submission whose new document relates to ``target`` by ``kind``."""
+    return second_version(text, n).replace(
+        "</rim:RegistryObjectList>",
+        f'<rim:Association id="rel{n}" associationType="urn:ihe:iti:2007:AssociationType:{kind}" '
+        f'sourceObject="Document01" targetObject="{target}"/></rim:RegistryObjectList>',
+    )
+
+
+def test_addenda_transforms_and_signatures_keep_their_target_and_xfrm_rplc_replaces_it(db: Engine) -> None:
+    original = register(db, WITH_REPOSITORY_SLOTS).uuids["Document01"]
+    for n, kind in enumerate(("APND", "XFRM", "signs"), start=1):
+        related = register(db, relating(WITH_REPOSITORY_SLOTS, n, kind, original))
+        assert related.errors == [] and related.deprecated == [], kind
+        with db.connect() as conn:
+            stored = conn.execute(
+                select(associations.c.type).where(associations.c.entry_uuid == related.uuids[f"rel{n}"])
+            ).scalar_one()
+        assert stored == f"urn:ihe:iti:2007:AssociationType:{kind}"  # the full URN, as queries ask for it
+    replaced = register(db, relating(WITH_REPOSITORY_SLOTS, 4, "XFRM_RPLC", original))
+    assert replaced.deprecated == [original]
+    # a deprecated entry takes no addendum, and no second replacement
+    late = register(db, relating(WITH_REPOSITORY_SLOTS, 5, "APND", original))
+    assert [(e.code, e.location) for e in late.errors] == [("XDSRegistryDeprecatedDocumentError", "rel5")]
+    with db.connect() as conn:
+        assert count(conn, documents) == 5  # the original, three related, the transform; not the late one
+
+
 def with_folder(text: str) -> str:
     """The example with a Folder holding its document (SubmissionSet -> Folder -> DocumentEntry)."""
     folder = (
