@@ -286,6 +286,9 @@ def load_config(path: Path | str, *, check_connectors: bool = True) -> AppConfig
         from engine.registry import check_channels  # connectors import config; import late
 
         problems += check_channels(app)
+        for plugin in app.plugins:
+            for check in plugin.checks:
+                problems += check(app)
     if problems:
         raise ConfigError(problems)
     return app
@@ -294,7 +297,7 @@ def load_config(path: Path | str, *, check_connectors: bool = True) -> AppConfig
 def _load_plugins(app: AppConfig, raw: RawAppConfig, loc: Located) -> list[ConfigProblem]:
     """Import the plugins, register their destinations, validate the sections they claim."""
     from engine.plugins import load_plugins
-    from engine.registry import register_destination, register_source
+    from engine.registry import register_destination, register_source, register_step
 
     plugins, problems = load_plugins(raw.engine.plugins, str(app.path))
     app.plugins = plugins
@@ -305,6 +308,8 @@ def _load_plugins(app: AppConfig, raw: RawAppConfig, loc: Located) -> list[Confi
             register_destination(cls)
         for source in plugin.sources:
             register_source(source)
+        for step in plugin.steps:
+            register_step(step)
     for key, value in (raw.model_extra or {}).items():
         model = claimed.get(key)
         if model is None:

@@ -9,6 +9,7 @@ channels can name (``pix-iti8:``) and tables of their own. A plugin module says 
         sections={"empi": EmpiConfig},          # config.yaml top-level section -> its pydantic model
         destinations=[PixFeedDestination],      # connector classes, found by their ``scheme``
         sources=[PixNotificationSource],
+        steps=[CdaValidateStep],                # pipeline steps, found by their ``kind``
         migrations=Path(__file__).parent / "migrations",   # an Alembic branch of the plugin's tables
     )
 
@@ -20,7 +21,7 @@ registers every shipped actor). A plugin that cannot be imported is a configurat
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +32,9 @@ from pydantic import BaseModel
 from engine.errors import ConfigProblem
 
 if TYPE_CHECKING:
+    from engine.config import AppConfig
     from engine.connectors.base import Destination, Source
+    from engine.steps.base import Step
 
 __all__ = ["Plugin", "load_plugins"]
 
@@ -42,6 +45,9 @@ class Plugin:
     sections: Mapping[str, type[BaseModel]] = field(default_factory=dict)
     destinations: Sequence[type[Destination]] = ()
     sources: Sequence[type[Source]] = ()
+    steps: Sequence[type[Step]] = ()  # pipeline steps channels can name (``cda-validate``)
+    # checks ``hie check`` and start-up run once the channels are known (a plugin's own files)
+    checks: Sequence[Callable[[AppConfig], list[ConfigProblem]]] = ()
     commands: Sequence[click.Command] = ()  # more ``hie`` commands (``hie empi ...``)
     migrations: Path | None = None  # a folder of Alembic revisions: one branch, depending on the engine's
 

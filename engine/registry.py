@@ -23,6 +23,7 @@ __all__ = [
     "check_channels",
     "register_destination",
     "register_source",
+    "register_step",
     "tls_context",
 ]
 
@@ -61,6 +62,14 @@ def register_source(cls: type[Source]) -> None:
 def register_destination(cls: type[Destination]) -> None:
     """A plugin's destination (``engine.plugins``), named by its scheme in channel files."""
     _register(DESTINATIONS, cls, "destination")
+
+
+def register_step(cls: type[Step]) -> None:
+    """A plugin's pipeline step (``engine.plugins``), named by its kind in channel files."""
+    known = STEPS.get(cls.kind)
+    if known is not None and known is not cls:
+        raise ValueError(f"step {cls.kind!r} is taken by {known.__module__}")
+    STEPS[cls.kind] = cls
 
 
 def _register(table: dict[str, Any], cls: type[Source] | type[Destination], kind: str) -> None:

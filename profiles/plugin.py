@@ -8,6 +8,8 @@
 * ``XDS``: the ``xds:`` section, the ``soap://`` source, destinations ``xds-registry:`` (ITI-42,
   ITI-18) and ``xds-repository:`` (ITI-41, ITI-43), and the registry's and repository's tables,
   another branch (``profiles/xds/migrations``).
+* ``CDA``: the ``cda:`` section, the ``cda-validate`` step, ``hie cda``, and the check of the rule
+  files (``profiles.cda``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.plugins import Plugin
+from profiles.cda.cli import cda
+from profiles.cda.config import CdaConfig
+from profiles.cda.setup import validator_problems
+from profiles.cda.step import CdaValidateStep
 from profiles.empi.cli import empi
 from profiles.empi.config import EmpiConfig
 from profiles.pdq.destinations import PdqQueryDestination
@@ -25,7 +31,7 @@ from profiles.xds.config import XdsConfig
 from profiles.xds.destinations import XdsRegistryDestination, XdsRepositoryDestination
 from profiles.xds.source import SoapSource
 
-__all__ = ["PLUGIN", "PLUGINS", "XDS"]
+__all__ = ["CDA", "PLUGIN", "PLUGINS", "XDS"]
 
 PLUGIN = Plugin(
     name="ihe-actors",
@@ -45,4 +51,12 @@ XDS = Plugin(
     migrations=Path(__file__).parent / "xds" / "migrations",
 )
 
-PLUGINS = [PLUGIN, XDS]
+CDA = Plugin(
+    name="cda",
+    sections={"cda": CdaConfig},
+    steps=[CdaValidateStep],
+    checks=[validator_problems],
+    commands=[cda],
+)
+
+PLUGINS = [PLUGIN, XDS, CDA]

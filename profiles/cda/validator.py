@@ -31,7 +31,7 @@ from engine.mapping.codetables import CodeTable, CodeTables
 from profiles.cda.checks import DEFAULT_ROOTS, DEFAULT_SEVERITIES, Checks, readable_path
 from profiles.cda.documents import DOCUMENT_CODE_SYSTEM, document_type
 from profiles.cda.report import Report, Severity
-from profiles.cda.rules import RuleSet
+from profiles.cda.rules import Rule, RuleSet
 from profiles.cda.schemas import china_cda, document_schema
 
 __all__ = ["BUILT_IN_RULES", "CdaValidator", "Validated", "value_sets_by_system"]
@@ -42,7 +42,7 @@ _PARSER = etree.XMLParser(
 )
 _BOM = b"\xef\xbb\xbf"
 _BAD_PROLOG = re.compile(rb"\A\s*<\?\s+xml")
-_NO_SPACE = re.compile(rb"=\s*(\"[^\"<]*\"|'[^'<]*')(?=[A-Za-z_])")
+_NO_SPACE = re.compile(rb"[A-Za-z_][\w:.-]*\s*=\s*(?:\"[^\"<]*\"|'[^'<]*')[A-Za-z_][\w:.-]*")
 _NS = re.compile(r"\{urn:hl7-org:v3\}")
 _SEVERITY: dict[str, Severity] = {"error": "error", "warning": "warning"}
 
@@ -93,6 +93,10 @@ class CdaValidator:
     def severity(self, rule: str) -> Severity | None:
         return self.severities[rule] if rule in self.severities else BUILT_IN_RULES.get(rule, "error")
 
+    def rule_severity(self, rule: Rule) -> Severity | None:
+        """A declared rule's severity as configured (None: off)."""
+        return self.severities.get(rule.id, _SEVERITY.get(rule.severity))
+
     def _add(self, report: Report, rule: str, message: str, xpath: str = "", line: int | None = None) -> None:
         severity = self.severity(rule)
         if severity is not None:
@@ -135,7 +139,7 @@ class CdaValidator:
                     report,
                     "xml.attribute-spacing",
                     "attributes are written without a space between them: "
-                    f"{spaced.group(0).decode('utf-8', 'replace')}…",
+                    f"{spaced.group(0).decode('utf-8', 'replace')}",
                     line=at,
                 )
             else:
@@ -215,8 +219,7 @@ class CdaValidator:
 
     def _rules(self, root: etree._Element, code: str | None, report: Report) -> None:
         for rule in self.rules.for_document(code):
-            chosen = self.severities.get(rule.id, rule.severity)
-            severity = _SEVERITY.get(chosen or "off")
+            severity = self.rule_severity(rule)
             if severity is None:
                 continue  # off
             try:
