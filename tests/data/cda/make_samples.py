@@ -37,8 +37,9 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 CDAS = ROOT / "xsd" / "china-hip" / "cdas"
 OUT = Path(__file__).resolve().parent / "valid"
 
-PATIENT_ID = "320102196503120" + "31"
-PATIENT_ID += check_character(PATIENT_ID)  # 男, 1965-03-12
+# the walk-through's patient (README step 7 feeds him to the EMPI): 欧阳明轩, 男, born 1985-03-12
+PATIENT_ID = "32010219850312031"
+PATIENT_ID += check_character(PATIENT_ID)
 HOSPITAL = ("12320100MB1234567X", "某市第一人民医院 (测试)")  # a made-up 统一社会信用代码
 
 # identifier roots by what an id is (WS/T 500 表 D.2), matched on the schema's annotation
@@ -142,7 +143,7 @@ SYSTEMS = [  # code system OIDs by the name of the table (WS 364 / GB value sets
     ("国家", "2.16.156.10011.2.3.3.1"),
 ]
 NAMES = {
-    "patient": "王建国",
+    "patient": "欧阳明轩",
     "assignedPerson": "李明华",
     "associatedPerson": "王丽",
     "playingEntity": "张晓燕",
@@ -451,7 +452,7 @@ class Builder:
         if name in CLASSES.get(element, {}):
             return CLASSES[element][name]
         if name == "value" and element == "birthTime":
-            return "19650312"
+            return "19850312"
         if name == "value" and ("Time" in element or element in ("time", "low", "high")):
             return matching_time(pattern(attr))
         if element == "realmCode":
@@ -469,7 +470,7 @@ class Builder:
         if element == "id":
             return self.identifier(name, path, annotation(decl))
         if element == "age":
-            return {"value": "61", "unit": "岁"}[name]
+            return {"value": "41", "unit": "岁"}[name]
         if element == "telecom":
             return {"value": "tel:13812345678", "use": "MC"}.get(name, "MC")
         if element == "addr" and name == "use":

@@ -93,7 +93,7 @@ def test_there_are_samples_of_at_least_ten_document_types() -> None:
 
 PATIENT = "/cda:ClinicalDocument/cda:recordTarget/cda:patientRole/cda:patient"
 ID_CARD = f"{PATIENT}/cda:id"
-ANOTHER_ID = "11010519491231002X"  # a valid number: born 1949-12-31, female
+WOMAN = "32010219850312032"  # the sample patient's birth date with a woman's sequence number
 # rule id -> (document, the change that breaks it)
 BREAKING: dict[str, tuple[str, Callable[[etree._Element], object]]] = {
     "document.template-id": (
@@ -151,12 +151,10 @@ BREAKING: dict[str, tuple[str, Callable[[etree._Element], object]]] = {
         "C0053",
         lambda r: one(r, ID_CARD).set("extension", one(r, ID_CARD).get("extension", "")[:17] + "0"),
     ),
-    "idcard.birth-date": ("C0053", setattr_(f"{PATIENT}/cda:birthTime", "value", "19650313")),
+    "idcard.birth-date": ("C0053", setattr_(f"{PATIENT}/cda:birthTime", "value", "19850313")),
     "idcard.sex": (
         "C0002",
-        lambda r: one(r, ID_CARD).set(
-            "extension", "320102196503120" + "32" + check_character("32010219650312032")
-        ),
+        lambda r: one(r, ID_CARD).set("extension", WOMAN + check_character(WOMAN)),
     ),
 }
 
@@ -175,7 +173,7 @@ def test_each_rule_has_an_example_that_breaks_it(rule: str) -> None:
 
 
 def test_an_id_card_disagreeing_on_sex_is_a_warning() -> None:
-    # 320102 19650312 032X-like: an even 17th digit is a woman's number, the document says 男性
+    # an even 17th digit is a woman's number; the document says 男性
     report = check(edit("C0002", BREAKING["idcard.sex"][1]))
     (finding,) = [f for f in report.findings if f.rule == "idcard.sex"]
     assert finding.severity == "warning" and "female" in finding.message and report.accepted
@@ -283,7 +281,7 @@ def test_schema_findings_name_the_element_and_its_line() -> None:
     broken = edit("C0034", BREAKING["schema.cda"][1])
     (finding,) = [f for f in check(broken).findings if f.rule == "schema.cda"]
     line = next(
-        i for i, text in enumerate(data.decode().splitlines(), start=1) if "<name>王建国</name>" in text
+        i for i, text in enumerate(data.decode().splitlines(), start=1) if "<name>欧阳明轩</name>" in text
     )
     assert finding.line == line and finding.xpath == "/ClinicalDocument/recordTarget/patientRole/patient/name"
     assert "{urn:hl7-org:v3}" not in finding.message and re.search(r"attribute 'foo'", finding.message)
