@@ -8,8 +8,10 @@
 * ``XDS``: the ``xds:`` section, the ``soap://`` source, destinations ``xds-registry:`` (ITI-42,
   ITI-18) and ``xds-repository:`` (ITI-41, ITI-43), and the registry's and repository's tables,
   another branch (``profiles/xds/migrations``).
-* ``CDA``: the ``cda:`` section, the ``cda-validate`` step, ``hie cda``, and the check of the rule
-  files (``profiles.cda``).
+* ``CDA``: the ``cda:`` section, the ``cda-validate`` step, ``hie cda``, the check of the rule
+  files, and the table of uploaded documents, a branch of its own (``profiles/cda``).
+* ``HIP``: the ``hip:`` section, the ``hip://`` source (the national ``HIPMessageServer`` SOAP
+  service) and the ``hip-service:`` destination that answers it (``profiles/hip``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from profiles.cda.setup import validator_problems
 from profiles.cda.step import CdaValidateStep
 from profiles.empi.cli import empi
 from profiles.empi.config import EmpiConfig
+from profiles.hip.config import HipConfig
+from profiles.hip.destination import HipServiceDestination
+from profiles.hip.source import HipSource
 from profiles.pdq.destinations import PdqQueryDestination
 from profiles.pix.destinations import PixFeedDestination, PixQueryDestination
 from profiles.pix.notifications import PixNotificationSource
@@ -31,7 +36,7 @@ from profiles.xds.config import XdsConfig
 from profiles.xds.destinations import XdsRegistryDestination, XdsRepositoryDestination
 from profiles.xds.source import SoapSource
 
-__all__ = ["CDA", "PLUGIN", "PLUGINS", "XDS"]
+__all__ = ["CDA", "HIP", "PLUGIN", "PLUGINS", "XDS"]
 
 PLUGIN = Plugin(
     name="ihe-actors",
@@ -57,6 +62,14 @@ CDA = Plugin(
     steps=[CdaValidateStep],
     checks=[validator_problems],
     commands=[cda],
+    migrations=Path(__file__).parent / "cda" / "migrations",
 )
 
-PLUGINS = [PLUGIN, XDS, CDA]
+HIP = Plugin(
+    name="hip",
+    sections={"hip": HipConfig},
+    sources=[HipSource],
+    destinations=[HipServiceDestination],
+)
+
+PLUGINS = [PLUGIN, XDS, CDA, HIP]

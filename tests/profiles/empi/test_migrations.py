@@ -1,4 +1,4 @@
-"""The plugins' Alembic branches (EMPI, XDS): the migrated schema is the one the code declares, and a
+"""The plugins' Alembic branches (EMPI, XDS, CDA uploads): the migrated schema is the one the code declares, and a
 database made before empi_0002 answers the new PDQ parameters after the upgrade (its records are
 backfilled)."""
 
@@ -16,6 +16,7 @@ from engine.store import schema as engine_schema
 from engine.store.db import migrate, open_engine
 from profiles.empi import schema
 from profiles.plugin import PLUGINS
+from profiles.cda import schema as cda_schema
 from profiles.xds import schema as xds_schema
 
 MIGRATIONS = [p.migrations for p in PLUGINS if p.migrations is not None]
@@ -24,7 +25,7 @@ MIGRATIONS = [p.migrations for p in PLUGINS if p.migrations is not None]
 def _differences(url: str) -> list[Any]:
     """What Alembic's autogenerate finds between the database and the tables the code declares."""
     declared = MetaData()
-    tables = (engine_schema.metadata, schema.metadata, xds_schema.metadata)
+    tables = (engine_schema.metadata, schema.metadata, xds_schema.metadata, cda_schema.metadata)
     for table in (t for m in tables for t in m.tables.values()):
         table.to_metadata(declared)
     eng = open_engine(url)

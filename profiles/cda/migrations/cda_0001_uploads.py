@@ -1,0 +1,44 @@
+"""CDA upload service: every uploaded document with its validation report
+
+Revision ID: cda_0001
+Revises:
+Create Date: 2026-12-04
+
+The CDA upload service's own Alembic branch (label ``cda``); it needs the engine's first revision.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "cda_0001"
+down_revision = None
+branch_labels = ("cda",)
+depends_on = "0001"
+
+
+def upgrade() -> None:
+    op.create_table(
+        "cda_uploads",
+        sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("message_id", sa.BigInteger(), nullable=True),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("institution", sa.String(length=64), nullable=False),
+        sa.Column("institution_name", sa.String(length=200), nullable=False),
+        sa.Column("document_code", sa.String(length=8), nullable=False),
+        sa.Column("document_id", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("errors", sa.Integer(), nullable=False),
+        sa.Column("warnings", sa.Integer(), nullable=False),
+        sa.Column("rules", sa.Text(), nullable=True),
+        sa.Column("report", sa.Text(), nullable=False),
+        sa.Column("xds_unique_id", sa.String(length=128), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_cda_uploads_institution", "cda_uploads", ["institution", "received_at"], unique=False)
+    op.create_index("ix_cda_uploads_received", "cda_uploads", ["received_at"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_cda_uploads_received", table_name="cda_uploads")
+    op.drop_index("ix_cda_uploads_institution", table_name="cda_uploads")
+    op.drop_table("cda_uploads")

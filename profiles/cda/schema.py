@@ -1,0 +1,38 @@
+"""Tables of the CDA upload service (an Alembic branch of their own: ``migrations/``).
+
+``cda_uploads``: one row per document a hospital uploaded, accepted or rejected, with the report
+the validator wrote: the auditors' record of what arrived, and what the upload statistics count
+(per institution and day: documents, their types, rejections by rule). ``institution`` is the
+document's custodian (its 组织机构代码 under ``2.16.156.10011.1.5``), the hospital whose upload it
+is; the message it came in is ``message_id`` in the message store.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
+
+from engine.store.schema import UtcDateTime
+
+__all__ = ["metadata", "uploads"]
+
+metadata = MetaData()
+
+uploads = Table(
+    "cda_uploads",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("message_id", BigInteger, nullable=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("institution", String(64), nullable=False),  # custodian org code ("" when the document has none)
+    Column("institution_name", String(200), nullable=False),
+    Column("document_code", String(8), nullable=False),  # C00NN ("" when not a WS/T 500 type)
+    Column("document_id", String(64), nullable=False),  # the 文档流水号
+    Column("status", String(12), nullable=False),  # accepted | rejected
+    Column("errors", Integer, nullable=False),
+    Column("warnings", Integer, nullable=False),
+    Column("rules", Text, nullable=True),  # the error rule ids, comma-separated: rejections by rule
+    Column("report", Text, nullable=False),  # the validator's report (JSON)
+    Column("xds_unique_id", String(128), nullable=True),  # the registered DocumentEntry's uniqueId
+    Index("ix_cda_uploads_institution", "institution", "received_at"),
+    Index("ix_cda_uploads_received", "received_at"),
+)

@@ -1,0 +1,381 @@
+"""``hip-service:``: the platform's answer to a ``HIPMessageServer`` call (china-hie.md §2-§3).
+
+The channel stores the SOAP request as it arrived; this destination reads its ``action`` and
+``message``, finds the service the action names (``hip.actions``), and answers with an
+``MCCI_IN000002UV01`` acknowledgement, AA or AE with the reasons. It is asked within the commit that
+stores the message (``inline = "store"``), so an AA is never sent for an upload that is not durable.
+
+**DocumentRegister** (both message generations, ``payloads``): the CDA document is decoded and
+validated (``profiles.cda``: schemas, rules, codes, the ID card); a rejected document is answered AE
+with its first errors (rule, line, message) and kept with its whole report; an accepted one is
+registered in the XDS.b registry and repository under the patient's platform id (its ID-card number
+in ``2.16.156.10011.1.3``, which the EMPI must know), with the DocumentEntry the ``cda-xds-metadata``
+mapping derives from its header. Its uniqueId is the 文档流水号 made an OID (``2.25.`` and a hash of
+it), so the same document uploaded twice is registered once. Every upload, accepted or not, is a
+row of ``cda_uploads`` (what the upload statistics count) and an ATNA import record.
+
+Any other service the platform does not provide is answered AE naming it; an action no table
+names is answered AE too. Nothing here raises: every problem is an answer the hospital can read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+from sqlalchemy import Connection
+
+from engine import audit
+from engine.connectors.base import Destination, InlineMode, Options, Outbound, SendResult
+from engine.errors import MessageError
+from engine.message import Message
+from engine.services import Services
+from engine.store.db import savepoint_retrying, utcnow
+from engine.store.schema import audit_events
+from engine.store.writer import insert_rows
+from ihe import atna
+from ihe._soap import SoapFault
+from ihe._xsd import XSD_DIR
+from ihe.iti41 import DocumentMetadata, provide_request
+from profiles.canonical import Coded, DocumentEntry
+from profiles.cda.report import Report
+from profiles.cda.schema import uploads
+from profiles.cda.setup import validator_for
+from profiles.hip.config import HipConfig
+from profiles.hip.payloads import DocumentUpload, PayloadError, read_document_upload
+from profiles.hip.service import codec_for
+from profiles.hip.v3 import Wrapper, acknowledgement, read_wrapper
+from profiles.xds.actor import XdsActor
+from profiles.xds.package import Package
+from profiles.xds.repository import Provided
+
+__all__ = ["HipServiceDestination"]
+
+log = logging.getLogger(__name__)
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False, load_dtd=False, no_network=True, dtd_validation=False, huge_tree=True
+)
+_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
+_SHOWN = 5  # errors named in an AE; the stored report has all of them
+_SERVICE_SCHEMAS = XSD_DIR / "china-hip" / "services"
+_METADATA = "cda-xds-metadata"
+
+
+class HipServiceOptions(Options):
+    pass
+
+
+@dataclass
+class _Prepared:
+    """A call read, checked and (for an accepted document) stored in the content store, off the
+    event loop; what the writer does with it is ``send_in``."""
+
+    wrapper: Wrapper | None
+    service: str | None
+    details: list[str] = field(default_factory=list)  # warnings that go with the answer
+    refusal: str | None = None  # AE: why
+    upload: DocumentUpload | None = None
+    report: Report | None = None
+    institution: tuple[str, str] = ("", "")  # the document's custodian: org code, name
+    entry: DocumentEntry | None = None
+    provided: Provided | None = None
+
+
+def _oid_of(document_id: str) -> str:
+    """A 文档流水号 as an XDS uniqueId: itself when it is an OID, else ``2.25.`` and 128 bits of its hash."""
+    if _OID.fullmatch(document_id) and len(document_id) <= 64:
+        return document_id
+    digest = hashlib.sha256(f"2.16.156.10011.1.1|{document_id}".encode()).digest()[:16]
+    return f"2.25.{int.from_bytes(digest, 'big')}"
+
+
+def _code(c: Coded | None, default: str) -> str:
+    return f"{c.code}^^{c.system or ''}^^{c.display or ''}" if c is not None else default
+
+
+def _schema_errors(service: str, root: etree._Element) -> list[str]:
+    path = _SERVICE_SCHEMAS / f"{service}.xsd"
+    if not path.is_file():
+        return []
+    schema = _service_schema(path)
+    if schema.validate(root):
+        return []
+    return [f"line {e.line}: {e.message.replace('{urn:hl7-org:v3}', '')}" for e in list(schema.error_log)[:3]]
+
+
+_SCHEMAS: dict[Path, etree.XMLSchema] = {}
+
+
+def _service_schema(path: Path) -> etree.XMLSchema:
+    found = _SCHEMAS.get(path)
+    if found is None:
+        found = _SCHEMAS[path] = etree.XMLSchema(etree.parse(str(path), etree.XMLParser(no_network=True)))
+    return found
+
+
+class HipServiceDestination(Destination):
+    scheme = "hip-service"
+    Options = HipServiceOptions
+    answers_sender = True
+    inline = "store"
+    _xds: XdsActor | None = None
+    _services: Services | None = None
+
+    def attach(self, services: Services) -> None:
+        self._xds = XdsActor.of(services)
+        self._services = services
+
+    @property
+    def config(self) -> HipConfig:
+        return self.app.section("hip", HipConfig)
+
+    @property
+    def xds(self) -> XdsActor:
+        if self._xds is None:
+            raise RuntimeError("the hip-service destination was not attached to the engine's services")
+        return self._xds
+
+    def inline_mode(self, msg: Message) -> InlineMode:
+        return "store"
+
+    # -- off the event loop: read, check, validate, store the document's bytes ----------------------
+    async def prepare_inline(self, out: Outbound) -> _Prepared:
+        return await self.xds.off_loop(self.prepare_in, out)
+
+    def prepare_in(self, out: Outbound) -> _Prepared:
+        try:
+            call = codec_for(out.raw).decode(out.raw)
+        except SoapFault as fault:  # the source refuses these; a reprocessed record may still be one
+            return _Prepared(None, None, refusal=f"not a HIPMessageServer call: {fault.reason}")
+        service = self.config.service_of(call.action)
+        try:
+            root = etree.fromstring(call.message.encode("utf-8"), _PARSER)
+        except etree.XMLSyntaxError as exc:
+            return _Prepared(None, service, refusal=f"message is not well-formed XML: {exc.msg}")
+        info = root.getroottree().docinfo
+        if info.doctype or info.internalDTD is not None:
+            return _Prepared(
+                None, service, refusal="message: a document type declaration (DTD) is not allowed"
+            )
+        wrapper = read_wrapper(root)
+        if service is None:
+            return _Prepared(
+                wrapper,
+                None,
+                refusal=f"action {call.action!r} names no service of this platform (see hip.actions)",
+            )
+        prepared = _Prepared(wrapper, service)
+        if wrapper.interaction and wrapper.interaction != wrapper.root:
+            prepared.details.append(
+                f"warning: interactionId {wrapper.interaction} is not the message's root {wrapper.root}"
+            )
+        if self.config.message_schema != "off":
+            problems = _schema_errors(service, root)
+            if problems and self.config.message_schema == "error":
+                prepared.refusal = f"{service} message breaks its schema: " + "; ".join(problems)
+                return prepared
+            prepared.details += [f"warning: {service} schema: {p}" for p in problems]
+        if service == "DocumentRegister":
+            self._document(out, root, prepared)
+        else:
+            prepared.refusal = f"service {service} ({call.action}) is not provided by this platform"
+        return prepared
+
+    def _document(self, out: Outbound, root: etree._Element, prepared: _Prepared) -> None:
+        try:
+            upload = prepared.upload = read_document_upload(root)
+        except PayloadError as exc:
+            prepared.refusal = str(exc)
+            return
+        validated = validator_for(self.app).validate(upload.document, f"message {out.message_id}")
+        report = prepared.report = validated.report
+        if validated.root is not None:
+            prepared.institution = _custodian(validated.root)
+        if upload.document_code and report.document_code and upload.document_code != report.document_code:
+            report.add(
+                "message.document-code",
+                "error",
+                f"the message says {upload.document_code}, the document is {report.document_code}",
+            )
+        prepared.details += [f"warning: {f.rule}: {f.message}" for f in report.warnings]
+        if not report.accepted:
+            named = "; ".join(
+                f"{f.rule}" + (f" (line {f.line})" if f.line else "") + f": {f.message}"
+                for f in report.errors[:_SHOWN]
+            )
+            more = len(report.errors) - _SHOWN
+            prepared.refusal = f"document rejected, {len(report.errors)} error(s): {named}" + (
+                f"; and {more} more" if more > 0 else ""
+            )
+            return
+        try:
+            result = self.app.mapping_catalog().get(_METADATA).run(upload.document)
+        except MessageError as exc:
+            prepared.refusal = f"document metadata: {exc.text}"
+            return
+        entry = result.output
+        assert isinstance(entry, DocumentEntry)
+        prepared.entry = entry
+        request = provide_request(self._metadata(entry), inline=upload.document)
+        provided = prepared.provided = self.xds.repository.provide(request, Package(b""))
+        if provided.errors:
+            prepared.refusal = "document metadata: " + "; ".join(
+                f"{e.code}: {e.context}" for e in provided.errors
+            )
+
+    def _metadata(self, entry: DocumentEntry) -> DocumentMetadata:
+        confidentiality = entry.confidentiality[0] if entry.confidentiality else None
+        institution = entry.author_institution
+        meta = DocumentMetadata(
+            patient_id=f"{entry.patient_id.value}^^^&{entry.patient_id.system}&ISO",
+            source_id=self.config.source_id,
+            mime_type=entry.mime_type or "text/xml",
+            title=entry.title or "",
+            unique_id=_oid_of(entry.unique_id),
+            creation_time=(
+                entry.creation_time.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S") if entry.creation_time else ""
+            ),
+            language=entry.language or "zh-CN",
+            author_institution=(
+                f"{institution.name or ''}^^^^^&{institution.system or ''}&ISO^^^^{institution.id or ''}"
+                if institution is not None
+                else ""
+            ),
+        )
+        meta.class_code = _code(entry.class_code, meta.class_code)
+        meta.type_code = _code(entry.type_code, meta.type_code)
+        meta.content_type_code = _code(entry.type_code, meta.content_type_code)
+        meta.format_code = _code(entry.format_code, meta.format_code)
+        meta.confidentiality_code = _code(confidentiality, meta.confidentiality_code)
+        return meta
+
+    # -- on the writer, in the transaction that stores the message --------------------------------
+    def send_in(self, conn: Connection, out: Outbound, prepared: _Prepared) -> SendResult:
+        refusal = prepared.refusal
+        unique_id = None
+        events: list[audit.AuditEvent] = []
+        patient = ""
+        if refusal is None and prepared.provided is not None:
+            registered = self.xds.repository.register_in(conn, prepared.provided, out.message_id)
+            if registered.errors:
+                refusal = "document not registered: " + "; ".join(
+                    _registry_reason(e.code, e.context) for e in registered.errors
+                )
+            else:
+                unique_id = (
+                    prepared.provided.submission.documents[0].unique_id
+                    if prepared.provided.submission
+                    else None
+                )
+        if prepared.entry is not None:
+            patient = f"{prepared.entry.patient_id.value}^^^&{prepared.entry.patient_id.system}&ISO"
+        if prepared.upload is not None:
+            self._record(conn, out, prepared, refusal, unique_id)
+            events.append(
+                atna.xds_submission_event(
+                    "ITI-41",
+                    requestor=out.peer,
+                    us=f"{self.app.engine.name}|{self.app.engine.facility}",
+                    patient=patient,
+                    submission_set=unique_id or "",
+                    outcome=audit.Outcome.MINOR_FAILURE if refusal else audit.Outcome.SUCCESS,
+                    description=refusal,
+                    channel_id=out.channel_id,
+                    message_id=out.message_id,
+                )
+            )
+        details = [refusal] if refusal else []
+        if unique_id:
+            details.append(f"registered as {unique_id}")
+        details += prepared.details
+        answer = acknowledgement(
+            prepared.wrapper, "AE" if refusal else "AA", details, device_id=self.config.device_id
+        )
+        return SendResult(sent=out.raw, response=answer.encode("utf-8"), refused=refusal, audit=tuple(events))
+
+    def _record(
+        self, conn: Connection, out: Outbound, prepared: _Prepared, refusal: str | None, unique_id: str | None
+    ) -> None:
+        """The upload's row: what arrived from whom, accepted or not, and why."""
+        assert self._services is not None
+        report = prepared.report
+        document = prepared.upload
+        assert document is not None
+        institution, name = prepared.institution
+        errors = report.errors if report is not None else []
+        rules = sorted({f.rule for f in errors}) or ([_refusal_rule(refusal)] if refusal else [])
+        summary = report.as_dict() if report is not None else {"accepted": False, "findings": []}
+        if refusal and report is not None and report.accepted:
+            summary["refused"] = refusal  # accepted by the validator, refused by the registry
+        row = {
+            "id": self._services.ids.next(),
+            "message_id": out.message_id,
+            "received_at": utcnow(),
+            "institution": institution,
+            "institution_name": name,
+            "document_code": (report.document_code if report is not None else None)
+            or document.document_code[:8],
+            "document_id": document.document_id[:64],
+            "status": "rejected" if refusal else "accepted",
+            "errors": len(errors),
+            "warnings": len(report.warnings) if report is not None else 0,
+            "rules": ",".join(rules) or None,
+            "report": json.dumps(summary, ensure_ascii=False),
+            "xds_unique_id": unique_id,
+        }
+        insert_rows(conn, [(uploads, [row])])
+
+    async def send(self, out: Outbound) -> SendResult:
+        """From a queue (``hie messages reprocess``): in the writer's next transaction."""
+        services = self._services
+        assert services is not None
+        prepared = await self.prepare_inline(out)
+
+        def apply(conn: Connection) -> SendResult:
+            result = savepoint_retrying(conn, lambda: self.send_in(conn, out, prepared))
+            if result.audit:
+                conn.execute(audit_events.insert(), [e.row(services.ids.next()) for e in result.audit])
+            return dataclasses.replace(result, audit=())
+
+        return await services.writer.run(apply)
+
+
+def _registry_reason(code: str, context: str) -> str:
+    if code == "XDSUnknownPatientId":
+        return (
+            f"{code}: the patient is not known to the master patient index ({context}); register them first"
+        )
+    return f"{code}: {context}"
+
+
+def _refusal_rule(refusal: str) -> str:
+    if refusal.startswith("document not registered"):
+        return "xds.registration"
+    if refusal.startswith("document metadata"):
+        return "xds.metadata"
+    return "message.payload"
+
+
+_CUSTODIAN = "/".join(
+    f"{{urn:hl7-org:v3}}{n}" for n in ("custodian", "assignedCustodian", "representedCustodianOrganization")
+)
+
+
+def _custodian(root: etree._Element) -> tuple[str, str]:
+    """The uploading hospital: the document's custodian org code and name ("" when it has none)."""
+    org = root.find(_CUSTODIAN)
+    if org is None:
+        return "", ""
+    ident = org.find("{urn:hl7-org:v3}id")
+    return (
+        ((ident.get("extension") or "") if ident is not None else "")[:64],
+        (org.findtext("{urn:hl7-org:v3}name") or "").strip()[:200],
+    )
