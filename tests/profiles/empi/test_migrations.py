@@ -1,5 +1,5 @@
-"""The plugins' Alembic branches (EMPI, XDS, CDA uploads): the migrated schema is the one the code declares, and a
-database made before empi_0002 answers the new PDQ parameters after the upgrade (its records are
+"""The plugins' Alembic branches (EMPI, XDS, CDA uploads): the migrated schema is the one the code
+declares, and a database made before empi_0002 answers the new PDQ parameters after the upgrade (its records are
 backfilled)."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from sqlalchemy import MetaData, insert, select
 
 from engine.store import schema as engine_schema
 from engine.store.db import migrate, open_engine
+from profiles.cda import schema as cda_schema
 from profiles.empi import schema
 from profiles.plugin import PLUGINS
-from profiles.cda import schema as cda_schema
 from profiles.xds import schema as xds_schema
 
 MIGRATIONS = [p.migrations for p in PLUGINS if p.migrations is not None]
