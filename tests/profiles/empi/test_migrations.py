@@ -1,6 +1,6 @@
 """The plugins' Alembic branches (EMPI, XDS, CDA uploads): the migrated schema is the one the code
-declares, and a database made before empi_0002 answers the new PDQ parameters after the upgrade (its records are
-backfilled)."""
+declares, and a database made before empi_0002 answers the new PDQ parameters after the upgrade
+(its records are backfilled)."""
 
 from __future__ import annotations
 
