@@ -24,7 +24,7 @@ import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import BaseModel
@@ -34,9 +34,22 @@ from engine.errors import ConfigProblem
 if TYPE_CHECKING:
     from engine.config import AppConfig
     from engine.connectors.base import Destination, Source
+    from engine.services import Services
     from engine.steps.base import Step
 
-__all__ = ["Plugin", "load_plugins"]
+__all__ = ["Job", "Plugin", "load_plugins"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """Work a plugin has the engine do on a schedule (APScheduler), in the first worker only:
+    ``run(services, app)`` is blocking and runs on a thread; ``trigger`` and ``schedule`` are an
+    APScheduler trigger and its arguments (``"cron", {"hour": 0, "minute": 30}``), or a function of
+    the configuration returning them (a time the configuration sets)."""
+
+    name: str
+    run: Callable[[Services, AppConfig], object]
+    schedule: Callable[[AppConfig], tuple[str, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,7 @@ class Plugin:
     steps: Sequence[type[Step]] = ()  # pipeline steps channels can name (``cda-validate``)
     # checks ``hie check`` and start-up run once the channels are known (a plugin's own files)
     checks: Sequence[Callable[[AppConfig], list[ConfigProblem]]] = ()
+    jobs: Sequence[Job] = ()  # scheduled work (a daily roll-up)
     commands: Sequence[click.Command] = ()  # more ``hie`` commands (``hie empi ...``)
     migrations: Path | None = None  # a folder of Alembic revisions: one branch, depending on the engine's
 

@@ -15,6 +15,7 @@ from engine.channel import Channel
 from engine.config import AppConfig
 from engine.connectors.base import Source, parse_url
 from engine.delivery import DestinationQueue, recover_orphans
+from engine.plugins import Job
 from engine.registry import destination_options, source_options, tls_context
 from engine.services import Services
 from engine.store.db import heartbeat
@@ -94,6 +95,13 @@ class Runtime:
         )
         if self.worker.parent is not None:
             self._scheduler.add_job(self._orphaned, "interval", seconds=1.0, max_instances=1, coalesce=True)
+        if self.worker.index == 0:  # a plugin's scheduled work runs once, not in every worker
+            for plugin in app.plugins:
+                for job in plugin.jobs:
+                    trigger, schedule = job.schedule(app)
+                    self._scheduler.add_job(
+                        self._run_job, trigger, args=[job], max_instances=1, coalesce=True, **schedule
+                    )
         self._scheduler.start()
         log.info(
             "engine started: %d channel(s), node %d, store %s%s",
@@ -116,6 +124,13 @@ class Runtime:
             await asyncio.to_thread(recover_orphans, self.services, self.queues)
         except Exception as exc:
             log.error("housekeeping failed: %s", exc)
+
+    async def _run_job(self, job: Job) -> None:
+        assert self.services is not None
+        try:
+            await asyncio.to_thread(job.run, self.services, self.app)
+        except Exception as exc:
+            log.error("scheduled job %s failed: %s: %s", job.name, type(exc).__name__, exc)
 
     async def stop(self) -> None:
         for source in self.sources.values():

@@ -21,10 +21,13 @@ from pathlib import Path
 from engine.plugins import Plugin
 from profiles.cda.cli import cda
 from profiles.cda.config import CdaConfig
+from profiles.cda.report_cli import report
 from profiles.cda.setup import validator_problems
+from profiles.cda.stats import ROLLUP
 from profiles.cda.step import CdaValidateStep
 from profiles.empi.cli import empi
 from profiles.empi.config import EmpiConfig
+from profiles.hip.cli import hip
 from profiles.hip.config import HipConfig
 from profiles.hip.destination import HipServiceDestination
 from profiles.hip.source import HipSource
@@ -61,7 +64,8 @@ CDA = Plugin(
     sections={"cda": CdaConfig},
     steps=[CdaValidateStep],
     checks=[validator_problems],
-    commands=[cda],
+    commands=[cda, report],
+    jobs=[ROLLUP],
     migrations=Path(__file__).parent / "cda" / "migrations",
 )
 
@@ -70,6 +74,7 @@ HIP = Plugin(
     sections={"hip": HipConfig},
     sources=[HipSource],
     destinations=[HipServiceDestination],
+    commands=[hip],
 )
 
 PLUGINS = [PLUGIN, XDS, CDA, HIP]

@@ -8,18 +8,48 @@ cda:
     header.language: off
   max_document_bytes: 20971520      # a larger document is refused (xml.too-large)
   oid_roots: ["2.16.156.", "2.16.840.1.113883.", "1.2.156.", "1.3.6.1.4.1."]
+  # upload statistics (hie report uploads): what hospitals must upload, and when the day is rolled up
+  required: [C0002, C0049, C0053]   # the document types every institution must upload
+  institutions:
+    - {code: 12320100MB1234567X, name: 某市第一人民医院, declared: [C0002, C0006, C0007, C0049, C0053]}
+  timezone: Asia/Shanghai           # the day an upload counts for
+  rollup_at: "00:30"                # the daily roll-up of the day before (local time)
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from profiles.cda.checks import DEFAULT_ROOTS
 
-__all__ = ["CdaConfig"]
+__all__ = ["CdaConfig", "Institution"]
+
+_CODE = re.compile(r"^C\d{4}$")
+
+
+class Institution(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1, description="组织机构代码 (the custodian id under 2.16.156.10011.1.5)")
+    name: str = Field("", description="for the report")
+    declared: list[str] = Field(default_factory=list, description="the document types it undertook to upload")
+
+    @field_validator("declared")
+    @classmethod
+    def _codes(cls, codes: list[str]) -> list[str]:
+        return _document_codes(codes)
+
+
+def _document_codes(codes: list[str]) -> list[str]:
+    wrong = [c for c in codes if not _CODE.match(c)]
+    if wrong:
+        raise ValueError(f"document types are C0001-C0053, not {', '.join(wrong)}")
+    return codes
 
 
 class CdaConfig(BaseModel):
@@ -33,3 +63,27 @@ class CdaConfig(BaseModel):
     )
     max_document_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="larger documents are refused")
     oid_roots: list[str] = Field(list(DEFAULT_ROOTS), description="the OID roots codes and ids may use")
+    required: list[str] = Field(
+        default_factory=list, description="document types every institution must upload"
+    )
+    institutions: list[Institution] = Field(default_factory=list, description="the uploading institutions")
+    timezone: str = Field("Asia/Shanghai", description="the time zone of the days uploads are counted in")
+    rollup_at: str = Field("00:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, local")
+
+    @field_validator("required")
+    @classmethod
+    def _required(cls, codes: list[str]) -> list[str]:
+        return _document_codes(codes)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r} (an IANA name such as Asia/Shanghai)") from None
+        return name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)

@@ -5,6 +5,10 @@ the validator wrote: the auditors' record of what arrived, and what the upload s
 (per institution and day: documents, their types, rejections by rule). ``institution`` is the
 document's custodian (its 组织机构代码 under ``2.16.156.10011.1.5``), the hospital whose upload it
 is; the message it came in is ``message_id`` in the message store.
+
+``cda_upload_days`` and ``cda_upload_rejections``: the daily roll-up of those rows (``stats``), per
+institution, day (the platform's local date) and document type, and per institution, day and rule
+that rejected documents: what the monthly report reads.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Tab
 
 from engine.store.schema import UtcDateTime
 
-__all__ = ["metadata", "uploads"]
+__all__ = ["metadata", "rollups", "upload_days", "upload_rejections", "uploads"]
 
 metadata = MetaData()
 
@@ -35,4 +39,34 @@ uploads = Table(
     Column("xds_unique_id", String(128), nullable=True),  # the registered DocumentEntry's uniqueId
     Index("ix_cda_uploads_institution", "institution", "received_at"),
     Index("ix_cda_uploads_received", "received_at"),
+)
+
+upload_days = Table(
+    "cda_upload_days",
+    metadata,
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD, the platform's local date
+    Column("institution", String(64), primary_key=True),
+    Column("document_code", String(8), primary_key=True),
+    Column("institution_name", String(200), nullable=False),
+    Column("received", Integer, nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("rolled_up_at", UtcDateTime, nullable=False),
+)
+
+upload_rejections = Table(
+    "cda_upload_rejections",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("institution", String(64), primary_key=True),
+    Column("rule", String(100), primary_key=True),
+    Column("documents", Integer, nullable=False),  # rejected documents this rule was among the reasons of
+)
+
+rollups = Table(
+    "cda_rollups",
+    metadata,
+    Column("day", String(10), primary_key=True),  # a day rolled up (days without uploads too)
+    Column("uploads", Integer, nullable=False),
+    Column("rolled_up_at", UtcDateTime, nullable=False),
 )

@@ -55,7 +55,8 @@ def test_an_unreadable_file_exits_2_and_the_others_are_still_checked(tmp_path: P
 def test_the_configuration_raises_a_severity(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(
-        CONFIG.read_text("utf-8") + "\ncda:\n  severities:\n    idcard.invalid: error\n", encoding="utf-8"
+        CONFIG.read_text("utf-8").replace("  severities: {}", "  severities: {idcard.invalid: error}"),
+        encoding="utf-8",
     )
     for folder in ("channels", "mappings"):
         (tmp_path / folder).symlink_to(CONFIG.parent / folder)
@@ -72,9 +73,8 @@ def test_the_configuration_raises_a_severity(tmp_path: Path) -> None:
 def test_a_severity_for_an_unknown_rule_is_a_configuration_problem(tmp_path: Path) -> None:
     rule = "no.such-rule"
     config = tmp_path / "config.yaml"
-    config.write_text(
-        CONFIG.read_text("utf-8") + f"\ncda:\n  severities:\n    {rule}: error\n", encoding="utf-8"
-    )
+    text = CONFIG.read_text("utf-8").replace("  severities: {}", f"  severities: {{{rule}: error}}")
+    config.write_text(text, encoding="utf-8")
     for folder in ("channels", "mappings"):
         (tmp_path / folder).symlink_to(CONFIG.parent / folder)
     result = CliRunner().invoke(main, ["check", str(config)])

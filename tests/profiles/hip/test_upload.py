@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import csv
+import datetime as dt
 import hashlib
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 from lxml import etree
 from sqlalchemy import select
 
+from engine.cli.main import main
 from engine.store.schema import deliveries, messages
 from profiles.xds.schema import documents, repository_documents
 from tests.engine.connectors.mllp_peers import rows
@@ -187,3 +193,36 @@ async def test_soap_1_1_and_the_wsdl(hip: Hip) -> None:
     response = await hip.call("DocumentRegister", register_message(C0053), soap11=True)
     assert ack_of(result_of(response.content))[0] == "AA"
     assert call_envelope("x", "<y/>").startswith(b"<s:Envelope")
+
+
+async def test_uploads_are_counted_in_the_monthly_report(hip: Hip, tmp_path: Path) -> None:
+    assert (await hip.upload(C0053))[0] == "AA"
+    assert (await hip.upload(edit("C0053", BREAKING["document.template-id"][1])))[0] == "AE"
+    month = dt.datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    out = tmp_path / "uploads.csv"
+    args = ["report", "uploads", "--month", month, "--csv", str(out), "--config", str(hip.config)]
+    result = await asyncio.to_thread(CliRunner().invoke, main, args)
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8-sig") as handle:
+        (row,) = [r for r in csv.DictReader(handle) if r["机构代码 institution"] == "12320100MB1234567X"]
+    assert row["完整率 completeness"] == "33%"  # of C0002, C0049, C0053 (config.yaml), only C0053
+    counts = [row[h] for h in ("收到文档 received", "通过 accepted", "拒收 rejected", "上传天数 upload days")]
+    assert counts == ["2", "1", "1", "1"]
+    assert (row["门诊人次 outpatient"], row["出院人次 discharges"]) == ("0", "1")
+    assert row["主要拒收原因 top rejection reasons"] == "document.template-id 1"
+
+
+async def test_hie_hip_upload_and_call(hip: Hip, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(edit("C0053", BREAKING["header.patient-name"][1]))
+    files = [str(CDA_DIR / "C0053.xml"), str(CDA_DIR / "C0007.xml"), str(broken)]
+    args = ["hip", "upload", *files, "--sender", "HOSP-A-EMR", "--config", str(hip.config)]
+    result = await asyncio.to_thread(CliRunner().invoke, main, args)
+    assert result.exit_code == 1, result.output
+    assert result.output.count(": AA") == 2 and "broken.xml: AE" in result.output
+    assert "header.patient-name" in result.output and "registered as 2.25." in result.output
+    message = tmp_path / "query.xml"
+    message.write_text("<PRPA_IN201305UV02 xmlns='urn:hl7-org:v3'/>", "utf-8")
+    args = ["hip", "call", "S9999", str(message), "--config", str(hip.config)]
+    result = await asyncio.to_thread(CliRunner().invoke, main, args)
+    assert result.exit_code == 1 and "AE" in result.output and "S9999" in result.output
