@@ -86,6 +86,7 @@ def upload(files: tuple[Path, ...], action: str, sender: str, url: str | None, c
     for file in files:
         document = _read(file)
         code = title = ""
+        root: etree._Element | None = None
         try:
             root = etree.fromstring(document, _PARSER)
             kind = root.find(f"{{{V3}}}code")
@@ -93,9 +94,8 @@ def upload(files: tuple[Path, ...], action: str, sender: str, url: str | None, c
             title = (root.findtext(f"{{{V3}}}title") or "").strip()
         except etree.XMLSyntaxError:
             pass  # sent as it is: the platform says what is wrong with it
-        answer, details = _post(
-            endpoint, action, document_register(document, code=code, title=title, sender=sender)
-        )
+        message = document_register(document, code=code, title=title, sender=sender, header=root)
+        answer, details = _post(endpoint, action, message)
         failed += answer != "AA"
         click.echo(f"{file}: {answer}")
         for detail in details:
