@@ -43,9 +43,9 @@ __all__ = ["Job", "Plugin", "load_plugins"]
 @dataclass(frozen=True)
 class Job:
     """Work a plugin has the engine do on a schedule (APScheduler), in the first worker only:
-    ``run(services, app)`` is blocking and runs on a thread; ``trigger`` and ``schedule`` are an
-    APScheduler trigger and its arguments (``"cron", {"hour": 0, "minute": 30}``), or a function of
-    the configuration returning them (a time the configuration sets)."""
+    ``run(services, app)`` is blocking and runs on a thread; ``schedule(app)`` returns an APScheduler
+    trigger and its arguments (``"cron", {"hour": 0, "minute": 30}``), so the configuration may set
+    the time."""
 
     name: str
     run: Callable[[Services, AppConfig], object]

@@ -51,6 +51,7 @@ def _build(app: AppConfig | None) -> tuple[CdaValidator, list[ConfigProblem]]:
         _severities(config),
         max_bytes=config.max_document_bytes,
         roots=tuple(config.oid_roots),
+        institutions=frozenset(i.code for i in config.institutions),
     )
     return validator, problems
 

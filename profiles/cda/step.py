@@ -45,8 +45,9 @@ class CdaValidateStep(Step):
         return [((), str(p)) for p in validator_problems(self.app)]
 
     def apply(self, msg: Message) -> StepResult:
-        document = msg.variables.get("cda_document")
-        data = document if isinstance(document, bytes) else msg.raw
+        # the document as received (bytes: its XML declaration decides the encoding), or as an
+        # earlier step rewrote it
+        data = msg.content.encode("utf-8") if msg.variables.get("changed") else msg.raw
         report = validator_for(self.app).validate(data, f"message {msg.id}").report
         msg.variables["cda_report"] = report.as_dict()
         msg.warnings += [f"{f.rule}: {f.message} (line {f.line})" for f in report.warnings]

@@ -14,7 +14,8 @@ In order, each step adding findings with their rule ids (a step that cannot run 
    schema (``schema.document``), every violation with its line and path;
 5. **rules** declared in YAML (``profiles.cda.rules``): the header rules and the document type's;
 6. **built-in checks** (``profiles.cda.checks``): OIDs, value sets by code-system OID, dates,
-   empty numbers, the ID card number.
+   empty numbers, the ID card number; and, when ``cda.institutions`` lists the platform's
+   institutions, that the document's custodian is one of them (``header.institution-known``).
 
 The validator holds no state between documents and may run on several threads at once.
 """
@@ -45,6 +46,9 @@ _BAD_PROLOG = re.compile(rb"\A\s*<\?\s+xml")
 _NO_SPACE = re.compile(rb"[A-Za-z_][\w:.-]*\s*=\s*(?:\"[^\"<]*\"|'[^'<]*')[A-Za-z_][\w:.-]*")
 _NS = re.compile(r"\{urn:hl7-org:v3\}")
 _SEVERITY: dict[str, Severity] = {"error": "error", "warning": "warning"}
+_CUSTODIAN_ID = "/".join(
+    f"{{{V3}}}{n}" for n in ("custodian", "assignedCustodian", "representedCustodianOrganization", "id")
+)
 
 # The rules of the steps above with their default severity (the built-in checks' are in checks.py).
 BUILT_IN_RULES: dict[str, Severity] = {
@@ -57,6 +61,7 @@ BUILT_IN_RULES: dict[str, Severity] = {
     "document.code": "error",
     "document.template-id": "error",
     "document.title": "warning",
+    "header.institution-known": "error",
     "schema.cda": "error",
     "schema.document": "error",
     "rule.broken": "warning",
@@ -86,6 +91,7 @@ class CdaValidator:
     severities: dict[str, Severity | None] = field(default_factory=dict)  # overrides; None: off
     max_bytes: int = 20 * 1024 * 1024
     roots: tuple[str, ...] = DEFAULT_ROOTS
+    institutions: frozenset[str] = frozenset()  # the custodians the platform knows (empty: any)
 
     def __post_init__(self) -> None:
         self._checks = Checks(self.value_sets, self.severities, self.roots)
@@ -124,6 +130,7 @@ class CdaValidator:
             self._schemas(root, code, report)
             self._rules(root, code, report)
             self._checks.run(root, report)
+            self._institution(root, report)
         return Validated(report, root)
 
     # -- steps -------------------------------------------------------------------------------------
@@ -216,6 +223,21 @@ class CdaValidator:
                 found = tree.xpath(error.path) if error.path else []
                 path = readable_path(found[0]) if found and isinstance(found[0], etree._Element) else ""
                 self._add(report, rule, _NS.sub("", error.message), path, error.line or None)
+
+    def _institution(self, root: etree._Element, report: Report) -> None:
+        """The custodian (the uploading hospital) is one of ``cda.institutions``."""
+        if not self.institutions:
+            return
+        ident = root.find(_CUSTODIAN_ID)
+        code = (ident.get("extension") or "").strip() if ident is not None else ""
+        if code and code not in self.institutions:
+            self._add(
+                report,
+                "header.institution-known",
+                f"the custodian {code} is not an institution of the platform (cda.institutions)",
+                readable_path(ident) + "/@extension" if ident is not None else "",
+                ident.sourceline if ident is not None else None,
+            )
 
     def _rules(self, root: etree._Element, code: str | None, report: Report) -> None:
         for rule in self.rules.for_document(code):

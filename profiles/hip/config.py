@@ -6,7 +6,6 @@ hip:
     PatientInfoAdd: PatientInfoRegister    # a vendor's own word for a service
   device_id: HIE-CITY-PLATFORM      # this platform's system id in acknowledgements (2.16.156.10011.2.5.1.3)
   source_id: 1.2.156.112600.9.3     # the XDS Document Source OID of documents registered from uploads
-  unknown_patients: register        # a document of a patient the EMPI does not know: register | reject
   message_schema: warning           # the message against its assessment schema: error | warning | off
   max_message_bytes: 67108864
 
@@ -65,9 +64,6 @@ class HipConfig(BaseModel):
     device_id: str = Field("HIE-CITY-PLATFORM", min_length=1, description="this platform's system id")
     source_id: Oid = Field(
         "1.2.156.112600.9.3", description="XDS sourceId of the submissions made for uploaded documents"
-    )
-    unknown_patients: Literal["register", "reject"] = Field(
-        "register", description="a document of a patient the EMPI does not know: register them, or refuse it"
     )
     message_schema: Literal["error", "warning", "off"] = Field(
         "warning", description="checking the service message against its assessment schema"

@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,13 +112,14 @@ def _schema_errors(service: str, root: etree._Element) -> list[str]:
     return [f"line {e.line}: {e.message.replace('{urn:hl7-org:v3}', '')}" for e in list(schema.error_log)[:3]]
 
 
-_SCHEMAS: dict[Path, etree.XMLSchema] = {}
+_LOCAL = threading.local()  # a compiled schema keeps its last errors on itself: one per thread
 
 
 def _service_schema(path: Path) -> etree.XMLSchema:
-    found = _SCHEMAS.get(path)
+    schemas: dict[Path, etree.XMLSchema] = _LOCAL.__dict__.setdefault("schemas", {})
+    found = schemas.get(path)
     if found is None:
-        found = _SCHEMAS[path] = etree.XMLSchema(etree.parse(str(path), etree.XMLParser(no_network=True)))
+        found = schemas[path] = etree.XMLSchema(etree.parse(str(path), etree.XMLParser(no_network=True)))
     return found
 
 
