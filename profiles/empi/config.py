@@ -53,6 +53,13 @@ class Domain(_Strict):
     sources: list[SourceRef] = Field(
         default_factory=list, description="who may feed this domain (ITI-8); empty: nobody feeds it"
     )
+    institution: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="the hospital's 组织机构代码 (2.16.156.10011.1.5): the patient ids its V3 messages "
+        "carry (root 2.16.156.10011.2.5.1.4, the hospital's code as namespace) are this domain's",
+    )
 
 
 class Matching(_Strict):
@@ -91,6 +98,7 @@ class EmpiConfig(_Strict):
     @model_validator(mode="after")
     def _unique(self) -> EmpiConfig:
         seen: dict[str, str] = {}
+        institutions: dict[str, str] = {}
         ids = [d.id for d in self.domains]
         twice = sorted({i for i in ids if ids.count(i) > 1})
         if twice:
@@ -100,6 +108,13 @@ class EmpiConfig(_Strict):
                 if key in seen and seen[key] != d.id:
                     raise ValueError(f"{key!r} names both domain {seen[key]} and domain {d.id}")
                 seen[key] = d.id
+            if d.institution:
+                other = institutions.get(d.institution)
+                if other is not None:
+                    raise ValueError(
+                        f"institution {d.institution!r} is both domain {other} and domain {d.id}"
+                    )
+                institutions[d.institution] = d.id
             if d.oid == self.national_id_oid:
                 raise ValueError(
                     f"domain {d.id}: {d.oid} is the national ID-card domain, the enterprise key; "

@@ -15,9 +15,12 @@ from ihe._hl7v2 import Hd
 from ihe.iti9 import QualifiedId
 from profiles.empi.config import Domain, EmpiConfig, SourceRef
 
-__all__ = ["NATIONAL", "DomainConflict", "Domains", "authority_text"]
+__all__ = ["NATIONAL", "V3_PATIENT_ID", "DomainConflict", "Domains", "authority_text"]
 
 NATIONAL = "national-id"  # the id under which the enterprise key's identifiers are cross-referenced
+# The root of a hospital's own patient id in the national V3 services (本地系统的患者ID): shared by
+# every hospital, which is told apart by its 组织机构代码 as the namespace (china-hie.md §3).
+V3_PATIENT_ID = "2.16.156.10011.2.5.1.4"
 
 
 class DomainConflict(ValueError):
@@ -42,10 +45,15 @@ class Domains:
             self.sources[d.id] = list(d.sources)
         self._by_namespace = {k.namespace: k for k in self.by_id.values()}
         self._by_oid = {k.oid: k for k in self.by_id.values()}
+        self._by_institution = {d.institution: d.id for d in config.domains if d.institution}
         self.config_domains: dict[str, Domain] = {d.id: d for d in config.domains}
 
     def resolve(self, namespace: str, oid: str) -> str | None:
-        """The domain id an HD names, None when unknown; DomainConflict when its parts disagree."""
+        """The domain id an HD names, None when unknown; DomainConflict when its parts disagree.
+        A V3 patient id (``2.16.156.10011.2.5.1.4`` with a hospital's 组织机构代码) is the domain
+        whose ``institution`` that code is."""
+        if oid == V3_PATIENT_ID:
+            return self._by_institution.get(namespace)
         by_ns = self._by_namespace.get(namespace) if namespace else None
         by_oid = self._by_oid.get(oid) if oid else None
         if namespace and oid and by_ns is not None and by_oid is not None and by_ns is not by_oid:

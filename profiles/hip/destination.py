@@ -14,6 +14,13 @@ mapping derives from its header. Its uniqueId is the 文档流水号 made an OID
 it), so the same document uploaded twice is registered once. Every upload, accepted or not, is a
 row of ``cda_uploads`` (what the upload statistics count) and an ATNA import record.
 
+**PatientInfoRegister** and **PatientInfoUpdate** (``PRPA_IN201311UV02``, ``PRPA_IN201314UV02``): the
+message is mapped to the platform's AdtEvent (``v3-patient-register``) and fed to the EMPI as an ITI-8
+feed would be, from the V3 sender (``empi.domains[].sources``: application = the sender device id,
+facility = the hospital's 组织机构代码), the hospital's patient id in the domain whose
+``institution`` that code is; in the message's transaction, with its ITI-8 audit records, and the
+ITI-10 notifications it causes.
+
 Any other service the platform does not provide is answered AE naming it; an action no table
 names is answered AE too. Nothing here raises: every problem is an answer the hospital can read.
 """
@@ -36,6 +43,7 @@ from sqlalchemy import Connection
 from engine import audit
 from engine.connectors.base import Destination, InlineMode, Options, Outbound, SendResult
 from engine.errors import MessageError
+from engine.hl7v2.peek import Header
 from engine.message import Message
 from engine.services import Services
 from engine.store.db import savepoint_retrying, utcnow
@@ -45,14 +53,16 @@ from ihe import atna
 from ihe._soap import SoapFault
 from ihe._xsd import XSD_DIR
 from ihe.iti41 import DocumentMetadata, provide_request
-from profiles.canonical import Coded, DocumentEntry
+from profiles.canonical import AdtEvent, Coded, DocumentEntry
 from profiles.cda.report import Report
 from profiles.cda.schema import uploads
 from profiles.cda.setup import validator_for
+from profiles.empi.actor import EmpiActor
 from profiles.hip.config import HipConfig
 from profiles.hip.payloads import DocumentUpload, PayloadError, read_document_upload
 from profiles.hip.service import codec_for
 from profiles.hip.v3 import Wrapper, acknowledgement, read_wrapper
+from profiles.pix.manager import PreparedFeed
 from profiles.xds.actor import XdsActor
 from profiles.xds.package import Package
 from profiles.xds.repository import Provided
@@ -68,6 +78,8 @@ _OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 _SHOWN = 5  # errors named in an AE; the stored report has all of them
 _SERVICE_SCHEMAS = XSD_DIR / "china-hip" / "services"
 _METADATA = "cda-xds-metadata"
+_PATIENT_MAPPING = "v3-patient-register"
+_PATIENT_FEEDS = {"PatientInfoRegister": "PRPA_IN201311UV02", "PatientInfoUpdate": "PRPA_IN201314UV02"}
 
 
 class HipServiceOptions(Options):
@@ -88,6 +100,8 @@ class _Prepared:
     institution: tuple[str, str] = ("", "")  # the document's custodian: org code, name
     entry: DocumentEntry | None = None
     provided: Provided | None = None
+    feed: PreparedFeed | None = None  # PatientInfoRegister / PatientInfoUpdate: the EMPI's feed
+    header: Header | None = None  # the feed as the EMPI sees it (the V3 sender as its source)
 
 
 def _oid_of(document_id: str) -> str:
@@ -129,11 +143,19 @@ class HipServiceDestination(Destination):
     answers_sender = True
     inline = "store"
     _xds: XdsActor | None = None
+    _empi: EmpiActor | None = None
     _services: Services | None = None
 
     def attach(self, services: Services) -> None:
         self._xds = XdsActor.of(services)
+        self._empi = EmpiActor.of(services)
         self._services = services
+
+    @property
+    def empi(self) -> EmpiActor:
+        if self._empi is None:
+            raise RuntimeError("the hip-service destination was not attached to the engine's services")
+        return self._empi
 
     @property
     def config(self) -> HipConfig:
@@ -187,9 +209,50 @@ class HipServiceDestination(Destination):
             prepared.details += [f"warning: {service} schema: {p}" for p in problems]
         if service == "DocumentRegister":
             self._document(out, root, prepared)
+        elif service in _PATIENT_FEEDS:
+            self._patient(call.message.encode("utf-8"), service, prepared)
         else:
             prepared.refusal = f"service {service} ({call.action}) is not provided by this platform"
         return prepared
+
+    def _patient(self, message: bytes, service: str, prepared: _Prepared) -> None:
+        """个人信息注册 / 更新: the V3 message mapped to the platform's AdtEvent and checked by the
+        EMPI as an ITI-8 feed from the V3 sender (``empi.domains[].sources``) of the hospital whose
+        组织机构代码 is its patient ids' namespace (``empi.domains[].institution``)."""
+        expected = _PATIENT_FEEDS[service]
+        if prepared.wrapper is not None and prepared.wrapper.root != expected:
+            prepared.refusal = f"{service} takes {expected}, not {prepared.wrapper.root}"
+            return
+        wrapper = prepared.wrapper
+        trigger = "A04" if service == "PatientInfoRegister" else "A08"
+        sender = wrapper.sender if wrapper else ""
+        # a refused feed is audited too: its header is the sender's from the start
+        prepared.header = Header(
+            "|", "^", "~", "&", sending_application=sender, message_code="ADT", trigger_event=trigger
+        )
+        try:
+            result = self.app.mapping_catalog().get(_PATIENT_MAPPING).run(message)
+        except MessageError as exc:
+            prepared.refusal = f"patient: {exc.text}"
+            return
+        event = result.output
+        assert isinstance(event, AdtEvent)
+        prepared.details += [f"warning: {w}" for w in result.warnings]
+        header = prepared.header = Header(
+            "|",
+            "^",
+            "~",
+            "&",
+            sending_application=event.sending_application or sender,
+            sending_facility=event.sending_facility or "",
+            message_code="ADT",
+            trigger_event=trigger,
+            control_id=event.control_id or "",
+        )
+        try:
+            prepared.feed = self.empi.manager.prepare(event, header)
+        except MessageError as exc:
+            prepared.refusal = f"patient: {exc.text}"
 
     def _document(self, out: Outbound, root: etree._Element, prepared: _Prepared) -> None:
         try:
@@ -261,6 +324,8 @@ class HipServiceDestination(Destination):
 
     # -- on the writer, in the transaction that stores the message --------------------------------
     def send_in(self, conn: Connection, out: Outbound, prepared: _Prepared) -> SendResult:
+        if prepared.header is not None:
+            return self._feed_in(conn, out, prepared)
         refusal = prepared.refusal
         unique_id = None
         events: list[audit.AuditEvent] = []
@@ -302,6 +367,58 @@ class HipServiceDestination(Destination):
             prepared.wrapper, "AE" if refusal else "AA", details, device_id=self.config.device_id
         )
         return SendResult(sent=out.raw, response=answer.encode("utf-8"), refused=refusal, audit=tuple(events))
+
+    def _feed_in(self, conn: Connection, out: Outbound, prepared: _Prepared) -> SendResult:
+        """The patient feed in the message's transaction, with its ITI-8 audit records."""
+        header = prepared.header
+        assert header is not None
+        us = f"{self.app.engine.name}|{self.app.engine.facility}"
+        refusal = prepared.refusal
+        changed = False
+        events: list[audit.AuditEvent] = []
+        if refusal is None and prepared.feed is not None:
+            try:
+                answer = self.empi.manager.feed_in(conn, prepared.feed, out.message_id)
+            except MessageError as exc:
+                refusal = f"patient: {exc.text}"
+            else:
+                changed = bool(answer.changed_persons)
+                prepared.details = [f"warning: {w}" for w in answer.warnings] + prepared.details
+                events += [
+                    atna.feed_event(
+                        header,
+                        us=us,
+                        patients=[cx],
+                        action=action,
+                        channel_id=out.channel_id,
+                        message_id=out.message_id,
+                    )
+                    for cx, action in answer.identities
+                ]
+        if refusal is not None:
+            events.append(
+                atna.feed_event(
+                    header,
+                    us=us,
+                    patients=[],
+                    action="C",
+                    outcome=audit.Outcome.MINOR_FAILURE,
+                    description=refusal,
+                    channel_id=out.channel_id,
+                    message_id=out.message_id,
+                )
+            )
+        details = ([refusal] if refusal else []) + prepared.details
+        ack = acknowledgement(
+            prepared.wrapper, "AE" if refusal else "AA", details, device_id=self.config.device_id
+        )
+        return SendResult(
+            sent=out.raw,
+            response=ack.encode("utf-8"),
+            refused=refusal,
+            audit=tuple(events),
+            after_commit=self.empi.manager.wake_subscribers if changed else None,
+        )
 
     def _record(
         self, conn: Connection, out: Outbound, prepared: _Prepared, refusal: str | None, unique_id: str | None

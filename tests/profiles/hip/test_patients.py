@@ -1,0 +1,81 @@
+"""个人信息注册 and 更新 (PatientInfoRegister, PatientInfoUpdate) through HIPMessageServer, over real
+HTTP on SQLite and PostgreSQL: a hospital's V3 registration reaches the EMPI as a feed from its V3
+sender, in the domain whose ``institution`` is its 组织机构代码, and is linked to the person of the
+same ID-card number; what the EMPI refuses is answered AE with its reason and audited."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from engine.store.schema import audit_events
+from profiles.empi.schema import persons, records
+from tests.engine.connectors.mllp_peers import rows
+from tests.profiles.conftest import NID_A, ROOT
+from tests.profiles.hip.conftest import Hip, ack_of, result_of
+
+A28 = (ROOT / "tests" / "data" / "mappings" / "v3-patient-register" / "a28-full.xml").read_text("utf-8")
+HOSPITAL_A = "12320100MB1234567X"  # hospital-a's institution in config.yaml
+
+
+def registration(
+    *, org: str = HOSPITAL_A, sender: str = "HOSP-A-EMR", root: str = "PRPA_IN201311UV02"
+) -> str:
+    """The sample registration of 欧阳明轩 (local id D0012345), as hospital A's EMR sends it."""
+    text = A28.replace("12320100MB0A12345K", org).replace("HIS_HOSP_D", sender)
+    return text.replace("PRPA_IN201311UV02", root).split("?>", 1)[1]
+
+
+def hospital_records(hip: Hip) -> list[tuple[str, str, str | None]]:
+    with hip.rt.services.db.connect() as conn:
+        return [
+            (r.domain, r.value, r.national_id)
+            for r in conn.execute(
+                select(records.c.domain, records.c.value, persons.c.national_id)
+                .join(persons, persons.c.id == records.c.person_id)
+                .order_by(records.c.value)
+            )
+        ]
+
+
+async def test_a_registration_joins_the_person_of_its_id_card_number(hip: Hip) -> None:
+    answer = await hip.call("S0001", registration())
+    code, details = ack_of(result_of(answer.content))
+    assert code == "AA", details
+    # the feed of the fixture (A10001 over ITI-8) and this one (D0012345 over HIP): one person
+    assert hospital_records(hip) == [("hospital-a", "A10001", NID_A), ("hospital-a", "D0012345", NID_A)]
+    feeds = [
+        e
+        for e in rows(hip.rt, audit_events, audit_events.c.channel_id == "hip")
+        if e["event_type"].startswith("ITI-8")
+    ]
+    assert feeds and all(e["outcome"] == 0 for e in feeds)
+    assert any("D0012345" in json.dumps(json.loads(e["objects"]), ensure_ascii=False) for e in feeds)
+    # an update of the same patient, under its WS/T 846 name
+    update = await hip.call("PatientInfoUpdate", registration(root="PRPA_IN201314UV02"))
+    assert ack_of(result_of(update.content))[0] == "AA"
+    assert len(hospital_records(hip)) == 2
+
+
+async def test_what_the_empi_refuses_is_answered_ae(hip: Hip) -> None:
+    cases = [
+        (registration(org="12320100MB9999999Z"), "unknown assigning authority"),  # no domain has it
+        (registration(sender="SOME-OTHER-SYSTEM"), "is not the identity source of domain hospital-a"),
+        (registration().replace("320102198503120311", "320102198503120312"), "check character"),
+    ]
+    for message, reason in cases:
+        code, details = ack_of(result_of((await hip.call("S0001", message)).content))
+        assert code == "AE" and reason in details[0], details
+    wrong = await hip.call("PatientInfoUpdate", registration())  # an update that is a registration
+    code, details = ack_of(result_of(wrong.content))
+    assert code == "AE" and "PatientInfoUpdate takes PRPA_IN201314UV02, not PRPA_IN201311UV02" in details[0]
+    assert hospital_records(hip) == [("hospital-a", "A10001", NID_A)]
+    refused = [
+        e
+        for e in rows(hip.rt, audit_events, audit_events.c.channel_id == "hip")
+        if e["event_type"].startswith("ITI-8")
+    ]
+    assert len(refused) == 3 and all(
+        e["outcome"] == 4 for e in refused
+    )  # the wrong root never reached the EMPI
