@@ -14,8 +14,9 @@ mapping derives from its header. Its uniqueId is the 文档流水号 made an OID
 it), so the same document uploaded twice is registered once. Every upload, accepted or not, is a
 row of ``cda_uploads`` (what the upload statistics count) and an ATNA import record.
 
-**PatientInfoRegister** and **PatientInfoUpdate** (``PRPA_IN201311UV02``, ``PRPA_IN201314UV02``): the
-message is mapped to the platform's AdtEvent (``v3-patient-register``) and fed to the EMPI as an ITI-8
+**PatientInfoRegister**, **PatientInfoUpdate** and **PatientInfoMerge** (``PRPA_IN201311UV02``,
+``PRPA_IN201314UV02``, ``PRPA_IN201304UV02``): the message is mapped to the platform's AdtEvent
+(``v3-patient-register``, ``v3-patient-merge``: an A40) and fed to the EMPI as an ITI-8
 feed would be, from the V3 sender (``empi.domains[].sources``: application = the sender device id,
 facility = the hospital's 组织机构代码), the hospital's patient id in the domain whose
 ``institution`` that code is; in the message's transaction, with its ITI-8 audit records, and the
@@ -78,8 +79,12 @@ _OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 _SHOWN = 5  # errors named in an AE; the stored report has all of them
 _SERVICE_SCHEMAS = XSD_DIR / "china-hip" / "services"
 _METADATA = "cda-xds-metadata"
-_PATIENT_MAPPING = "v3-patient-register"
-_PATIENT_FEEDS = {"PatientInfoRegister": "PRPA_IN201311UV02", "PatientInfoUpdate": "PRPA_IN201314UV02"}
+# service -> the message it takes, the mapping to AdtEvent, the ITI-8 trigger the EMPI applies
+_PATIENT_FEEDS = {
+    "PatientInfoRegister": ("PRPA_IN201311UV02", "v3-patient-register", "A04"),
+    "PatientInfoUpdate": ("PRPA_IN201314UV02", "v3-patient-register", "A08"),
+    "PatientInfoMerge": ("PRPA_IN201304UV02", "v3-patient-merge", "A40"),
+}
 
 
 class HipServiceOptions(Options):
@@ -216,22 +221,21 @@ class HipServiceDestination(Destination):
         return prepared
 
     def _patient(self, message: bytes, service: str, prepared: _Prepared) -> None:
-        """个人信息注册 / 更新: the V3 message mapped to the platform's AdtEvent and checked by the
+        """个人信息注册 / 更新 / 合并: the V3 message mapped to the platform's AdtEvent and checked by the
         EMPI as an ITI-8 feed from the V3 sender (``empi.domains[].sources``) of the hospital whose
         组织机构代码 is its patient ids' namespace (``empi.domains[].institution``)."""
-        expected = _PATIENT_FEEDS[service]
+        expected, mapping, trigger = _PATIENT_FEEDS[service]
         if prepared.wrapper is not None and prepared.wrapper.root != expected:
             prepared.refusal = f"{service} takes {expected}, not {prepared.wrapper.root}"
             return
         wrapper = prepared.wrapper
-        trigger = "A04" if service == "PatientInfoRegister" else "A08"
         sender = wrapper.sender if wrapper else ""
         # a refused feed is audited too: its header is the sender's from the start
         prepared.header = Header(
             "|", "^", "~", "&", sending_application=sender, message_code="ADT", trigger_event=trigger
         )
         try:
-            result = self.app.mapping_catalog().get(_PATIENT_MAPPING).run(message)
+            result = self.app.mapping_catalog().get(mapping).run(message)
         except MessageError as exc:
             prepared.refusal = f"patient: {exc.text}"
             return

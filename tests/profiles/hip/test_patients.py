@@ -79,3 +79,30 @@ async def test_what_the_empi_refuses_is_answered_ae(hip: Hip) -> None:
     assert len(refused) == 3 and all(
         e["outcome"] == 4 for e in refused
     )  # the wrong root never reached the EMPI
+
+
+MERGE = (
+    (ROOT / "tests" / "data" / "mappings" / "v3-patient-merge" / "a40.xml")
+    .read_text("utf-8")
+    .split("?>", 1)[1]
+)
+
+
+async def test_a_merge_moves_the_duplicate_record_to_the_surviving_one(hip: Hip) -> None:
+    assert ack_of(result_of((await hip.call("S0001", registration())).content))[0] == "AA"
+    # the same patient registered again by mistake, under D0099999 and without the ID card
+    duplicate = registration().replace("D0012345", "D0099999").replace("320102198503120311", "")
+    assert ack_of(result_of((await hip.call("S0001", duplicate)).content))[0] == "AA"
+    code, details = ack_of(result_of((await hip.call("S0003", MERGE)).content))
+    assert code == "AA", details
+    with hip.rt.services.db.connect() as conn:
+        status = dict(
+            conn.execute(
+                select(records.c.value, records.c.status).where(records.c.domain == "hospital-a")
+            ).all()
+        )
+    assert status["D0012345"] == "active" and status["D0099999"] != "active"
+    # a merge of a record the EMPI does not know is refused
+    unknown = MERGE.replace("D0099999", "D0000000")
+    code, details = ack_of(result_of((await hip.call("PatientInfoMerge", unknown)).content))
+    assert code == "AE" and "D0000000" in details[0]
