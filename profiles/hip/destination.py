@@ -22,6 +22,9 @@ facility = the hospital's 组织机构代码), the hospital's patient id in the 
 ``institution`` that code is; in the message's transaction, with its ITI-8 audit records, and the
 ITI-10 notifications it causes.
 
+**PatientInfoQuery** (``PRPA_IN201305UV02``): the EMPI searched by the PDQ Supplier
+(``patient_query``), answered ``PRPA_IN201306UV02`` with an ITI-21 audit record.
+
 Any other service the platform does not provide is answered AE naming it; an action no table
 names is answered AE too. Nothing here raises: every problem is an answer the hospital can read.
 """
@@ -60,6 +63,7 @@ from profiles.cda.schema import uploads
 from profiles.cda.setup import validator_for
 from profiles.empi.actor import EmpiActor
 from profiles.hip.config import HipConfig
+from profiles.hip.patient_query import query_response, read_patient_query
 from profiles.hip.payloads import DocumentUpload, PayloadError, read_document_upload
 from profiles.hip.service import codec_for
 from profiles.hip.v3 import Wrapper, acknowledgement, read_wrapper
@@ -105,6 +109,9 @@ class _Prepared:
     institution: tuple[str, str] = ("", "")  # the document's custodian: org code, name
     entry: DocumentEntry | None = None
     provided: Provided | None = None
+    answer: str | None = None  # PatientInfoQuery: the PRPA_IN201306UV02 (instead of an MCCI)
+    found: list[str] = field(default_factory=list)  # the patients a query returned (its audit record)
+    query: str = ""  # the query as asked (its audit record)
     feed: PreparedFeed | None = None  # PatientInfoRegister / PatientInfoUpdate: the EMPI's feed
     header: Header | None = None  # the feed as the EMPI sees it (the V3 sender as its source)
 
@@ -216,6 +223,8 @@ class HipServiceDestination(Destination):
             self._document(out, root, prepared)
         elif service in _PATIENT_FEEDS:
             self._patient(call.message.encode("utf-8"), service, prepared)
+        elif service == "PatientInfoQuery":
+            self._query(root, prepared)
         else:
             prepared.refusal = f"service {service} ({call.action}) is not provided by this platform"
         return prepared
@@ -257,6 +266,39 @@ class HipServiceDestination(Destination):
             prepared.feed = self.empi.manager.prepare(event, header)
         except MessageError as exc:
             prepared.refusal = f"patient: {exc.text}"
+
+    def _query(self, root: etree._Element, prepared: _Prepared) -> None:
+        """个人信息查询: the EMPI searched as the PDQ Supplier searches it; the answer is built here,
+        off the event loop; the writer only records it."""
+        wrapper = prepared.wrapper
+        assert wrapper is not None
+        if wrapper.root != "PRPA_IN201305UV02":
+            prepared.refusal = f"PatientInfoQuery takes PRPA_IN201305UV02, not {wrapper.root}"
+            return
+        domains = self.empi.manager.domains.config_domains.values()
+        institution = next(
+            (
+                d.institution
+                for d in domains
+                if d.institution and any(s.application == wrapper.sender for s in d.sources)
+            ),
+            None,
+        )
+        try:
+            query = read_patient_query(root, wrapper, institution)
+            answer, _ = self.empi.supplier.search(query.pdq)  # no continuation: the rest is counted only
+        except MessageError as exc:
+            prepared.refusal = f"query: {exc.text}"
+            return
+        if answer.errors:
+            prepared.refusal = "query: " + "; ".join(e.text for e in answer.errors)
+            return
+        prepared.query = query.pdq.qpd
+        prepared.found = [i.cx for p in answer.patients for i in p.identifiers]
+        institutions = {d.namespace: d.institution for d in domains if d.institution}
+        prepared.answer = query_response(
+            wrapper, query, answer, device_id=self.config.device_id, institutions=institutions
+        )
 
     def _document(self, out: Outbound, root: etree._Element, prepared: _Prepared) -> None:
         try:
@@ -330,6 +372,8 @@ class HipServiceDestination(Destination):
     def send_in(self, conn: Connection, out: Outbound, prepared: _Prepared) -> SendResult:
         if prepared.header is not None:
             return self._feed_in(conn, out, prepared)
+        if prepared.service == "PatientInfoQuery":
+            return self._answer_query(out, prepared)
         refusal = prepared.refusal
         unique_id = None
         events: list[audit.AuditEvent] = []
@@ -371,6 +415,30 @@ class HipServiceDestination(Destination):
             prepared.wrapper, "AE" if refusal else "AA", details, device_id=self.config.device_id
         )
         return SendResult(sent=out.raw, response=answer.encode("utf-8"), refused=refusal, audit=tuple(events))
+
+    def _answer_query(self, out: Outbound, prepared: _Prepared) -> SendResult:
+        """The query's answer (or AE), and its ITI-21-like audit record: who asked, which patients."""
+        wrapper = prepared.wrapper
+        header = Header("|", "^", "~", "&", sending_application=wrapper.sender if wrapper else "")
+        event = atna.query_event(
+            "ITI-21",
+            header,
+            prepared.query,
+            us=f"{self.app.engine.name}|{self.app.engine.facility}",
+            patients=prepared.found,
+            outcome=audit.Outcome.MINOR_FAILURE if prepared.refusal else audit.Outcome.SUCCESS,
+            description=prepared.refusal,
+            channel_id=out.channel_id,
+            message_id=out.message_id,
+        )
+        text = prepared.answer
+        if text is None or prepared.refusal:
+            text = acknowledgement(
+                wrapper, "AE", [prepared.refusal or "no answer"], device_id=self.config.device_id
+            )
+        return SendResult(
+            sent=out.raw, response=text.encode("utf-8"), refused=prepared.refusal, audit=(event,)
+        )
 
     def _feed_in(self, conn: Connection, out: Outbound, prepared: _Prepared) -> SendResult:
         """The patient feed in the message's transaction, with its ITI-8 audit records."""

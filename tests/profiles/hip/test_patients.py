@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 
+from lxml import etree
 from sqlalchemy import select
 
 from engine.store.schema import audit_events
 from profiles.empi.schema import persons, records
 from tests.engine.connectors.mllp_peers import rows
 from tests.profiles.conftest import NID_A, ROOT
-from tests.profiles.hip.conftest import Hip, ack_of, result_of
+from tests.profiles.hip.conftest import V3, Hip, ack_of, result_of
 
 A28 = (ROOT / "tests" / "data" / "mappings" / "v3-patient-register" / "a28-full.xml").read_text("utf-8")
 HOSPITAL_A = "12320100MB1234567X"  # hospital-a's institution in config.yaml
@@ -106,3 +107,75 @@ async def test_a_merge_moves_the_duplicate_record_to_the_surviving_one(hip: Hip)
     unknown = MERGE.replace("D0099999", "D0000000")
     code, details = ack_of(result_of((await hip.call("PatientInfoMerge", unknown)).content))
     assert code == "AE" and "D0000000" in details[0]
+
+
+PL04 = ROOT.parent / "shared" / "corpus" / "china-hip" / "evaluation"
+
+
+def assessment_query(*, card: str = "", local: str = "", name: str = "", sex: str = "") -> str:
+    """The assessment's EMR-PL-04 个人信息查询 template (T01), its parameters filled, sent by hospital A."""
+    text = (PL04 / "EMR-PL-04-个人信息查询服务-T01.xml").read_text("utf-8")
+    text = text.replace('extension="a137148b-e300-42bd-aa13-41d47262d1a9"', 'extension="HOSP-A-EMR"')
+    text = text.replace(
+        '<id root="2.16.156.10011.2.5.1.4" extension="0020109112"/>',
+        f'<id root="2.16.156.10011.2.5.1.4" extension="{local}"/>',
+    )
+    text = text.replace(
+        '<item root="2.16.156.10011.1.3" extension="0020109112"/>',
+        f'<item root="2.16.156.10011.1.3" extension="{card}"/>',
+    )
+    text = text.replace(
+        '<value code="" codeSystem="2.16.156.10011.2.3.3.4">',
+        f'<value code="{sex}" codeSystem="2.16.156.10011.2.3.3.4">',
+    )
+    return text.replace('<part value=""/>', f'<part value="{name}"/>')
+
+
+def subjects(response: bytes) -> tuple[etree._Element, list[etree._Element]]:
+    answer = result_of(response)
+    assert answer.tag == f"{{{V3}}}PRPA_IN201306UV02", etree.tostring(answer)[:300]
+    return answer, answer.findall(
+        f".//{{{V3}}}subject/{{{V3}}}registrationEvent/{{{V3}}}subject1/{{{V3}}}patient"
+    )
+
+
+async def test_the_assessment_s_patient_query_finds_the_patient(hip: Hip) -> None:
+    response = await hip.call("S0004", assessment_query(card=NID_A))
+    answer, found = subjects(response.content)
+    assert answer.find(f"{{{V3}}}acknowledgement").get("typeCode") == "AA"  # type: ignore[union-attr]
+    (patient,) = found
+    person = patient.find(f"{{{V3}}}patientPerson")
+    assert person is not None
+    assert person.find(f"{{{V3}}}id/{{{V3}}}item").get("extension") == NID_A  # type: ignore[union-attr]
+    assert person.find(f"{{{V3}}}name/{{{V3}}}item/{{{V3}}}part").get("value") == "欧阳明轩"  # type: ignore[union-attr]
+    assert person.find(f"{{{V3}}}administrativeGenderCode").get("code") == "1"  # type: ignore[union-attr]
+    assert person.find(f"{{{V3}}}birthTime").get("value") == "19850312"  # type: ignore[union-attr]
+    local = patient.find(f"{{{V3}}}id/{{{V3}}}item")
+    assert local is not None and (local.get("extension"), local.get("assigningAuthorityName")) == (
+        "A10001",
+        HOSPITAL_A,
+    )
+    ack = answer.find(f".//{{{V3}}}queryAck")
+    assert ack is not None and ack.find(f"{{{V3}}}queryResponseCode").get("code") == "OK"  # type: ignore[union-attr]
+    assert ack.find(f"{{{V3}}}queryId").get("extension") == "22a0f9e0-4454-11dc-a6be-3603d6866807"  # type: ignore[union-attr]
+    # by the hospital's own id, by name and sex; nobody for another number (the F01 case)
+    # hospital A's id fed over ITI-8: the same domain as its V3 patient ids
+    assert len(subjects((await hip.call("S0004", assessment_query(local="A10001"))).content)[1]) == 1
+    assert ack_of(result_of((await hip.call("S0001", registration())).content))[0] == "AA"
+    assert len(subjects((await hip.call("S0004", assessment_query(local="D0012345"))).content)[1]) == 1
+    assert (
+        len(subjects((await hip.call("S0004", assessment_query(name="欧阳明轩", sex="1"))).content)[1]) == 1
+    )
+    nobody, none = subjects((await hip.call("S0004", assessment_query(card="11010519491231002X"))).content)
+    assert none == [] and nobody.find(f".//{{{V3}}}queryResponseCode").get("code") == "NF"  # type: ignore[union-attr]
+    audited = [
+        e
+        for e in rows(hip.rt, audit_events, audit_events.c.channel_id == "hip")
+        if e["event_type"].startswith("ITI-21")
+    ]
+    assert len(audited) == 5 and NID_A in audited[0]["patient_ids"]
+
+
+async def test_an_empty_query_is_answered_ae(hip: Hip) -> None:
+    code, details = ack_of(result_of((await hip.call("S0004", assessment_query())).content))
+    assert code == "AE" and "no parameter with a value" in details[0]

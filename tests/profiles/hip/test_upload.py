@@ -95,7 +95,7 @@ async def test_the_older_message_generation_and_soap_1_1(hip: Hip) -> None:
     ("action", "message", "reason"),
     [
         ("S9999", register_message(C0053), "action 'S9999' names no service"),
-        ("S0004", "<PRPA_IN201305UV02 xmlns='urn:hl7-org:v3'/>", "PatientInfoQuery (S0004) is not provided"),
+        ("S0015", "<RCMR_IN000031UV01 xmlns='urn:hl7-org:v3'/>", "DocumentRetrieve (S0015) is not provided"),
         ("S0014", "这不是 XML", "message is not well-formed XML"),
         (
             "S0014",
