@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import time
@@ -35,7 +36,7 @@ from engine.store.db import live_nodes, savepoint_retrying, utcnow
 from engine.store.schema import attempts, audit_events, deliveries, messages
 from engine.store.writer import Batch, isolated
 
-__all__ = ["DestinationQueue", "InlineAnswer", "recover_orphans"]
+__all__ = ["DestinationQueue", "InlineAnswer", "recover_orphans", "send_in_writer"]
 
 log = logging.getLogger(__name__)
 
@@ -507,3 +508,20 @@ def recover_orphans(services: Services, queues: list[DestinationQueue]) -> int:
         for q in queues:
             q.notify_all()
     return total
+
+
+async def send_in_writer(
+    services: Services, destination: Destination, out: Outbound, prepared: Any
+) -> SendResult:
+    """A store-inline destination (``inline = "store"``) asked from a queue (``hie messages
+    reprocess``), where nobody waits for its answer: ``send_in`` in the writer's next transaction,
+    done once more if it raced another process, its audit records committed with its change (the
+    lane commits the delivery's status later)."""
+
+    def apply(conn: Connection) -> SendResult:
+        result = savepoint_retrying(conn, lambda: destination.send_in(conn, out, prepared))
+        if result.audit:
+            conn.execute(audit_events.insert(), [e.row(services.ids.next()) for e in result.audit])
+        return dataclasses.replace(result, audit=())
+
+    return await services.writer.run(apply)

@@ -56,7 +56,7 @@ def validate(
         report_dir.mkdir(parents=True, exist_ok=True)
     failed = unreadable = 0
     bar = len(files) > 5 and sys.stderr.isatty()
-    with click.progressbar(files, label="validating", file=sys.stderr) if bar else _plain(files) as items:
+    with click.progressbar(files, label="validating", file=sys.stderr) if bar else _NoBar(files) as items:
         for file in items:
             try:
                 data = file.read_bytes()
@@ -78,7 +78,7 @@ def validate(
         sys.exit(1)
 
 
-class _plain:
+class _NoBar:
     """A context manager over the files, for when no progress bar is shown."""
 
     def __init__(self, files: tuple[Path, ...]) -> None:

@@ -31,7 +31,6 @@ names is answered AE too. Nothing here raises: every problem is an answer the ho
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -46,12 +45,12 @@ from sqlalchemy import Connection
 
 from engine import audit
 from engine.connectors.base import Destination, InlineMode, Options, Outbound, SendResult
+from engine.delivery import send_in_writer
 from engine.errors import MessageError
 from engine.hl7v2.peek import Header
 from engine.message import Message
 from engine.services import Services
-from engine.store.db import savepoint_retrying, utcnow
-from engine.store.schema import audit_events
+from engine.store.db import utcnow
 from engine.store.writer import insert_rows
 from ihe import atna
 from ihe._soap import SoapFault
@@ -526,17 +525,8 @@ class HipServiceDestination(Destination):
 
     async def send(self, out: Outbound) -> SendResult:
         """From a queue (``hie messages reprocess``): in the writer's next transaction."""
-        services = self._services
-        assert services is not None
-        prepared = await self.prepare_inline(out)
-
-        def apply(conn: Connection) -> SendResult:
-            result = savepoint_retrying(conn, lambda: self.send_in(conn, out, prepared))
-            if result.audit:
-                conn.execute(audit_events.insert(), [e.row(services.ids.next()) for e in result.audit])
-            return dataclasses.replace(result, audit=())
-
-        return await services.writer.run(apply)
+        assert self._services is not None
+        return await send_in_writer(self._services, self, out, await self.prepare_inline(out))
 
 
 def _registry_reason(code: str, context: str) -> str:

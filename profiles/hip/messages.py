@@ -12,7 +12,7 @@ from lxml import etree
 
 from ihe._soap import SOAP12
 from profiles.hip.service import NAMESPACE
-from profiles.hip.v3 import DEVICE_ROOT, INTERACTION_ROOT, MESSAGE_ID_ROOT
+from profiles.hip.v3 import new_message
 
 __all__ = ["call_envelope", "document_register"]
 
@@ -27,16 +27,6 @@ def call_envelope(action: str, message: str) -> bytes:
     etree.SubElement(call, f"{_V}action").text = action
     etree.SubElement(call, f"{_V}message").text = message
     return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
-
-
-def _device(parent: etree._Element, role: str, type_code: str, system: str) -> None:
-    device = etree.SubElement(
-        etree.SubElement(parent, f"{_V}{role}", typeCode=type_code),
-        f"{_V}device",
-        classCode="DEV",
-        determinerCode="INSTANCE",
-    )
-    etree.SubElement(etree.SubElement(device, f"{_V}id"), f"{_V}item", root=DEVICE_ROOT, extension=system)
 
 
 def document_register(
@@ -54,15 +44,7 @@ def document_register(
     document's parsed ``header``, its patient, author and custodian too (as the assessment's schema
     requires)."""
     moment = (now or dt.datetime.now(_CHINA)).astimezone(_CHINA).strftime("%Y%m%d%H%M%S")
-    root = etree.Element(f"{_V}RCMR_IN000002UV02", nsmap={None: NAMESPACE}, ITSVersion="XML_1.0")
-    etree.SubElement(root, f"{_V}id", root=MESSAGE_ID_ROOT, extension=uuid.uuid4().hex)
-    etree.SubElement(root, f"{_V}creationTime", value=moment)
-    etree.SubElement(root, f"{_V}interactionId", root=INTERACTION_ROOT, extension="RCMR_IN000002UV02")
-    etree.SubElement(root, f"{_V}processingCode", code="P")
-    etree.SubElement(root, f"{_V}processingModeCode")
-    etree.SubElement(root, f"{_V}acceptAckCode", code="AL")
-    _device(root, "receiver", "RCV", receiver)
-    _device(root, "sender", "SND", sender)
+    root = new_message("RCMR_IN000002UV02", receiver=receiver, sender=sender, accept_ack="AL", now=now)
     act = etree.SubElement(root, f"{_V}controlActProcess", classCode="CACT", moodCode="EVN")
     doc = etree.SubElement(
         etree.SubElement(act, f"{_V}subject", typeCode="SUBJ"),

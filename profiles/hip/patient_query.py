@@ -24,7 +24,6 @@ query with no condition at all is refused. Each patient found is one ``subject``
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 
 from lxml import etree
@@ -32,7 +31,7 @@ from lxml import etree
 from engine.errors import MessageError
 from ihe.iti21 import PdqAnswer, PdqParameter, PdqPatient, PdqQuery
 from profiles.empi.domains import V3_PATIENT_ID
-from profiles.hip.v3 import DEVICE_ROOT, INTERACTION_ROOT, MESSAGE_ID_ROOT, V3, Wrapper
+from profiles.hip.v3 import MESSAGE_ID_ROOT, V3, Wrapper, new_message
 
 __all__ = ["PatientQuery", "query_response", "read_patient_query"]
 
@@ -174,22 +173,9 @@ def query_response(
     now: dt.datetime | None = None,
 ) -> str:
     """``PRPA_IN201306UV02``: the patients found (``institutions``: domain namespace -> 组织机构代码)."""
-    moment = (now or dt.datetime.now(_CHINA)).astimezone(_CHINA).strftime("%Y%m%d%H%M%S")
-    out = etree.Element(f"{_V}PRPA_IN201306UV02", nsmap={None: V3}, ITSVersion="XML_1.0")
-    etree.SubElement(out, f"{_V}id", root=MESSAGE_ID_ROOT, extension=uuid.uuid4().hex)
-    etree.SubElement(out, f"{_V}creationTime", value=moment)
-    etree.SubElement(out, f"{_V}interactionId", root=INTERACTION_ROOT, extension="PRPA_IN201306UV02")
-    etree.SubElement(out, f"{_V}processingCode", code="P")
-    etree.SubElement(out, f"{_V}processingModeCode")
-    etree.SubElement(out, f"{_V}acceptAckCode", code="NE")
-    for role, type_code, system in (("receiver", "RCV", request.sender), ("sender", "SND", device_id)):
-        device = etree.SubElement(
-            etree.SubElement(out, f"{_V}{role}", typeCode=type_code),
-            f"{_V}device",
-            classCode="DEV",
-            determinerCode="INSTANCE",
-        )
-        _item(device, "id", DEVICE_ROOT, system)
+    out = new_message(
+        "PRPA_IN201306UV02", receiver=request.sender, sender=device_id, accept_ack="NE", now=now
+    )
     ack = etree.SubElement(out, f"{_V}acknowledgement", typeCode="AA")
     etree.SubElement(
         etree.SubElement(ack, f"{_V}targetMessage"),

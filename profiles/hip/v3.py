@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-__all__ = ["V3", "Wrapper", "acknowledgement", "read_wrapper"]
+__all__ = ["V3", "Wrapper", "acknowledgement", "new_message", "read_wrapper"]
 
 V3 = "urn:hl7-org:v3"
 _V = f"{{{V3}}}"
@@ -53,6 +53,30 @@ def read_wrapper(root: etree._Element) -> Wrapper:
     )
 
 
+def new_message(
+    name: str, *, receiver: str, sender: str, accept_ack: str, now: dt.datetime | None = None
+) -> etree._Element:
+    """The wrapper of a message of ours (``name``: its root element and interaction): message id,
+    creation time (China time), interactionId, processing codes, receiver and sender devices."""
+    moment = (now or dt.datetime.now(_CHINA)).astimezone(_CHINA)
+    root = etree.Element(f"{_V}{name}", nsmap={None: V3}, ITSVersion="XML_1.0")
+    etree.SubElement(root, f"{_V}id", root=MESSAGE_ID_ROOT, extension=uuid.uuid4().hex)
+    etree.SubElement(root, f"{_V}creationTime", value=moment.strftime("%Y%m%d%H%M%S"))
+    etree.SubElement(root, f"{_V}interactionId", root=INTERACTION_ROOT, extension=name)
+    etree.SubElement(root, f"{_V}processingCode", code="P")
+    etree.SubElement(root, f"{_V}processingModeCode")
+    etree.SubElement(root, f"{_V}acceptAckCode", code=accept_ack)
+    for role, type_code, system in (("receiver", "RCV", receiver), ("sender", "SND", sender)):
+        device = etree.SubElement(
+            etree.SubElement(root, f"{_V}{role}", typeCode=type_code),
+            f"{_V}device",
+            classCode="DEV",
+            determinerCode="INSTANCE",
+        )
+        etree.SubElement(etree.SubElement(device, f"{_V}id"), f"{_V}item", root=DEVICE_ROOT, extension=system)
+    return root
+
+
 def acknowledgement(
     request: Wrapper | None,
     code: str,
@@ -63,25 +87,13 @@ def acknowledgement(
 ) -> str:
     """``MCCI_IN000002UV01``: AA or AE for ``request`` (None when it could not even be read), with
     one acknowledgementDetail per entry of ``details``."""
-    moment = (now or dt.datetime.now(_CHINA)).astimezone(_CHINA)
-    ack = etree.Element(f"{_V}MCCI_IN000002UV01", nsmap={None: V3}, ITSVersion="XML_1.0")
-    etree.SubElement(ack, f"{_V}id", root=MESSAGE_ID_ROOT, extension=uuid.uuid4().hex)
-    etree.SubElement(ack, f"{_V}creationTime", value=moment.strftime("%Y%m%d%H%M%S"))
-    etree.SubElement(ack, f"{_V}interactionId", root=INTERACTION_ROOT, extension="MCCI_IN000002UV01")
-    etree.SubElement(ack, f"{_V}processingCode", code="P")
-    etree.SubElement(ack, f"{_V}processingModeCode")
-    etree.SubElement(ack, f"{_V}acceptAckCode", code="NE")
-    for role, type_code, system in (
-        ("receiver", "RCV", request.sender if request else ""),
-        ("sender", "SND", device_id),
-    ):
-        device = etree.SubElement(
-            etree.SubElement(ack, f"{_V}{role}", typeCode=type_code),
-            f"{_V}device",
-            classCode="DEV",
-            determinerCode="INSTANCE",
-        )
-        etree.SubElement(etree.SubElement(device, f"{_V}id"), f"{_V}item", root=DEVICE_ROOT, extension=system)
+    ack = new_message(
+        "MCCI_IN000002UV01",
+        receiver=request.sender if request else "",
+        sender=device_id,
+        accept_ack="NE",
+        now=now,
+    )
     acknowledged = etree.SubElement(ack, f"{_V}acknowledgement", typeCode=code)
     target = etree.SubElement(acknowledged, f"{_V}targetMessage")
     etree.SubElement(

@@ -18,7 +18,6 @@ delivery as errored, with the reason, so auditors find refused feeds and failed 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -26,12 +25,11 @@ from sqlalchemy import Connection
 
 from engine import audit
 from engine.connectors.base import Outbound, SendResult
+from engine.delivery import send_in_writer
 from engine.errors import MessageError
 from engine.hl7v2.ack import build_ack
 from engine.hl7v2.peek import Header
 from engine.message import ContentType
-from engine.store.db import savepoint_retrying
-from engine.store.schema import audit_events
 from ihe import atna
 from ihe.iti9 import PixAnswer, build_rsp_k23, parse_qbp_q23
 from profiles.canonical import AdtEvent
@@ -62,17 +60,8 @@ class PixFeedDestination(EmpiDestination):
     async def send(self, out: Outbound) -> SendResult:
         """From a queue (``hie reprocess`` queues the feed: nobody waits for its ACK): in the writer's
         next transaction, with its ATNA records, since the lane commits the delivery's status later."""
-        services = self._services
-        assert services is not None
-        prepared = self.prepare_in(out)
-
-        def apply(conn: Connection) -> SendResult:
-            result = savepoint_retrying(conn, lambda: self.send_in(conn, out, prepared))
-            if result.audit:
-                conn.execute(audit_events.insert(), [e.row(services.ids.next()) for e in result.audit])
-            return dataclasses.replace(result, audit=())
-
-        return await services.writer.run(apply)
+        assert self._services is not None
+        return await send_in_writer(self._services, self, out, self.prepare_in(out))
 
     def prepare_in(self, out: Outbound) -> _Prepared:
         """The feed parsed and checked on the event loop; a refusal is answered from the writer."""

@@ -35,10 +35,9 @@ from sqlalchemy import Connection
 
 from engine import audit
 from engine.connectors.base import Destination, InlineMode, Options, Outbound, SendResult
+from engine.delivery import send_in_writer
 from engine.message import Message
 from engine.services import Services
-from engine.store.db import savepoint_retrying
-from engine.store.schema import audit_events
 from ihe import atna
 from ihe._ebxml import LCM, RIM, RegistryError, Submission, read_submission, registry_response
 from ihe._mtom import join_related
@@ -207,17 +206,8 @@ class _XdsDestination(Destination):
             return self._fault(out, fault)
         if req.soap.action in (STORED_QUERY, RETRIEVE):
             return await self._read(out)
-        services = self._services
-        assert services is not None
-        prepared = await self.prepare_inline(out)
-
-        def apply(conn: Connection) -> SendResult:
-            result = savepoint_retrying(conn, lambda: self.send_in(conn, out, prepared))
-            if result.audit:
-                conn.execute(audit_events.insert(), [e.row(services.ids.next()) for e in result.audit])
-            return dataclasses.replace(result, audit=())
-
-        return await services.writer.run(apply)
+        assert self._services is not None
+        return await send_in_writer(self._services, self, out, await self.prepare_inline(out))
 
     async def _read(self, out: Outbound) -> SendResult:
         raise NotImplementedError
