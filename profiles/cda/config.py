@@ -11,7 +11,12 @@ cda:
   # upload statistics (hie report uploads): what hospitals must upload, and when the day is rolled up
   required: [C0002, C0049, C0053]   # the document types every institution must upload
   institutions:
-    - {code: 12320100MB1234567X, name: 某市第一人民医院, declared: [C0002, C0006, C0007, C0049, C0053]}
+    - code: 12320100MB1234567X
+      name: 某市第一人民医院
+      declared: [C0002, C0006, C0007, C0049, C0053]
+      # its patient id in documents, by root in order of preference (病案号, 健康档案号, 住院号,
+      # 门诊号): a document of a patient the EMPI does not know registers the patient
+      patient_id_roots: [2.16.156.10011.1.13, 2.16.156.10011.1.2, 2.16.156.10011.1.12, 2.16.156.10011.1.11]
   timezone: Asia/Shanghai           # the day an upload counts for
   rollup_at: "00:30"                # the daily roll-up of the day before (local time)
 """
@@ -30,6 +35,7 @@ from profiles.cda.checks import DEFAULT_ROOTS
 __all__ = ["CdaConfig", "Institution"]
 
 _CODE = re.compile(r"^C\d{4}$")
+_OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
 
 
 class Institution(BaseModel):
@@ -38,6 +44,20 @@ class Institution(BaseModel):
     code: str = Field(min_length=1, description="组织机构代码 (the custodian id under 2.16.156.10011.1.5)")
     name: str = Field("", description="for the report")
     declared: list[str] = Field(default_factory=list, description="the document types it undertook to upload")
+    patient_id_roots: list[str] = Field(
+        default_factory=list,
+        description="which of a document's patientRole ids is its patient id, by root, in order of "
+        "preference (2.16.156.10011.1.13 病案号, .1.2 健康档案号...): with them, a document of a "
+        "patient the EMPI does not know registers the patient, under the first it carries",
+    )
+
+    @field_validator("patient_id_roots")
+    @classmethod
+    def _oids(cls, roots: list[str]) -> list[str]:
+        wrong = [r for r in roots if not _OID.match(r)]
+        if wrong:
+            raise ValueError(f"not OIDs: {', '.join(wrong)}")
+        return roots
 
     @field_validator("declared")
     @classmethod

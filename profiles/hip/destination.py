@@ -11,7 +11,10 @@ with its first errors (rule, line, message) and kept with its whole report; an a
 registered in the XDS.b registry and repository under the patient's platform id (its ID-card number
 in ``2.16.156.10011.1.3``, which the EMPI must know), with the DocumentEntry the ``cda-xds-metadata``
 mapping derives from its header. Its uniqueId is the 文档流水号 made an OID (``2.25.`` and a hash of
-it), so the same document uploaded twice is registered once. Every upload, accepted or not, is a
+it), so the same document uploaded twice is registered once. A patient the EMPI does not know is
+first registered from the document (``cda-patient`` mapping) when the hospital names its patient id's
+root (``cda.institutions[].patient_id_roots``), as a feed from the uploading system; patient and
+document are registered in one savepoint, both or neither. Every upload, accepted or not, is a
 row of ``cda_uploads`` (what the upload statistics count) and an ATNA import record.
 
 **PatientInfoRegister**, **PatientInfoUpdate** and **PatientInfoMerge** (``PRPA_IN201311UV02``,
@@ -31,6 +34,7 @@ names is answered AE too. Nothing here raises: every problem is an answer the ho
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -50,17 +54,19 @@ from engine.errors import MessageError
 from engine.hl7v2.peek import Header
 from engine.message import Message
 from engine.services import Services
-from engine.store.db import utcnow
+from engine.store.db import savepoint, utcnow
 from engine.store.writer import insert_rows
 from ihe import atna
 from ihe._soap import SoapFault
 from ihe._xsd import XSD_DIR
 from ihe.iti41 import DocumentMetadata, provide_request
-from profiles.canonical import AdtEvent, Coded, DocumentEntry
+from profiles.canonical import AdtEvent, Coded, DocumentEntry, Identifier
+from profiles.cda.config import CdaConfig
 from profiles.cda.report import Report
 from profiles.cda.schema import uploads
 from profiles.cda.setup import validator_for
 from profiles.empi.actor import EmpiActor
+from profiles.empi.domains import V3_PATIENT_ID
 from profiles.hip.config import HipConfig
 from profiles.hip.patient_query import query_response, read_patient_query
 from profiles.hip.payloads import DocumentUpload, PayloadError, read_document_upload
@@ -82,6 +88,15 @@ _OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 _SHOWN = 5  # errors named in an AE; the stored report has all of them
 _SERVICE_SCHEMAS = XSD_DIR / "china-hip" / "services"
 _METADATA = "cda-xds-metadata"
+_DOCUMENT_PATIENT = "cda-patient"
+_REGISTERED = "the patient was registered in the master patient index"
+_UNKNOWN = "the patient is not known to the master patient index"
+
+
+class _Undone(Exception):
+    """Rolls back the savepoint of an upload whose document was refused after its patient was fed."""
+
+
 # service -> the message it takes, the mapping to AdtEvent, the ITI-8 trigger the EMPI applies
 _PATIENT_FEEDS = {
     "PatientInfoRegister": ("PRPA_IN201311UV02", "v3-patient-register", "A04"),
@@ -112,6 +127,9 @@ class _Prepared:
     found: list[str] = field(default_factory=list)  # the patients a query returned (its audit record)
     query: str = ""  # the query as asked (its audit record)
     feed: PreparedFeed | None = None  # PatientInfoRegister / PatientInfoUpdate: the EMPI's feed
+    # DocumentRegister of a hospital with patient_id_roots: its patient's registration, applied
+    # only if the EMPI does not know them (or why it could not be prepared)
+    registration: tuple[PreparedFeed, Header] | str | None = None
     header: Header | None = None  # the feed as the EMPI sees it (the V3 sender as its source)
 
 
@@ -334,12 +352,51 @@ class HipServiceDestination(Destination):
         entry = result.output
         assert isinstance(entry, DocumentEntry)
         prepared.entry = entry
+        prepared.registration = self._registration(upload.document, prepared)
         request = provide_request(self._metadata(entry), inline=upload.document)
         provided = prepared.provided = self.xds.repository.provide(request, Package(b""))
         if provided.errors:
             prepared.refusal = "document metadata: " + "; ".join(
                 f"{e.code}: {e.context}" for e in provided.errors
             )
+
+    def _registration(self, document: bytes, prepared: _Prepared) -> tuple[PreparedFeed, Header] | str | None:
+        """The document's patient as an EMPI feed, from the uploading hospital, when the hospital
+        says which of a document's ids is its patient id (``cda.institutions[].patient_id_roots``);
+        the feed is applied only if the EMPI does not know the patient. A reason (str) when it cannot
+        be prepared: it matters only then."""
+        code = prepared.institution[0]
+        settings = next((i for i in self.app.section("cda", CdaConfig).institutions if i.code == code), None)
+        if settings is None or not settings.patient_id_roots:
+            return None
+        try:
+            event = self.app.mapping_catalog().get(_DOCUMENT_PATIENT).run(document).output
+        except MessageError as exc:
+            return exc.text
+        assert isinstance(event, AdtEvent)
+        ids = {i.system: i for i in event.patient.identifiers}
+        chosen = next((ids[root] for root in settings.patient_id_roots if root in ids), None)
+        if chosen is None:
+            return f"the document has no patient id of root {', '.join(settings.patient_id_roots)}"
+        # the hospital's patient id, as its V3 messages carry it: the EMPI finds its domain by institution
+        event.patient.identifiers = [
+            Identifier(value=chosen.value, system=V3_PATIENT_ID, namespace=code, type="PI")
+        ]
+        sender = prepared.wrapper.sender if prepared.wrapper else ""
+        header = Header(
+            "|",
+            "^",
+            "~",
+            "&",
+            sending_application=sender,
+            sending_facility=code,
+            message_code="ADT",
+            trigger_event="A04",
+        )
+        try:
+            return self.empi.manager.prepare(event, header), header
+        except MessageError as exc:
+            return exc.text
 
     def _metadata(self, entry: DocumentEntry) -> DocumentMetadata:
         confidentiality = entry.confidentiality[0] if entry.confidentiality else None
@@ -377,18 +434,27 @@ class HipServiceDestination(Destination):
         unique_id = None
         events: list[audit.AuditEvent] = []
         patient = ""
+        changed = False
         if refusal is None and prepared.provided is not None:
-            registered = self.xds.repository.register_in(conn, prepared.provided, out.message_id)
-            if registered.errors:
-                refusal = "document not registered: " + "; ".join(
-                    _registry_reason(e.code, e.context) for e in registered.errors
-                )
-            else:
-                unique_id = (
-                    prepared.provided.submission.documents[0].unique_id
-                    if prepared.provided.submission
-                    else None
-                )
+            # the patient's registration (if needed) and the document's, both or neither
+            registration_events: list[audit.AuditEvent] = []
+            with contextlib.suppress(_Undone), savepoint(conn):
+                if prepared.entry is not None and prepared.registration is not None:
+                    refusal, changed = self._register_patient(conn, out, prepared, registration_events)
+                if refusal is None:
+                    registered = self.xds.repository.register_in(conn, prepared.provided, out.message_id)
+                    if registered.errors:
+                        refusal = "document not registered: " + "; ".join(
+                            _registry_reason(e.code, e.context) for e in registered.errors
+                        )
+                    elif prepared.provided.submission is not None:
+                        unique_id = prepared.provided.submission.documents[0].unique_id
+                if refusal is not None and changed:
+                    changed = False
+                    registration_events.clear()
+                    prepared.details = [d for d in prepared.details if d != _REGISTERED]
+                    raise _Undone  # the patient's registration goes with the refused document
+            events += registration_events
         if prepared.entry is not None:
             patient = f"{prepared.entry.patient_id.value}^^^&{prepared.entry.patient_id.system}&ISO"
         if prepared.upload is not None:
@@ -413,7 +479,58 @@ class HipServiceDestination(Destination):
         answer = acknowledgement(
             prepared.wrapper, "AE" if refusal else "AA", details, device_id=self.config.device_id
         )
-        return SendResult(sent=out.raw, response=answer.encode("utf-8"), refused=refusal, audit=tuple(events))
+        return SendResult(
+            sent=out.raw,
+            response=answer.encode("utf-8"),
+            refused=refusal,
+            audit=tuple(events),
+            after_commit=self.empi.manager.wake_subscribers if changed and not refusal else None,
+        )
+
+    def _register_patient(
+        self, conn: Connection, out: Outbound, prepared: _Prepared, events: list[audit.AuditEvent]
+    ) -> tuple[str | None, bool]:
+        """The uploaded document's patient registered in the EMPI, in this transaction, if the EMPI
+        does not know them yet: (a refusal, whether persons changed)."""
+        entry = prepared.entry
+        assert entry is not None
+        cx = f"{entry.patient_id.value}^^^&{entry.patient_id.system}&ISO"
+        if self.xds.patients.person_of(conn, cx) is not None:
+            return None, False
+        if not isinstance(prepared.registration, tuple):
+            return (
+                f"{_UNKNOWN}, and cannot be registered: {prepared.registration}",
+                False,
+            )
+        feed, header = prepared.registration
+        us = f"{self.app.engine.name}|{self.app.engine.facility}"
+        try:
+            answer = self.empi.manager.feed_in(conn, feed, out.message_id)
+        except MessageError as exc:
+            events.append(
+                atna.feed_event(
+                    header,
+                    us=us,
+                    patients=[],
+                    action="C",
+                    outcome=audit.Outcome.MINOR_FAILURE,
+                    description=exc.text,
+                    channel_id=out.channel_id,
+                    message_id=out.message_id,
+                )
+            )
+            return (
+                f"{_UNKNOWN}, and cannot be registered: {exc.text}",
+                False,
+            )
+        events += [
+            atna.feed_event(
+                header, us=us, patients=[i], action=a, channel_id=out.channel_id, message_id=out.message_id
+            )
+            for i, a in answer.identities
+        ]
+        prepared.details.insert(0, _REGISTERED)
+        return None, bool(answer.changed_persons)
 
     def _answer_query(self, out: Outbound, prepared: _Prepared) -> SendResult:
         """The query's answer (or AE), and its ITI-21-like audit record: who asked, which patients."""

@@ -29,7 +29,9 @@ CHANNELS = ("pix-feed", "xds-registry", "xds-repository", "hip")
 CDA_DIR = ROOT / "tests" / "data" / "cda" / "valid"
 
 
-def register_message(document: bytes, code: str = "C0053", *, title: str = "出院小结") -> str:
+def register_message(
+    document: bytes, code: str = "C0053", *, title: str = "出院小结", sender: str = "HOSP-A-EMR"
+) -> str:
     """RCMR_IN000002UV02 (电子病历文档注册, services/DocumentRegister.xsd) carrying ``document``."""
     now = dt.datetime(2026, 12, 4, 9, 30).strftime("%Y%m%d%H%M%S")
     encoded = base64.b64encode(document).decode("ascii")
@@ -43,7 +45,7 @@ def register_message(document: bytes, code: str = "C0053", *, title: str = "出�
   <receiver typeCode="RCV"><device classCode="DEV" determinerCode="INSTANCE"><id>
     <item root="2.16.156.10011.2.5.1.3" extension="HIE-CITY-PLATFORM"/></id></device></receiver>
   <sender typeCode="SND"><device classCode="DEV" determinerCode="INSTANCE"><id>
-    <item root="2.16.156.10011.2.5.1.3" extension="HOSP-A-EMR"/></id></device></sender>
+    <item root="2.16.156.10011.2.5.1.3" extension="{sender}"/></id></device></sender>
   <controlActProcess classCode="CACT" moodCode="EVN">
     <subject typeCode="SUBJ">
       <clinicalDocument classCode="DOCCLIN" moodCode="EVN">

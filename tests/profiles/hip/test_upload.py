@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from engine.cli.main import main
 from engine.store.schema import deliveries, messages
+from profiles.empi.schema import persons, records
 from profiles.xds.schema import documents, repository_documents
 from tests.engine.connectors.mllp_peers import rows
 from tests.profiles.cda.test_validator import BREAKING, edit
@@ -112,9 +113,9 @@ async def test_the_older_message_generation_and_soap_1_1(hip: Hip) -> None:
         ("S0014", register_message(C0053.replace(b'code="C0053"', b'code="C0099"')), "document.code"),
         ("S0014", register_message(C0053, code="C0049"), "message.document-code"),
         (
-            "S0014",
-            register_message(C0053.replace(NID_A.encode(), b"11010519491231002X")),
-            "XDSUnknownPatientId: the patient is not known to the master patient index",
+            "S0014",  # a patient the EMPI does not know, from a system that may not register them
+            register_message(C0053.replace(NID_A.encode(), b"11010519491231002X"), sender="SOME-SYSTEM"),
+            "not known to the master patient index, and cannot be registered",
         ),
         ("S0014", "<PRPA_IN201311UV02 xmlns='urn:hl7-org:v3'/>", "is RCMR_IN000002UV02"),
     ],
@@ -227,3 +228,49 @@ async def test_hie_hip_upload_and_call(hip: Hip, tmp_path: Path) -> None:
     args = ["hip", "call", "S9999", str(message), "--config", str(hip.config)]
     result = await asyncio.to_thread(CliRunner().invoke, main, args)
     assert result.exit_code == 1 and "AE" in result.output and "S9999" in result.output
+
+
+LIN = "320508199007210240"  # 林秀英, 1990-07-21, female: not known to the EMPI
+
+
+def of_another_patient(document: bytes = C0053) -> bytes:
+    """The sample for 林秀英, whom the EMPI does not know yet."""
+    return (
+        document.replace(NID_A.encode(), LIN.encode())
+        .replace("欧阳明轩".encode(), "林秀英".encode())
+        .replace(
+            b'code="1" codeSystem="2.16.156.10011.2.3.3.4"', b'code="2" codeSystem="2.16.156.10011.2.3.3.4"'
+        )
+        .replace("男性".encode(), "女性".encode())
+        .replace(b'birthTime value="19850312"', b'birthTime value="19900721"')
+    )
+
+
+async def test_an_unknown_patient_is_registered_from_their_document(hip: Hip) -> None:
+    code, details = await hip.upload(of_another_patient())
+    assert code == "AA", details
+    assert "the patient was registered in the master patient index" in details
+    with hip.rt.services.db.connect() as conn:
+        fed = conn.execute(
+            select(records.c.domain, records.c.value, persons.c.national_id)
+            .join(persons, persons.c.id == records.c.person_id)
+            .where(persons.c.national_id == LIN)
+        ).all()
+    # hospital A's 健康档案号 (the first of its patient_id_roots the document carries) in its domain
+    assert [tuple(r) for r in fed] == [("hospital-a", "320102000000123456", LIN)]
+    (entry,) = [e for e in registered(hip) if e["patient_id"].startswith(LIN)]
+    assert entry["status"] == "Approved"
+    # the next document of the same patient needs no registration
+    again = await hip.upload(
+        of_another_patient((CDA_DIR / "C0049.xml").read_bytes()), code="C0049", title="出院记录"
+    )
+    assert again[0] == "AA" and "the patient was registered in the master patient index" not in again[1]
+
+
+async def test_a_patient_registered_for_a_refused_document_is_not_kept(hip: Hip) -> None:
+    assert (await hip.upload(C0053))[0] == "AA"
+    # another patient's document under the 文档流水号 already registered: XDSNonIdenticalHash
+    code, details = await hip.upload(of_another_patient())
+    assert code == "AE" and "XDSNonIdenticalHash" in details[0], details
+    with hip.rt.services.db.connect() as conn:
+        assert conn.execute(select(persons.c.id).where(persons.c.national_id == LIN)).all() == []
