@@ -439,8 +439,9 @@ class HipServiceDestination(Destination):
             # the patient's registration (if needed) and the document's, both or neither
             registration_events: list[audit.AuditEvent] = []
             with contextlib.suppress(_Undone), savepoint(conn):
+                fed = False
                 if prepared.entry is not None and prepared.registration is not None:
-                    refusal, changed = self._register_patient(conn, out, prepared, registration_events)
+                    refusal, fed, changed = self._register_patient(conn, out, prepared, registration_events)
                 if refusal is None:
                     registered = self.xds.repository.register_in(conn, prepared.provided, out.message_id)
                     if registered.errors:
@@ -449,7 +450,7 @@ class HipServiceDestination(Destination):
                         )
                     elif prepared.provided.submission is not None:
                         unique_id = prepared.provided.submission.documents[0].unique_id
-                if refusal is not None and changed:
+                if refusal is not None and fed:
                     changed = False
                     registration_events.clear()
                     prepared.details = [d for d in prepared.details if d != _REGISTERED]
@@ -489,19 +490,16 @@ class HipServiceDestination(Destination):
 
     def _register_patient(
         self, conn: Connection, out: Outbound, prepared: _Prepared, events: list[audit.AuditEvent]
-    ) -> tuple[str | None, bool]:
+    ) -> tuple[str | None, bool, bool]:
         """The uploaded document's patient registered in the EMPI, in this transaction, if the EMPI
-        does not know them yet: (a refusal, whether persons changed)."""
+        does not know them yet: (a refusal, whether they were fed, whether persons changed)."""
         entry = prepared.entry
         assert entry is not None
         cx = f"{entry.patient_id.value}^^^&{entry.patient_id.system}&ISO"
         if self.xds.patients.person_of(conn, cx) is not None:
-            return None, False
+            return None, False, False
         if not isinstance(prepared.registration, tuple):
-            return (
-                f"{_UNKNOWN}, and cannot be registered: {prepared.registration}",
-                False,
-            )
+            return f"{_UNKNOWN}, and cannot be registered: {prepared.registration}", False, False
         feed, header = prepared.registration
         us = f"{self.app.engine.name}|{self.app.engine.facility}"
         try:
@@ -522,6 +520,7 @@ class HipServiceDestination(Destination):
             return (
                 f"{_UNKNOWN}, and cannot be registered: {exc.text}",
                 False,
+                False,
             )
         events += [
             atna.feed_event(
@@ -530,7 +529,7 @@ class HipServiceDestination(Destination):
             for i, a in answer.identities
         ]
         prepared.details.insert(0, _REGISTERED)
-        return None, bool(answer.changed_persons)
+        return None, True, bool(answer.changed_persons)
 
     def _answer_query(self, out: Outbound, prepared: _Prepared) -> SendResult:
         """The query's answer (or AE), and its ITI-21-like audit record: who asked, which patients."""
