@@ -215,6 +215,15 @@ class Phase:
         ordered = sorted(self.latencies_ms)
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
+    def report(self, store: str) -> None:
+        """The phase's figures as it ends, and its first bad answer if any."""
+        print(
+            f"  [{store}] {self.name}: {self.rate:,.0f}/s, p50 {self.pct(50):.1f} ms, "
+            f"p99 {self.pct(99):.1f} ms, {len(self.bad)} bad of {self.done:,}"
+        )
+        if self.bad:
+            print(f"    first bad answer: {self.bad[0]!r}")
+
 
 async def drive(
     port: int, clients: int, seconds: float, make: Callable[[int, int], tuple[bytes, str]], phase: Phase
@@ -323,12 +332,7 @@ def run_store(label: str, store: str, args: argparse.Namespace, csv_path: Path) 
                     phase = Phase(name)
                     asyncio.run(drive(port, args.clients, args.seconds, make, phase))
                     out[name] = phase
-                    print(
-                        f"  [{label}] {name}: {phase.rate:,.0f}/s, p50 {phase.pct(50):.1f} ms, "
-                        f"p99 {phase.pct(99):.1f} ms, {len(phase.bad)} bad of {phase.done:,}"
-                    )
-                    if phase.bad:
-                        print(f"    first bad answer: {phase.bad[0]!r}")
+                    phase.report(label)
             finally:
                 proc.terminate()
                 proc.wait(30)
@@ -336,6 +340,51 @@ def run_store(label: str, store: str, args: argparse.Namespace, csv_path: Path) 
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return out
+
+
+Cell = Callable[[dict[str, object]], str]
+
+
+def stores_of(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The stores to measure, as (label, store URL; empty for the embedded SQLite)."""
+    stores = []
+    if args.sqlite or not args.postgres:
+        stores.append(("sqlite", ""))
+    if args.postgres:
+        stores.append(("postgresql", args.store_url))
+    return stores
+
+
+def load_rate(result: dict[str, object]) -> str:
+    return f"{int(str(result['load_rows'])) / float(str(result['load_s'])):,.0f}"
+
+
+def summary(
+    results: list[dict[str, object]], first: list[tuple[str, Cell, str]], phases: list[tuple[str, str]]
+) -> None:
+    """The closing table: one column per store, the ``first`` rows, each phase's rate, latency
+    and bad answers against its target, and the database's size."""
+    print(f"{'':28}" + "".join(f"{r['store']!s:>16}" for r in results) + "   target")
+
+    def row(label: str, cell: Cell, target: str) -> None:
+        print(f"{label:28}" + "".join(f"{cell(r):>16}" for r in results) + f"   {target}")
+
+    def phase(r: dict[str, object], name: str) -> Phase | None:
+        found = r.get(name)
+        return found if isinstance(found, Phase) else None
+
+    for label, cell, target in first:
+        row(label, cell, target)
+    for name, target in phases:
+        row(f"{name} requests/s", lambda r, n=name: f"{p.rate:,.0f}" if (p := phase(r, n)) else "-", target)
+        row(
+            f"{name} p50 / p99 (ms)",
+            lambda r, n=name: f"{p.pct(50):.1f} / {p.pct(99):.1f}" if (p := phase(r, n)) else "-",
+            "",
+        )
+        row(f"{name} bad answers", lambda r, n=name: str(len(p.bad)) if (p := phase(r, n)) else "-", "0")
+    row("database after load (MB)", lambda r: f"{float(str(r['db_mb_loaded'])):,.0f}", "")
+    row("database at the end (MB)", lambda r: f"{float(str(r.get('db_mb_after', 0))):,.0f}", "")
 
 
 def main() -> None:
@@ -354,11 +403,7 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="measure on a fresh PostgreSQL database too")
     parser.add_argument("--store-url", default=os.environ.get("HIE_BENCH_PG", DEFAULT_PG))
     args = parser.parse_args()
-    stores = []
-    if args.sqlite or not args.postgres:
-        stores.append(("sqlite", ""))
-    if args.postgres:
-        stores.append(("postgresql", args.store_url))
+    stores = stores_of(args)
     work = Path(tempfile.mkdtemp(prefix="hie-empi-csv-"))
     try:
         csv_path = work / "persons.csv"
@@ -371,27 +416,14 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     print()
     print(f"EMPI, {args.persons:,} persons, {args.clients} clients, {args.seconds:g} s per phase")
-    print(f"{'':28}" + "".join(f"{r['store']!s:>16}" for r in results) + "   target")
-
-    def row(label: str, cell: Callable[[dict[str, object]], str], target: str) -> None:
-        print(f"{label:28}" + "".join(f"{cell(r):>16}" for r in results) + f"   {target}")
-
-    row("load (minutes)", lambda r: f"{float(str(r['load_s'])) / 60:.1f}", "< 10")
-    row("load (records/s)", lambda r: f"{int(str(r['load_rows'])) / float(str(r['load_s'])):,.0f}", "")
-    for name, target in (
-        ("ITI-9", ">= 500/s, p99 < 20 ms"),
-        ("ITI-21", ">= 500/s, p99 < 20 ms"),
-        ("ITI-8", ">= 500/s"),
-    ):
-        row(f"{name} requests/s", lambda r, n=name: f"{r[n].rate:,.0f}" if n in r else "-", target)  # type: ignore[attr-defined]
-        row(
-            f"{name} p50 / p99 (ms)",
-            lambda r, n=name: f"{r[n].pct(50):.1f} / {r[n].pct(99):.1f}" if n in r else "-",
-            "",
-        )  # type: ignore[attr-defined]
-        row(f"{name} bad answers", lambda r, n=name: str(len(r[n].bad)) if n in r else "-", "0")  # type: ignore[attr-defined]
-    row("database after load (MB)", lambda r: f"{float(str(r['db_mb_loaded'])):,.0f}", "")
-    row("database at the end (MB)", lambda r: f"{float(str(r.get('db_mb_after', 0))):,.0f}", "")
+    summary(
+        results,
+        [
+            ("load (minutes)", lambda r: f"{float(str(r['load_s'])) / 60:.1f}", "< 10"),
+            ("load (records/s)", load_rate, ""),
+        ],
+        [("ITI-9", ">= 500/s, p99 < 20 ms"), ("ITI-21", ">= 500/s, p99 < 20 ms"), ("ITI-8", ">= 500/s")],
+    )
 
 
 if __name__ == "__main__":

@@ -46,7 +46,17 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench.empi_throughput import DEFAULT_PG, Phase, database_mb, load, person, write_csv  # noqa: E402
+from bench.empi_throughput import (  # noqa: E402
+    DEFAULT_PG,
+    Phase,
+    database_mb,
+    load,
+    load_rate,
+    person,
+    stores_of,
+    summary,
+    write_csv,
+)
 from bench.mllp_throughput import _wait_port, free_port, pg_database  # noqa: E402
 
 NATIONAL = "2.16.156.10011.1.3"
@@ -374,12 +384,7 @@ def run_store(label: str, store: str, args: argparse.Namespace, csv_path: Path) 
                     phase = Phase(name)
                     asyncio.run(drive(url, clients, args.seconds, make, check, phase))
                     out[name] = phase
-                    print(
-                        f"  [{label}] {name}: {phase.rate:,.0f}/s, p50 {phase.pct(50):.1f} ms, "
-                        f"p99 {phase.pct(99):.1f} ms, {len(phase.bad)} bad of {phase.done:,}"
-                    )
-                    if phase.bad:
-                        print(f"    first bad answer: {phase.bad[0]!r}")
+                    phase.report(label)
             finally:
                 proc.terminate()
                 proc.wait(30)
@@ -403,11 +408,7 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="measure on a fresh PostgreSQL database too")
     parser.add_argument("--store-url", default=os.environ.get("HIE_BENCH_PG", DEFAULT_PG))
     args = parser.parse_args()
-    stores = []
-    if args.sqlite or not args.postgres:
-        stores.append(("sqlite", ""))
-    if args.postgres:
-        stores.append(("postgresql", args.store_url))
+    stores = stores_of(args)
     work = Path(tempfile.mkdtemp(prefix="hie-xds-csv-"))
     try:
         csv_path = work / "persons.csv"
@@ -420,41 +421,16 @@ def main() -> None:
         f"XDS.b, {args.patients:,} patients x {args.per_patient} entries, {args.clients} clients, "
         f"{args.seconds:g} s per phase"
     )
-    print(f"{'':28}" + "".join(f"{r['store']!s:>16}" for r in results) + "   target")
-
-    def row(label: str, cell: Callable[[dict[str, object]], str], target: str) -> None:
-        print(f"{label:28}" + "".join(f"{cell(r):>16}" for r in results) + f"   {target}")
-
-    row(
-        "registry load (entries/s)",
-        lambda r: f"{int(str(r['load_rows'])) / float(str(r['load_s'])):,.0f}",
-        "",
+    summary(
+        results,
+        [("registry load (entries/s)", load_rate, "")],
+        [
+            ("ITI-18 1 client", "p99 < 30 ms"),
+            ("ITI-18", "p99 < 30 ms"),
+            ("ITI-41", ">= 100/s (50 KB)"),
+            ("ITI-43", ">= 100/s (1 MB)"),
+        ],
     )
-
-    def phase(r: dict[str, object], name: str) -> Phase | None:
-        found = r.get(name)
-        return found if isinstance(found, Phase) else None
-
-    def rate(name: str) -> Callable[[dict[str, object]], str]:
-        return lambda r: f"{p.rate:,.0f}" if (p := phase(r, name)) else "-"
-
-    def latency(name: str) -> Callable[[dict[str, object]], str]:
-        return lambda r: f"{p.pct(50):.1f} / {p.pct(99):.1f}" if (p := phase(r, name)) else "-"
-
-    def bad(name: str) -> Callable[[dict[str, object]], str]:
-        return lambda r: str(len(p.bad)) if (p := phase(r, name)) else "-"
-
-    for name, target in (
-        ("ITI-18 1 client", "p99 < 30 ms"),
-        ("ITI-18", "p99 < 30 ms"),
-        ("ITI-41", ">= 100/s (50 KB)"),
-        ("ITI-43", ">= 100/s (1 MB)"),
-    ):
-        row(f"{name} requests/s", rate(name), target)
-        row(f"{name} p50 / p99 (ms)", latency(name), "")
-        row(f"{name} bad answers", bad(name), "0")
-    row("database after load (MB)", lambda r: f"{float(str(r['db_mb_loaded'])):,.0f}", "")
-    row("database at the end (MB)", lambda r: f"{float(str(r.get('db_mb_after', 0))):,.0f}", "")
 
 
 if __name__ == "__main__":

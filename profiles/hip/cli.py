@@ -19,7 +19,7 @@ import httpx
 from lxml import etree
 
 from engine.cli.common import load_or_exit
-from profiles.hip.messages import call_envelope, document_register
+from profiles.hip.messages import SENDER, call_envelope, document_register
 from profiles.hip.v3 import V3
 
 __all__ = ["hip"]
@@ -76,7 +76,7 @@ def hip() -> None:
 @hip.command("upload")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--action", default="S0014", show_default=True, help="the action naming DocumentRegister")
-@click.option("--sender", default="HIS", show_default=True, help="the sending system's id")
+@click.option("--sender", default=SENDER, show_default=True, help="the sending system's id")
 @click.option("--url", help="the service's address (default: the configuration's hip:// channel)")
 @click.option("--config", "-c", "config", type=click.Path(path_type=Path), default=None)
 def upload(files: tuple[Path, ...], action: str, sender: str, url: str | None, config: Path | None) -> None:

@@ -196,6 +196,11 @@ class HipServiceDestination(Destination):
             raise RuntimeError("the hip-service destination was not attached to the engine's services")
         return self._xds
 
+    @property
+    def us(self) -> str:
+        """Our participant id in audit records: the engine's application|facility."""
+        return f"{self.app.engine.name}|{self.app.engine.facility}"
+
     def inline_mode(self, msg: Message) -> InlineMode:
         return "store"
 
@@ -464,7 +469,7 @@ class HipServiceDestination(Destination):
                 atna.xds_submission_event(
                     "ITI-41",
                     requestor=out.peer,
-                    us=f"{self.app.engine.name}|{self.app.engine.facility}",
+                    us=self.us,
                     patient=patient,
                     submission_set=unique_id or "",
                     outcome=audit.Outcome.MINOR_FAILURE if refusal else audit.Outcome.SUCCESS,
@@ -473,16 +478,29 @@ class HipServiceDestination(Destination):
                     message_id=out.message_id,
                 )
             )
-        details = [refusal] if refusal else []
-        if unique_id:
-            details.append(f"registered as {unique_id}")
-        details += prepared.details
-        answer = acknowledgement(
-            prepared.wrapper, "AE" if refusal else "AA", details, device_id=self.config.device_id
+        details = [f"registered as {unique_id}"] if unique_id else []
+        return self._acknowledged(out, prepared, refusal, details + prepared.details, events, changed)
+
+    def _acknowledged(
+        self,
+        out: Outbound,
+        prepared: _Prepared,
+        refusal: str | None,
+        details: list[str],
+        events: list[audit.AuditEvent],
+        changed: bool,
+    ) -> SendResult:
+        """The AA (or AE with the refusal first) for a stored message, its audit records, and the
+        subscribers' wake-up once committed when it changed the EMPI's persons."""
+        ack = acknowledgement(
+            prepared.wrapper,
+            "AE" if refusal else "AA",
+            ([refusal] if refusal else []) + details,
+            device_id=self.config.device_id,
         )
         return SendResult(
             sent=out.raw,
-            response=answer.encode("utf-8"),
+            response=ack.encode("utf-8"),
             refused=refusal,
             audit=tuple(events),
             after_commit=self.empi.manager.wake_subscribers if changed and not refusal else None,
@@ -501,33 +519,12 @@ class HipServiceDestination(Destination):
         if not isinstance(prepared.registration, tuple):
             return f"{_UNKNOWN}, and cannot be registered: {prepared.registration}", False, False
         feed, header = prepared.registration
-        us = f"{self.app.engine.name}|{self.app.engine.facility}"
         try:
             answer = self.empi.manager.feed_in(conn, feed, out.message_id)
         except MessageError as exc:
-            events.append(
-                atna.feed_event(
-                    header,
-                    us=us,
-                    patients=[],
-                    action="C",
-                    outcome=audit.Outcome.MINOR_FAILURE,
-                    description=exc.text,
-                    channel_id=out.channel_id,
-                    message_id=out.message_id,
-                )
-            )
-            return (
-                f"{_UNKNOWN}, and cannot be registered: {exc.text}",
-                False,
-                False,
-            )
-        events += [
-            atna.feed_event(
-                header, us=us, patients=[i], action=a, channel_id=out.channel_id, message_id=out.message_id
-            )
-            for i, a in answer.identities
-        ]
+            events += self._feed_events(out, header, [], exc.text)
+            return f"{_UNKNOWN}, and cannot be registered: {exc.text}", False, False
+        events += self._feed_events(out, header, answer.identities, None)
         prepared.details.insert(0, _REGISTERED)
         return None, True, bool(answer.changed_persons)
 
@@ -539,7 +536,7 @@ class HipServiceDestination(Destination):
             "ITI-21",
             header,
             prepared.query,
-            us=f"{self.app.engine.name}|{self.app.engine.facility}",
+            us=self.us,
             patients=prepared.found,
             outcome=audit.Outcome.MINOR_FAILURE if prepared.refusal else audit.Outcome.SUCCESS,
             description=prepared.refusal,
@@ -559,7 +556,6 @@ class HipServiceDestination(Destination):
         """The patient feed in the message's transaction, with its ITI-8 audit records."""
         header = prepared.header
         assert header is not None
-        us = f"{self.app.engine.name}|{self.app.engine.facility}"
         refusal = prepared.refusal
         changed = False
         events: list[audit.AuditEvent] = []
@@ -571,22 +567,21 @@ class HipServiceDestination(Destination):
             else:
                 changed = bool(answer.changed_persons)
                 prepared.details = [f"warning: {w}" for w in answer.warnings] + prepared.details
-                events += [
-                    atna.feed_event(
-                        header,
-                        us=us,
-                        patients=[cx],
-                        action=action,
-                        channel_id=out.channel_id,
-                        message_id=out.message_id,
-                    )
-                    for cx, action in answer.identities
-                ]
+                events += self._feed_events(out, header, answer.identities, None)
         if refusal is not None:
-            events.append(
+            events += self._feed_events(out, header, [], refusal)
+        return self._acknowledged(out, prepared, refusal, prepared.details, events, changed)
+
+    def _feed_events(
+        self, out: Outbound, header: Header, identities: list[tuple[str, str]], refusal: str | None
+    ) -> list[audit.AuditEvent]:
+        """The ITI-8-like audit records of a patient feed: one per identity it touched, or one
+        refused creation naming why."""
+        if refusal is not None:
+            return [
                 atna.feed_event(
                     header,
-                    us=us,
+                    us=self.us,
                     patients=[],
                     action="C",
                     outcome=audit.Outcome.MINOR_FAILURE,
@@ -594,18 +589,18 @@ class HipServiceDestination(Destination):
                     channel_id=out.channel_id,
                     message_id=out.message_id,
                 )
+            ]
+        return [
+            atna.feed_event(
+                header,
+                us=self.us,
+                patients=[cx],
+                action=action,
+                channel_id=out.channel_id,
+                message_id=out.message_id,
             )
-        details = ([refusal] if refusal else []) + prepared.details
-        ack = acknowledgement(
-            prepared.wrapper, "AE" if refusal else "AA", details, device_id=self.config.device_id
-        )
-        return SendResult(
-            sent=out.raw,
-            response=ack.encode("utf-8"),
-            refused=refusal,
-            audit=tuple(events),
-            after_commit=self.empi.manager.wake_subscribers if changed else None,
-        )
+            for cx, action in identities
+        ]
 
     def _record(
         self, conn: Connection, out: Outbound, prepared: _Prepared, refusal: str | None, unique_id: str | None

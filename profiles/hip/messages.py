@@ -29,13 +29,16 @@ def call_envelope(action: str, message: str) -> bytes:
     return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
 
 
+SENDER = "HIS-0001"  # a sending system id the assessment's schemas accept (7 characters or more)
+
+
 def document_register(
     document: bytes,
     *,
     code: str,
     title: str,
     document_id: str = "",
-    sender: str = "HIS-0001",
+    sender: str = SENDER,
     receiver: str = "HIE-CITY-PLATFORM",
     now: dt.datetime | None = None,
     header: etree._Element | None = None,

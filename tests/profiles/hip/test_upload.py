@@ -223,6 +223,9 @@ async def test_hie_hip_upload_and_call(hip: Hip, tmp_path: Path) -> None:
     assert result.output.count(": AA") == 2 and "broken.xml: AE" in result.output
     assert "header.patient-name" in result.output and "registered as 2.25." in result.output
     assert "schema" not in result.output  # what hie hip sends meets the assessment's schema
+    args = ["hip", "upload", str(CDA_DIR / "C0053.xml"), "--config", str(hip.config)]
+    result = await asyncio.to_thread(CliRunner().invoke, main, args)  # the default sender
+    assert result.exit_code == 0 and "schema" not in result.output, result.output
     message = tmp_path / "query.xml"
     message.write_text("<PRPA_IN201305UV02 xmlns='urn:hl7-org:v3'/>", "utf-8")
     args = ["hip", "call", "S9999", str(message), "--config", str(hip.config)]
