@@ -10,6 +10,10 @@
   another branch (``profiles/xds/migrations``).
 * ``CDA``: the ``cda:`` section, the ``cda-validate`` step, ``hie cda``, the check of the rule
   files, and the table of uploaded documents, a branch of its own (``profiles/cda``).
+* ``DICOM``: the ``dicom:`` section, the ``dicom://`` source (Storage, Verification and
+  Query/Retrieve SCP), the ``dicom-archive:`` destination that indexes what it receives, ``hie
+  dicom``, the reconciliation job, and the archive's index tables, a branch of their own
+  (``profiles/dicom``).
 * ``HIP``: the ``hip:`` section, the ``hip://`` source (the national ``HIPMessageServer`` SOAP
   service) and the ``hip-service:`` destination that answers it (``profiles/hip``).
 """
@@ -25,6 +29,11 @@ from profiles.cda.report_cli import report
 from profiles.cda.setup import validator_problems
 from profiles.cda.stats import ROLLUP
 from profiles.cda.step import CdaValidateStep
+from profiles.dicom.cli import dicom
+from profiles.dicom.config import DicomConfig
+from profiles.dicom.destination import DicomArchiveDestination
+from profiles.dicom.jobs import RECONCILE
+from profiles.dicom.source import DicomSource
 from profiles.empi.cli import empi
 from profiles.empi.config import EmpiConfig
 from profiles.hip.cli import hip
@@ -39,7 +48,7 @@ from profiles.xds.config import XdsConfig
 from profiles.xds.destinations import XdsRegistryDestination, XdsRepositoryDestination
 from profiles.xds.source import SoapSource
 
-__all__ = ["CDA", "HIP", "PLUGIN", "PLUGINS", "XDS"]
+__all__ = ["CDA", "DICOM", "HIP", "PLUGIN", "PLUGINS", "XDS"]
 
 PLUGIN = Plugin(
     name="ihe-actors",
@@ -77,4 +86,14 @@ HIP = Plugin(
     commands=[hip],
 )
 
-PLUGINS = [PLUGIN, XDS, CDA, HIP]
+DICOM = Plugin(
+    name="dicom",
+    sections={"dicom": DicomConfig},
+    sources=[DicomSource],
+    destinations=[DicomArchiveDestination],
+    commands=[dicom],
+    jobs=[RECONCILE],
+    migrations=Path(__file__).parent / "dicom" / "migrations",
+)
+
+PLUGINS = [PLUGIN, XDS, CDA, HIP, DICOM]

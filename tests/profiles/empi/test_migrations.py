@@ -15,6 +15,7 @@ from sqlalchemy import MetaData, insert, select
 from engine.store import schema as engine_schema
 from engine.store.db import migrate, open_engine
 from profiles.cda import schema as cda_schema
+from profiles.dicom import schema as dicom_schema
 from profiles.empi import schema
 from profiles.plugin import PLUGINS
 from profiles.xds import schema as xds_schema
@@ -25,7 +26,13 @@ MIGRATIONS = [p.migrations for p in PLUGINS if p.migrations is not None]
 def _differences(url: str) -> list[Any]:
     """What Alembic's autogenerate finds between the database and the tables the code declares."""
     declared = MetaData()
-    tables = (engine_schema.metadata, schema.metadata, xds_schema.metadata, cda_schema.metadata)
+    tables = (
+        engine_schema.metadata,
+        schema.metadata,
+        xds_schema.metadata,
+        cda_schema.metadata,
+        dicom_schema.metadata,
+    )
     for table in (t for m in tables for t in m.tables.values()):
         table.to_metadata(declared)
     eng = open_engine(url)
