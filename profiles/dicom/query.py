@@ -296,6 +296,8 @@ class Selected:
     sop_instance_uid: str
     path: str
     patient: str
+    sop_class_uid: str
+    transfer_syntax: str
 
 
 def instances_for(conn: Connection, ds: Dataset, *, patient_root: bool) -> list[Selected]:
@@ -310,6 +312,8 @@ def instances_for(conn: Connection, ds: Dataset, *, patient_root: bool) -> list[
             instances.c.study_uid,
             instances.c.sop_instance_uid,
             instances.c.path,
+            instances.c.sop_class_uid,
+            instances.c.transfer_syntax,
             studies.c.patient_id,
             studies.c.issuer,
         )
@@ -317,7 +321,10 @@ def instances_for(conn: Connection, ds: Dataset, *, patient_root: bool) -> list[
         .where(*conds)
         .order_by(instances.c.study_uid, instances.c.series_uid, instances.c.instance_number)
     )
-    return [Selected(r.study_uid, r.sop_instance_uid, r.path, _cx(r)) for r in conn.execute(stmt)]
+    return [
+        Selected(r.study_uid, r.sop_instance_uid, r.path, _cx(r), r.sop_class_uid, r.transfer_syntax)
+        for r in conn.execute(stmt)
+    ]
 
 
 def _cx(row: Any) -> str:

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pynetdicom import AE, _config, evt
+from pynetdicom import AE, _config, build_context, evt
 from pynetdicom.transport import ThreadedAssociationServer
 
 from engine import audit as engine_audit
@@ -67,7 +67,7 @@ from profiles.dicom.actor import DicomActor
 from profiles.dicom.archive import DatasetError, read_header
 from profiles.dicom.config import Peer, Service
 from profiles.dicom.destination import StoredInstance
-from profiles.dicom.query import PATIENT_ROOT, QueryError, find, instances_for
+from profiles.dicom.query import PATIENT_ROOT, QueryError, Selected, find, instances_for
 from profiles.dicom.sop_classes import QUERY_RETRIEVE, STORAGE, TRANSFER_SYNTAXES
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ NOT_AUTHORISED = 0x0124
 OUT_OF_RESOURCES = 0xA700
 DOES_NOT_MATCH = 0xA900
 CANNOT_UNDERSTAND = 0xC000
+UNABLE_TO_PROCESS = 0xC001  # C-FIND/C-GET failure (PS3.4 C.4.1.1.4): here, a peer not allowed to
 MOVE_DESTINATION_UNKNOWN = 0xA801
 SUBOPERATIONS_FAILED = 0xB000  # C-MOVE/C-GET warning: some sub-operations failed
 
@@ -357,7 +358,7 @@ class DicomSource(Source):
         request: Any = event.request
         sop_class = str(request.AffectedSOPClassUID)
         if self._permitted(event, "find") is False:
-            yield _status(NOT_AUTHORISED, f"{ae_title} may not query here").Status, None
+            yield UNABLE_TO_PROCESS, _comment(f"{ae_title} may not query here")
             return
         try:
             identifier = event.identifier
@@ -397,7 +398,7 @@ class DicomSource(Source):
             )
         yield SUCCESS, None
 
-    def _selected(self, event: Event) -> list[Any]:
+    def _selected(self, event: Event) -> list[Selected]:
         assert self._services is not None
         with self._services.reads.connect() as conn:
             return instances_for(
@@ -415,24 +416,40 @@ class DicomSource(Source):
         if destination is None or not destination.host or not destination.port:
             yield None, None  # pynetdicom answers 0xA801: Move Destination unknown
             return
-        yield destination.host, destination.port, {"ae_title": destination.ae_title}
-        yield from self._sub_operations(event, "C-MOVE", destination.ae_title, address)
+        selected: list[Selected] = []
+        refused: QueryError | None = None
+        try:
+            selected = self._selected(event)
+        except QueryError as exc:
+            refused = exc
+        # the sub-association proposes each SOP class in the transfer syntax it is archived in
+        # (nothing is transcoded), and Verification when there is nothing to send
+        pairs = sorted({(s.sop_class_uid, s.transfer_syntax) for s in selected})[:127]
+        contexts = [build_context(c, t) for c, t in pairs] or [build_context(VERIFICATION)]
+        yield destination.host, destination.port, {"ae_title": destination.ae_title, "contexts": contexts}
+        if refused is not None:
+            yield 0
+            yield refused.status, _comment(str(refused))
+            return
+        yield from self._sub_operations(event, "C-MOVE", destination.ae_title, address, selected)
 
     def _on_get(self, event: Event) -> Iterator[Any]:
         ae_title, address = self._peer_of(event.assoc)
         if self._permitted(event, "get") is False:
             yield 0
-            yield NOT_AUTHORISED, None
+            yield UNABLE_TO_PROCESS, _comment(f"{ae_title} may not retrieve here")
             return
-        yield from self._sub_operations(event, "C-GET", ae_title, address)
-
-    def _sub_operations(self, event: Event, operation: str, to_ae: str, address: str) -> Iterator[Any]:
         try:
             selected = self._selected(event)
         except QueryError as exc:
             yield 0
             yield exc.status, _comment(str(exc))
             return
+        yield from self._sub_operations(event, "C-GET", ae_title, address, selected)
+
+    def _sub_operations(
+        self, event: Event, operation: str, to_ae: str, address: str, selected: list[Selected]
+    ) -> Iterator[Any]:
         yield len(selected)
         sent: dict[str, tuple[str, int]] = {}
         for item in selected:
