@@ -59,6 +59,9 @@ class DocumentMetadata:
     author_person: str = ""
     author_institution: str = ""
     event_codes: list[str] = field(default_factory=list)
+    # urn:ihe:iti:xds:2013:referenceIdList (CXi values: a study's UID, an accession number...)
+    reference_ids: list[str] = field(default_factory=list)
+    replaces: str = ""  # the entryUUID of a DocumentEntry this document replaces (RPLC)
 
 
 def _uid() -> str:
@@ -129,6 +132,8 @@ def provide_request(
     _slot(doc, "creationTime", meta.creation_time or now)
     _slot(doc, "languageCode", meta.language)
     _slot(doc, "sourcePatientId", meta.patient_id)
+    if meta.reference_ids:
+        _slot(doc, "urn:ihe:iti:xds:2013:referenceIdList", *meta.reference_ids)
     _name(doc, meta.title)
     if meta.author_person or meta.author_institution:
         n[0] += 1
@@ -184,6 +189,15 @@ def provide_request(
         targetObject="Document01",
     )
     _slot(member, "SubmissionSetStatus", "Original")
+    if meta.replaces:
+        etree.SubElement(
+            objects,
+            f"{_R}Association",
+            id="Replaces01",
+            associationType="urn:ihe:iti:2007:AssociationType:RPLC",
+            sourceObject="Document01",
+            targetObject=meta.replaces,
+        )
 
     document = etree.SubElement(request, f"{{{XDSB}}}Document", id="Document01")
     if content_id is not None:

@@ -33,6 +33,7 @@ from profiles.dicom.cli import dicom
 from profiles.dicom.config import DicomConfig
 from profiles.dicom.destination import DicomArchiveDestination
 from profiles.dicom.jobs import RECONCILE
+from profiles.dicom.publish import PUBLISH
 from profiles.dicom.source import DicomSource
 from profiles.empi.cli import empi
 from profiles.empi.config import EmpiConfig
@@ -92,7 +93,7 @@ DICOM = Plugin(
     sources=[DicomSource],
     destinations=[DicomArchiveDestination],
     commands=[dicom],
-    jobs=[RECONCILE],
+    jobs=[RECONCILE, PUBLISH],
     migrations=Path(__file__).parent / "dicom" / "migrations",
 )
 

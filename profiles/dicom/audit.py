@@ -10,6 +10,8 @@ C-FIND           110112 Query                            E      the query's SOP 
                                                                 dataset (base64)
 C-MOVE, C-GET    110104 DICOM Instances Transferred      R      per study: the patient, the study
 refused peer     110113 Security Alert                   E      the calling AE title and address
+RAD-68 published 110106 Export                          R      the patient, the study, the
+                                                                manifest's SubmissionSet uniqueId
 ================ ======================================= ====== ==================================
 
 The peer is the source (110153) of what it sends and the destination (110152) of what it retrieves;
@@ -24,7 +26,7 @@ from datetime import UTC, datetime
 
 from engine import audit
 
-__all__ = ["instance_stored", "instances_retrieved", "query_event", "security_alert"]
+__all__ = ["instance_stored", "instances_retrieved", "manifest_published", "query_event", "security_alert"]
 
 TRANSFERRED: audit.EventId = ("110104", "DICOM Instances Transferred", "DCM")
 QUERY: audit.EventId = ("110112", "Query", "DCM")
@@ -148,4 +150,31 @@ def security_alert(*, peer_ae: str, peer_address: str, us: str, reason: str) -> 
         event_type="A-ASSOCIATE^Association^DICOM",
         outcome_description=reason,
         participants=_parties(peer_ae, peer_address, us, peer_sends=True),
+    )
+
+
+def manifest_published(
+    *, us: str, registry: str, patient: str, study_uid: str, submission_set: str, manifest_uid: str
+) -> audit.AuditEvent:
+    """RAD-68 at the Imaging Document Source (RAD TF-2 §4.68.5.1): the manifest sent for registration."""
+    return audit.AuditEvent(
+        event_id=audit.EXPORT,
+        action="R",
+        outcome=audit.Outcome.SUCCESS,
+        event_time=datetime.now(UTC),
+        event_type="RAD-68^Provide and Register Imaging Document Set - MTOM/XOP^IHE Transactions",
+        participants=[
+            audit.participant(us, requestor=True, role="110153"),
+            audit.participant(registry, requestor=False, role="110152"),
+        ],
+        objects=[
+            _patient(patient),
+            _study(study_uid, {"manifest": manifest_uid}),
+            {
+                "type": 2,
+                "role": 20,  # job
+                "id_type": "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd",  # SubmissionSet
+                "id": submission_set,
+            },
+        ],
     )

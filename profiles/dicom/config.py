@@ -15,6 +15,8 @@ dataset names no Issuer of Patient ID (0010,0021)::
           may: [store, find, move, get]
       check_peer_address: true         # a peer calling from another address is refused
       study_idle_seconds: 300          # XDS-I.b: a study quiet this long is published
+      publish: true                    # XDS-I.b: its KOS manifest registered (RAD-68), newer ones RPLC
+      imaging_source_id: 1.2.156.112600.1.2.2   # repositoryUniqueId of the RAD-69 endpoint
       reconcile_every_minutes: 5       # unknown patients looked up in the EMPI again
 
 A calling AE title that is not listed is refused at association (A-ASSOCIATE-RJ, "calling AE title
@@ -27,6 +29,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from profiles.empi.config import Oid
 
 __all__ = ["AeTitle", "DicomConfig", "Peer", "Service"]
 
@@ -67,6 +71,13 @@ class DicomConfig(BaseModel):
     check_peer_address: bool = Field(False, description="refuse a peer calling from an address not its host")
     accept_unknown_peers: bool = Field(False, description="accept any calling AE title (test benches only)")
     study_idle_seconds: float = Field(300, gt=0, description="XDS-I.b: publish a study quiet this long")
+    publish: bool = Field(
+        True, description="XDS-I.b: publish each quiet study's manifest in the XDS registry"
+    )
+    imaging_source_id: Oid = Field(
+        "1.2.156.112600.1.2.2",
+        description="the Imaging Document Source's repositoryUniqueId (RAD-69) and submissions' sourceId",
+    )
     reconcile_every_minutes: float = Field(
         5, gt=0, description="how often studies of patients the EMPI did not know are looked up again"
     )
