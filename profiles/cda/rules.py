@@ -152,7 +152,9 @@ def _declared(loc: Located, document: str | None, problems: list[ConfigProblem])
                 continue
             if kind == "sections":
                 test = f"{_BODY}[cda:code/@code='{value}']"
-                message = f"缺少 {name} 章节 (section LOINC {value})"
+                # a few WS/T 500 sections are coded with a data element, not LOINC (C0051)
+                system = "data element" if value.startswith("DE") else "LOINC"
+                message = f"缺少 {name} 章节 (section {system} {value})"
             elif kind == "entries":
                 test = f"{_BODY}//cda:*[cda:code/@code='{value}']"
                 message = f"缺少 {name} 条目 (entry {value})"
