@@ -32,9 +32,12 @@ from profiles.cda.step import CdaValidateStep
 from profiles.dicom.cli import dicom
 from profiles.dicom.config import DicomConfig
 from profiles.dicom.destination import DicomArchiveDestination
+from profiles.dicom.forward import DicomDestination
 from profiles.dicom.jobs import RECONCILE
 from profiles.dicom.publish import PUBLISH
+from profiles.dicom.rad69 import ImagingSourceDestination
 from profiles.dicom.source import DicomSource
+from profiles.dicom.wado import WadoSource
 from profiles.empi.cli import empi
 from profiles.empi.config import EmpiConfig
 from profiles.hip.cli import hip
@@ -90,8 +93,8 @@ HIP = Plugin(
 DICOM = Plugin(
     name="dicom",
     sections={"dicom": DicomConfig},
-    sources=[DicomSource],
-    destinations=[DicomArchiveDestination],
+    sources=[DicomSource, WadoSource],
+    destinations=[DicomArchiveDestination, DicomDestination, ImagingSourceDestination],
     commands=[dicom],
     jobs=[RECONCILE, PUBLISH],
     migrations=Path(__file__).parent / "dicom" / "migrations",

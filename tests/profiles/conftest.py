@@ -147,7 +147,7 @@ def deploy(tmp_path: Path, store_url: str, names: tuple[str, ...]) -> tuple[AppC
     for name in names:
         text = re.sub(r"127\.0\.0\.1:\d+", move, (ROOT / "channels" / f"{name}.yaml").read_text("utf-8"))
         source = text.split("destinations:")[0]
-        found = re.search(r"url: (?:mllp|http|soap|hip|dicom)://127\.0\.0\.1:(\d+)", source)
+        found = re.search(r"url: (?:mllp|http|soap|hip|dicom|wado)://127\.0\.0\.1:(\d+)", source)
         ports[name] = int(found.group(1)) if found else 0
         (tmp_path / "channels" / f"{name}.yaml").write_text(text, "utf-8")
     config = (ROOT / "config.yaml").read_text("utf-8")

@@ -122,6 +122,7 @@ async def dcmtk(*args: str | Path) -> Run:
 class Pacs:
     def __init__(self, rt: Runtime, ports: dict[str, int], folder: Path) -> None:
         self.rt = rt
+        self.ports = ports
         self.port = ports["pacs-store"]
         self.feed_port = ports["pix-feed"]
         self.folder = folder
@@ -159,8 +160,13 @@ class Pacs:
             return set(found)
 
 
-def configure(folder: Path, *, channel_extra: str = "", dicom_extra: str = "") -> None:
-    """Change the deployed sample: more source options, more ``dicom:`` settings."""
+def configure(
+    folder: Path, *, channel_extra: str = "", dicom_extra: str = "", destinations_extra: str = ""
+) -> None:
+    """Change the deployed sample: more source options, more ``dicom:`` settings, more destinations."""
+    if destinations_extra:
+        channel = folder / "channels" / "pacs-store.yaml"
+        channel.write_text(channel.read_text("utf-8") + destinations_extra)
     if channel_extra:
         channel = folder / "channels" / "pacs-store.yaml"
         text = channel.read_text("utf-8")
@@ -188,30 +194,18 @@ def move_peer_port(folder: Path, ae_title: str, port: int) -> None:
 
 @pytest.fixture
 async def pacs(tmp_path: Path, store_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Pacs]:
-    deploy(tmp_path, store_url, ("pix-feed", "pacs-store"))
+    """``@pytest.mark.pacs(channels=(...), channel_extra=..., dicom_extra=...)``: more sample channels
+    (``pacs.ports`` has their ports), more source options, more ``dicom:`` settings."""
     marker = request.node.get_closest_marker("pacs")
-    if marker is not None:
-        configure(tmp_path, **marker.kwargs)
+    settings = dict(marker.kwargs) if marker is not None else {}
+    more = tuple(settings.pop("channels", ()))
+    _, ports = deploy(tmp_path, store_url, ("pix-feed", "pacs-store", *more))
+    configure(tmp_path, **settings)
     move_peer_port(tmp_path, "HOSP_B_PACS", free_port())
     app = load_config(tmp_path / "config.yaml")
-    ports = {"pacs-store": _port(tmp_path), "pix-feed": _feed_port(tmp_path)}
     async with running(app) as rt:
         pacs = Pacs(rt, ports, tmp_path)
         try:
             yield pacs
         finally:
             pacs.db.dispose()
-
-
-def _port(folder: Path) -> int:
-    text = (folder / "channels" / "pacs-store.yaml").read_text("utf-8")
-    found = re.search(r"dicom://127\.0\.0\.1:(\d+)", text)
-    assert found is not None
-    return int(found.group(1))
-
-
-def _feed_port(folder: Path) -> int:
-    text = (folder / "channels" / "pix-feed.yaml").read_text("utf-8")
-    found = re.search(r"mllp://127\.0\.0\.1:(\d+)", text)
-    assert found is not None
-    return int(found.group(1))
