@@ -167,12 +167,16 @@ def configure(
     if destinations_extra:
         channel = folder / "channels" / "pacs-store.yaml"
         channel.write_text(channel.read_text("utf-8") + destinations_extra)
-    if channel_extra:
+    if channel_extra:  # "  key: value" lines: set under source:
         channel = folder / "channels" / "pacs-store.yaml"
         text = channel.read_text("utf-8")
-        channel.write_text(
-            text.replace("  max_associations: 16\n", f"  max_associations: 16\n{channel_extra}")
-        )
+        for line in channel_extra.splitlines():
+            key = line.split(":", 1)[0]
+            if re.search(rf"^{key}:", text, flags=re.M):
+                text = re.sub(rf"^{key}:.*$", line, text, count=1, flags=re.M)
+            else:
+                text = text.replace("  max_associations: 16\n", f"  max_associations: 16\n{line}\n")
+        channel.write_text(text)
     config = folder / "config.yaml"
     text = config.read_text("utf-8")
     for line in dicom_extra.splitlines():  # "  key: value": set under dicom:

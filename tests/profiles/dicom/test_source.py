@@ -193,3 +193,20 @@ async def test_a_peer_calling_from_another_address_is_aborted(pacs: Pacs, tmp_pa
     assert (await dcmtk(*pacs.scu("echoscu"))).code != 0
     await asyncio.sleep(0.3)
     assert any(e.startswith("110113") for e in audit_ids(pacs))
+
+
+@pytest.mark.pacs(channel_extra="  max_associations: 1\n")
+async def test_associations_beyond_the_limit_are_rejected_as_transient(pacs: Pacs) -> None:
+    def held_then_second() -> tuple[bool, bool]:
+        first = _scu(pacs.port)
+        try:
+            second = _scu(pacs.port)
+            refused = bool(second.is_rejected)  # type: ignore[attr-defined]
+            if second.is_established:  # type: ignore[attr-defined]
+                second.release()  # type: ignore[attr-defined]
+            return bool(first.is_established), refused  # type: ignore[attr-defined]
+        finally:
+            first.release()  # type: ignore[attr-defined]
+
+    assert await asyncio.to_thread(held_then_second) == (True, True)
+    assert (await dcmtk(*pacs.scu("echoscu"))).code == 0  # the one slot is free again
