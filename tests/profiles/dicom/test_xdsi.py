@@ -1,6 +1,7 @@
 """XDS-I.b end to end over real sockets: a study pushed by dcmtk's storescu is archived, reconciled,
-published as a KOS manifest (RAD-68), found with ITI-18, and its instances retrieved with RAD-69; and
-every way a RAD-69 request can be wrong answered with the XDS error the NIST cases expect."""
+published as a KOS manifest (RAD-68), found with ITI-18, its instances retrieved with RAD-69 and its
+metadata with WADO-RS; and every way a RAD-69 request can be wrong answered with the XDS error the
+NIST cases expect."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from tests.profiles.xds.conftest import body_of, envelope
 SOAP = "application/soap+xml; charset=UTF-8"
 SOURCE = "1.2.156.112600.1.2.2"
 EXPLICIT, IMPLICIT = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
-XDSI = pytest.mark.pacs(channels=("xds-registry", "xdsi-source"))
+XDSI = pytest.mark.pacs(channels=("xds-registry", "xdsi-source", "wado"))
 
 
 def find_documents(patient: str) -> bytes:
@@ -117,6 +118,12 @@ async def test_stored_published_found_and_retrieved(pacs: Pacs, tmp_path: Path) 
     returned = [b.findtext(f"{{{XDSB}}}DocumentUniqueId") for b in body.iter(f"{{{XDSB}}}DocumentResponse")]
     assert sorted(returned) == uids  # type: ignore[type-var]
     assert {str(dcmread(io.BytesIO(b)).SOPInstanceUID) for b in binaries} == set(uids)
+
+    # and a web viewer gets the same study with WADO-RS
+    async with httpx.AsyncClient(timeout=30) as client:
+        wado = f"http://127.0.0.1:{pacs.ports['wado']}/dicomweb/studies/{study.uid}/metadata"
+        metadata = (await client.get(wado, headers={"Accept": "application/dicom+json"})).json()
+    assert sorted(m["00080018"]["Value"][0] for m in metadata) == uids
 
 
 @XDSI
