@@ -34,7 +34,10 @@ Query/Retrieve SCP (pynetdicom), for the hospitals' PACS systems.
   Move Destination names (its ``host``/``port``), an unknown one is 0xA801.
 
 pynetdicom runs each association on a thread of its own; a handler waits there for the channel's
-answer (``run_coroutine_threadsafe``) while the event loop serves everything else.
+answer (``run_coroutine_threadsafe``) while the event loop serves everything else. pynetdicom
+writes a received dataset to a ``tempfile`` file; the source points the process's temporary folder
+(``tempfile.tempdir``) at the archive's ``.incoming`` folder, on the archive's filesystem, so that
+archiving a received file is a rename, not a copy.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pynetdicom import AE, _config, build_context, evt
@@ -64,7 +67,7 @@ from engine.store.schema import audit_events
 from engine.store.writer import Batch
 from profiles.dicom import audit
 from profiles.dicom.actor import DicomActor
-from profiles.dicom.archive import DatasetError, read_header
+from profiles.dicom.archive import DatasetError, read_header, valid_uid
 from profiles.dicom.config import Peer, Service
 from profiles.dicom.destination import StoredInstance
 from profiles.dicom.query import PATIENT_ROOT, QueryError, Selected, find, instances_for
@@ -106,6 +109,14 @@ class DicomSourceOptions(Options):
     sop_classes: list[str] | None = Field(
         None, description="storage SOP classes accepted, by keyword or UID (default: the common ones)"
     )
+
+    @field_validator("sop_classes")
+    @classmethod
+    def _known(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or []:
+            if name not in STORAGE and not valid_uid(name):
+                raise ValueError(f"{name!r} is neither a storage SOP class keyword we know nor a UID")
+        return value
 
 
 class DicomSource(Source):

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from engine.store.schema import audit_events, messages
 from profiles.dicom.index import reconcile
-from profiles.dicom.source import DicomSource
+from profiles.dicom.source import DicomSource, DicomSourceOptions
 from tests.profiles.dicom.conftest import CT, Pacs, ct, dcmtk, write_study
 
 
@@ -210,3 +210,11 @@ async def test_associations_beyond_the_limit_are_rejected_as_transient(pacs: Pac
 
     assert await asyncio.to_thread(held_then_second) == (True, True)
     assert (await dcmtk(*pacs.scu("echoscu"))).code == 0  # the one slot is free again
+
+
+def test_a_storage_class_the_archive_does_not_know_is_a_configuration_problem() -> None:
+    from pydantic import ValidationError
+
+    assert DicomSourceOptions(sop_classes=["CTImageStorage", "1.2.840.10008.5.1.4.1.1.20"]).sop_classes
+    with pytest.raises(ValidationError, match="NoSuchStorage"):
+        DicomSourceOptions(sop_classes=["NoSuchStorage"])
