@@ -6,9 +6,14 @@ the validator wrote: the auditors' record of what arrived, and what the upload s
 document's custodian (its 组织机构代码 under ``2.16.156.10011.1.5``), the hospital whose upload it
 is; the message it came in is ``message_id`` in the message store.
 
-``cda_upload_days`` and ``cda_upload_rejections``: the daily roll-up of those rows (``stats``), per
-institution, day (the platform's local date) and document type, and per institution, day and rule
-that rejected documents: what the monthly report reads.
+``cda_upload_records``: one row per data-set record a hospital sent through the national interface
+that is not a document (a patient registered, updated or merged: 个人信息注册/更新/合并), accepted
+or refused, with the service and the reason: the bulletin's "records received / stored".
+
+``cda_upload_days``, ``cda_upload_rejections`` and ``cda_record_days``: the daily roll-up of those
+rows (``stats``), per institution, day (the platform's local date) and document type, per
+institution, day and rule that rejected documents, and per institution, day and service of the
+records: what the monthly report reads.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Tab
 
 from engine.store.schema import UtcDateTime
 
-__all__ = ["metadata", "rollups", "upload_days", "upload_rejections", "uploads"]
+__all__ = ["metadata", "record_days", "records", "rollups", "upload_days", "upload_rejections", "uploads"]
 
 metadata = MetaData()
 
@@ -69,4 +74,28 @@ rollups = Table(
     Column("day", String(10), primary_key=True),  # a day rolled up (days without uploads too)
     Column("uploads", Integer, nullable=False),
     Column("rolled_up_at", UtcDateTime, nullable=False),
+)
+
+records = Table(
+    "cda_upload_records",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("message_id", BigInteger, nullable=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("institution", String(64), nullable=False),  # the sender's 组织机构代码 ("" when unknown)
+    Column("service", String(64), nullable=False),  # e.g. PatientInfoRegister
+    Column("status", String(12), nullable=False),  # accepted | rejected
+    Column("reason", Text, nullable=True),  # why it was refused
+    Index("ix_cda_upload_records_received", "received_at"),
+)
+
+record_days = Table(
+    "cda_record_days",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("institution", String(64), primary_key=True),
+    Column("service", String(64), primary_key=True),
+    Column("received", Integer, nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
 )

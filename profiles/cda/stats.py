@@ -2,8 +2,9 @@
 
 The roll-up (``rollup_day``) turns one local day of ``cda_uploads`` into ``cda_upload_days`` (per
 institution and document type: received, accepted, rejected) and ``cda_upload_rejections`` (per
-institution and rule: how many rejected documents it was a reason of), replacing what was there, so
-running it twice is harmless. The engine runs it every night for the day before (``cda.rollup_at``,
+institution and rule: how many rejected documents it was a reason of), and one day of
+``cda_upload_records`` into ``cda_record_days`` (per institution and service), replacing what was
+there, so running it twice is harmless. The engine runs it every night for the day before (``cda.rollup_at``,
 a scheduled job); ``hie report uploads`` rolls up whatever days of its month are missing, and today,
 before it reads.
 
@@ -13,7 +14,9 @@ The monthly table (``monthly``), one row per institution, as the platform's bull
   many of them it uploaded (an accepted document of the type that month): completeness is uploaded
   required types ÷ required types;
 * documents received, accepted, rejected, and the rules that rejected most;
-* upload days: days with at least one accepted document;
+* records (data sets that are not documents: patients registered, updated, merged through the
+  national interface) received and stored (入库: accepted);
+* upload days: days with at least one accepted document or record;
 * outpatient visits (accepted 门(急)诊病历, C0002) and discharges (accepted 出院记录 C0049 or
   出院小结 C0053, whichever the institution sends more of: one of them per discharge).
 """
@@ -34,7 +37,7 @@ from engine.plugins import Job
 from engine.services import Services
 from engine.store.db import utcnow
 from profiles.cda.config import CdaConfig
-from profiles.cda.schema import rollups, upload_days, upload_rejections, uploads
+from profiles.cda.schema import record_days, records, rollups, upload_days, upload_rejections, uploads
 
 __all__ = ["ROLLUP", "MonthRow", "day_bounds", "monthly", "rollup_day", "rollup_month"]
 
@@ -69,10 +72,11 @@ def rollup_day(conn: Connection, day: dt.date, zone: ZoneInfo) -> int:
             for rule in set((r.rules or "unknown").split(",")):
                 reasons[r.institution][rule] += 1
     key = day.isoformat()
-    for table in (upload_days, upload_rejections, rollups):
+    for table in (upload_days, upload_rejections, record_days, rollups):
         conn.execute(delete(table).where(table.c.day == key))
+    rolled = len(rows) + _rollup_records(conn, key, start, end)
     now = utcnow()
-    conn.execute(insert(rollups).values(day=key, uploads=len(rows), rolled_up_at=now))
+    conn.execute(insert(rollups).values(day=key, uploads=rolled, rolled_up_at=now))
     if counts:
         conn.execute(
             insert(upload_days),
@@ -97,6 +101,36 @@ def rollup_day(conn: Connection, day: dt.date, zone: ZoneInfo) -> int:
     ]
     if found:
         conn.execute(insert(upload_rejections), found)
+    return rolled
+
+
+def _rollup_records(conn: Connection, key: str, start: dt.datetime, end: dt.datetime) -> int:
+    r = records
+    tallies: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    rows = conn.execute(
+        select(r.c.institution, r.c.service, r.c.status).where(
+            r.c.received_at >= start, r.c.received_at < end
+        )
+    ).all()
+    for row in rows:
+        tally = tallies[(row.institution, row.service)]
+        tally["received"] += 1
+        tally[row.status] += 1
+    if tallies:
+        conn.execute(
+            insert(record_days),
+            [
+                {
+                    "day": key,
+                    "institution": institution,
+                    "service": service,
+                    "received": t["received"],
+                    "accepted": t["accepted"],
+                    "rejected": t["rejected"],
+                }
+                for (institution, service), t in tallies.items()
+            ],
+        )
     return len(rows)
 
 
@@ -112,8 +146,9 @@ def rollup_month(db: Engine, month: str, zone: ZoneInfo, *, today: dt.date | Non
     days = [d for d in _month_days(month) if d <= today]
     with db.connect() as conn:
         done = set(conn.execute(select(rollups.c.day).where(rollups.c.day.like(f"{month}-%"))).scalars())
-        first = conn.execute(select(func.min(uploads.c.received_at))).scalar()
-    first_day = first.astimezone(zone).date() if first is not None else today
+        firsts = [conn.execute(select(func.min(t.c.received_at))).scalar() for t in (uploads, records)]
+    known = [f for f in firsts if f is not None]
+    first_day = min(known).astimezone(zone).date() if known else today
     todo = [d for d in days if d >= first_day and (d.isoformat() not in done or d >= today)]
     for day in todo:
         with db.begin() as conn:
@@ -131,7 +166,9 @@ class MonthRow:
     received: int = 0
     accepted: int = 0
     rejected: int = 0
-    days: set[str] = field(default_factory=set)  # days with an accepted document
+    records_received: int = 0
+    records_accepted: int = 0
+    days: set[str] = field(default_factory=set)  # days with an accepted document or record
     by_type: Counter[str] = field(default_factory=Counter)  # accepted documents per type
     reasons: Counter[str] = field(default_factory=Counter)
 
@@ -184,6 +221,15 @@ def monthly(conn: Connection, month: str, config: CdaConfig) -> list[MonthRow]:
     for r in conn.execute(select(x).where(x.c.day.like(f"{month}-%"))):
         if r.institution in table:
             table[r.institution].reasons[r.rule] += r.documents
+    k = record_days
+    for r in conn.execute(select(k).where(k.c.day.like(f"{month}-%"))):
+        row = table.get(r.institution)
+        if row is None:
+            row = table[r.institution] = MonthRow(r.institution, "", list(config.required), [])
+        row.records_received += r.received
+        row.records_accepted += r.accepted
+        if r.accepted:
+            row.days.add(r.day)
     return sorted(table.values(), key=lambda row: row.institution)
 
 

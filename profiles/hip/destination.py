@@ -23,7 +23,8 @@ row of ``cda_uploads`` (what the upload statistics count) and an ATNA import rec
 feed would be, from the V3 sender (``empi.domains[].sources``: application = the sender device id,
 facility = the hospital's 组织机构代码), the hospital's patient id in the domain whose
 ``institution`` that code is; in the message's transaction, with its ITI-8 audit records, and the
-ITI-10 notifications it causes.
+ITI-10 notifications it causes. Each, stored or refused, is a row of ``cda_upload_records`` (the
+upload statistics' records).
 
 **PatientInfoQuery** (``PRPA_IN201305UV02``): the EMPI searched by the PDQ Supplier
 (``patient_query``), answered ``PRPA_IN201306UV02`` with an ITI-21 audit record.
@@ -63,7 +64,7 @@ from ihe.iti41 import DocumentMetadata, provide_request
 from profiles.canonical import AdtEvent, Coded, DocumentEntry, Identifier
 from profiles.cda.config import CdaConfig
 from profiles.cda.report import Report
-from profiles.cda.schema import uploads
+from profiles.cda.schema import records, uploads
 from profiles.cda.setup import validator_for
 from profiles.empi.actor import EmpiActor
 from profiles.empi.domains import V3_PATIENT_ID
@@ -433,6 +434,8 @@ class HipServiceDestination(Destination):
     def send_in(self, conn: Connection, out: Outbound, prepared: _Prepared) -> SendResult:
         if prepared.header is not None:
             return self._feed_in(conn, out, prepared)
+        if prepared.service in _PATIENT_FEEDS:  # refused before the EMPI saw it (a wrong message)
+            self._count_record(conn, out, prepared, prepared.refusal)
         if prepared.service == "PatientInfoQuery":
             return self._answer_query(out, prepared)
         refusal = prepared.refusal
@@ -570,7 +573,38 @@ class HipServiceDestination(Destination):
                 events += self._feed_events(out, header, answer.identities, None)
         if refusal is not None:
             events += self._feed_events(out, header, [], refusal)
+        self._count_record(conn, out, prepared, refusal)
         return self._acknowledged(out, prepared, refusal, prepared.details, events, changed)
+
+    def _count_record(
+        self, conn: Connection, out: Outbound, prepared: _Prepared, refusal: str | None
+    ) -> None:
+        """A data-set record for the upload statistics: who sent which service, stored or refused.
+        The institution is the hospital's 组织机构代码 the message names, else the one whose V3
+        sender it is (``empi.domains[].sources``)."""
+        assert self._services is not None
+        header = prepared.header
+        institution = header.sending_facility if header is not None else ""
+        if not institution:
+            sender = prepared.wrapper.sender if prepared.wrapper is not None else ""
+            institution = next(
+                (
+                    d.institution
+                    for d in self.empi.manager.domains.config_domains.values()
+                    if d.institution and sender and any(s.application == sender for s in d.sources)
+                ),
+                "",
+            )
+        row = {
+            "id": self._services.ids.next(),
+            "message_id": out.message_id,
+            "received_at": utcnow(),
+            "institution": institution[:64],
+            "service": (prepared.service or "")[:64],
+            "status": "rejected" if refusal else "accepted",
+            "reason": refusal,
+        }
+        insert_rows(conn, [(records, [row])])
 
     def _feed_events(
         self, out: Outbound, header: Header, identities: list[tuple[str, str]], refusal: str | None

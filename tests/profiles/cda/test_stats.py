@@ -1,7 +1,7 @@
 """Upload statistics on SQLite and PostgreSQL: the daily roll-up counts each upload on its local
 (Asia/Shanghai) day, running it again changes nothing, and the monthly table gives each institution's
-required and declared types, completeness, documents, upload days, outpatient visits, discharges and
-rejection reasons; ``hie report uploads`` prints it and writes CSV."""
+required and declared types, completeness, documents, records, upload days, outpatient visits,
+discharges and rejection reasons; ``hie report uploads`` prints it and writes CSV."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from sqlalchemy import Engine, func, insert, select
 from engine.cli.main import main
 from engine.store.db import migrate, open_engine
 from profiles.cda.config import CdaConfig, Institution
-from profiles.cda.schema import upload_days, uploads
+from profiles.cda.schema import record_days, records, upload_days, uploads
 from profiles.cda.stats import _rollup_yesterday, monthly, rollup_day, rollup_month
 from profiles.plugin import PLUGINS
 from tests.conftest import running
@@ -64,6 +64,23 @@ def upload(
         )
 
 
+def record(db: Engine, at: str, institution: str, status: str = "accepted") -> None:
+    """One patient registration sent through the national interface at local time ``at``."""
+    local = dt.datetime.fromisoformat(at).replace(tzinfo=SHANGHAI)
+    with db.begin() as conn:
+        conn.execute(
+            insert(records).values(
+                id=next(_ids),
+                message_id=None,
+                received_at=local.astimezone(dt.UTC),
+                institution=institution,
+                service="PatientInfoRegister",
+                status=status,
+                reason=None if status == "accepted" else "patient: unknown domain",
+            )
+        )
+
+
 CONFIG = CdaConfig(
     required=["C0002", "C0049", "C0053"],
     institutions=[Institution(code=A, name="第一人民医院", declared=["C0002", "C0006", "C0049"])],
@@ -80,18 +97,25 @@ def november(db: Engine) -> Engine:
     upload(db, "2026-11-04T10:00:00", A, "C0053", "rejected", "header.patient-name")
     upload(db, "2026-11-20T10:00:00", B, "C0053")
     upload(db, "2026-12-01T00:30:00", A, "C0002")  # December
+    record(db, "2026-11-02T08:30:00", A)
+    record(db, "2026-11-05T08:30:00", A)  # a day with a record and no document
+    record(db, "2026-11-05T08:31:00", A, "rejected")
     return db
 
 
 def test_the_daily_roll_up_counts_local_days_and_may_run_twice(november: Engine) -> None:
     with november.begin() as conn:
-        assert rollup_day(conn, dt.date(2026, 11, 2), SHANGHAI) == 3
-        assert rollup_day(conn, dt.date(2026, 11, 2), SHANGHAI) == 3  # replaced, not added
+        assert rollup_day(conn, dt.date(2026, 11, 2), SHANGHAI) == 4  # 3 documents, 1 record
+        assert rollup_day(conn, dt.date(2026, 11, 2), SHANGHAI) == 4  # replaced, not added
         rows = {
             (r.document_code, r.received, r.accepted)
             for r in conn.execute(select(upload_days).where(upload_days.c.day == "2026-11-02"))
         }
+        kept = conn.execute(select(record_days).where(record_days.c.day == "2026-11-02")).all()
     assert rows == {("C0002", 2, 2), ("C0049", 1, 1)}
+    assert [(r.institution, r.service, r.received, r.accepted) for r in kept] == [
+        (A, "PatientInfoRegister", 1, 1)
+    ]
 
 
 def test_the_monthly_table(november: Engine) -> None:
@@ -104,8 +128,10 @@ def test_the_monthly_table(november: Engine) -> None:
     assert (a.institution, a.received, a.accepted, a.rejected) == (A, 6, 4, 2)
     assert a.uploaded_types == {"C0002", "C0049", "C0006"} and a.required_uploaded == 2
     assert a.completeness == pytest.approx(2 / 3) and a.declared_uploaded == 3
-    assert a.days == {"2026-11-02", "2026-11-03"}  # the 4th had only a rejected document
+    # the 4th had only a rejected document; the 5th an accepted record
+    assert a.days == {"2026-11-02", "2026-11-03", "2026-11-05"}
     assert (a.outpatient, a.discharges) == (2, 1)
+    assert (a.records_received, a.records_accepted) == (3, 2)
     assert a.top_reasons() == "header.patient-name 2; schema.cda 1"
     # an institution that uploads without being configured is listed, against the required types
     assert (b.institution, b.name, b.declared, b.accepted, b.required_uploaded) == (
@@ -151,6 +177,7 @@ def test_hie_report_uploads_prints_the_table_and_writes_csv(tmp_path: Path, stor
     migrate(eng, [p.migrations for p in PLUGINS if p.migrations is not None])
     upload(eng, "2026-11-05T09:00:00", A, "C0002")
     upload(eng, "2026-11-05T09:30:00", A, "C0053", "rejected", "document.template-id")
+    record(eng, "2026-11-05T10:00:00", A)
     eng.dispose()
     out = tmp_path / "november.csv"
     result = CliRunner().invoke(
@@ -171,9 +198,9 @@ def test_hie_report_uploads_prints_the_table_and_writes_csv(tmp_path: Path, stor
     with out.open(encoding="utf-8-sig") as handle:
         (header, row) = list(csv.reader(handle))
     assert header[0] == "机构代码 institution" and row[0] == A
-    assert (
-        row[7:10] == ["2", "1", "1"] and row[10] == "1" and row[11] == "1"
-    )  # received/accepted/rejected, days, outpatient
+    # documents received/accepted/rejected, records received/stored, days, outpatient
+    assert header[10:12] == ["收到记录 records received", "入库记录 records stored"]
+    assert row[7:10] == ["2", "1", "1"] and row[10:12] == ["1", "1"] and row[12] == "1" and row[13] == "1"
     bad = CliRunner().invoke(
         main, ["report", "uploads", "--month", "2026-13", "--config", str(tmp_path / "config.yaml")]
     )

@@ -11,6 +11,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from engine.store.schema import audit_events
+from profiles.cda.schema import records as upload_records
 from profiles.empi.schema import persons, records
 from tests.engine.connectors.mllp_peers import rows
 from tests.profiles.conftest import NID_A, ROOT
@@ -40,6 +41,14 @@ def hospital_records(hip: Hip) -> list[tuple[str, str, str | None]]:
         ]
 
 
+def counted(hip: Hip) -> list[tuple[str, str, str]]:
+    """The upload statistics' records: institution, service, status."""
+    with hip.rt.services.db.connect() as conn:
+        r = upload_records
+        found = conn.execute(select(r.c.institution, r.c.service, r.c.status).order_by(r.c.received_at))
+        return [(x.institution, x.service, x.status) for x in found]
+
+
 async def test_a_registration_joins_the_person_of_its_id_card_number(hip: Hip) -> None:
     answer = await hip.call("S0001", registration())
     code, details = ack_of(result_of(answer.content))
@@ -57,6 +66,11 @@ async def test_a_registration_joins_the_person_of_its_id_card_number(hip: Hip) -
     update = await hip.call("PatientInfoUpdate", registration(root="PRPA_IN201314UV02"))
     assert ack_of(result_of(update.content))[0] == "AA"
     assert len(hospital_records(hip)) == 2
+    # both count as records hospital A uploaded (the upload statistics' 入库记录)
+    assert counted(hip) == [
+        (HOSPITAL_A, "PatientInfoRegister", "accepted"),
+        (HOSPITAL_A, "PatientInfoUpdate", "accepted"),
+    ]
 
 
 async def test_what_the_empi_refuses_is_answered_ae(hip: Hip) -> None:
@@ -80,6 +94,9 @@ async def test_what_the_empi_refuses_is_answered_ae(hip: Hip) -> None:
     assert len(refused) == 3 and all(
         e["outcome"] == 4 for e in refused
     )  # the wrong root never reached the EMPI
+    # each refusal is a refused record; the wrong sender's is counted for the institution it named
+    assert [status for _, _, status in counted(hip)] == ["rejected"] * 4
+    assert counted(hip)[1][0] == HOSPITAL_A
 
 
 MERGE = (
