@@ -146,25 +146,30 @@ def storescp_rates(files: list[Path], senders: list[int], mb: float) -> dict[int
 
 
 def engine_rates(
-    files: list[Path], senders: list[int], mb: float, store_url: str, big: list[Path]
+    files: list[Path], senders: list[int], mb: float, store_url: str, big: list[Path], workers: int = 1
 ) -> tuple[dict[int, Rate], Rate | None, list[float]]:
     with tempfile.TemporaryDirectory(prefix="hie-dicom-bench-") as folder:
         base = Path(folder)
         port = free_port()
         config = write_config(base, store_url, port)
+        command = [str(ROOT / ".venv" / "bin" / "hie"), "run", "--config", str(config)]
+        if workers > 1:
+            command += ["--workers", str(workers)]
         proc = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "hie"), "run", "--config", str(config)],
+            command,
             cwd=base,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
         try:
             _wait_port(port, proc)
+            if workers > 1:
+                time.sleep(5)  # every worker listening, not only the first
             out: dict[int, Rate] = {}
             for n in senders:
                 out[n] = Rate(f"engine, {n} sender(s)", len(files), mb, send(port, files, n, "HIE_PACS"))
             big_rate, rss = None, []
-            if big:
+            if big and workers == 1:
                 rss = [_vm_rss_mb(proc.pid)]
                 stop = threading.Event()
 
@@ -206,6 +211,9 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="also measure on PostgreSQL")
     parser.add_argument("--store-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--big-mb", type=int, default=0, help="also send one study of about this many MB")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="PostgreSQL: also measure hie run --workers N (SO_REUSEPORT)"
+    )
     args = parser.parse_args()
     if not shutil.which("storescu") or not shutil.which("storescp"):
         sys.exit("dcmtk's storescu and storescp are needed (Debian package dcmtk)")
@@ -217,14 +225,16 @@ def main() -> None:
         senders = [1, args.senders]
         print(f"{len(files)} CT images, {mb:,.1f} MB ({mb / len(files):.2f} MB each)")
         reference = storescp_rates(files, senders, mb)
-        stores = [("sqlite", "")]
-        if args.postgres:
-            stores.append(("postgresql", args.store_url))
+        stores = [("sqlite", "", 1)]
+        if args.postgres or args.workers > 1:
+            stores.append(("postgresql", args.store_url, 1))
+        if args.workers > 1:
+            stores.append((f"pg, {args.workers} workers", args.store_url, args.workers))
         results: list[tuple[str, dict[int, Rate], Rate | None, list[float]]] = []
-        for label, url in stores:
+        for label, url, workers in stores:
             if url:
                 with pg_database(url) as fresh:
-                    results.append((label, *engine_rates(files, senders, mb, fresh, big)))
+                    results.append((label, *engine_rates(files, senders, mb, fresh, big, workers)))
             else:
                 results.append((label, *engine_rates(files, senders, mb, "", big)))
 

@@ -10,6 +10,9 @@ C-FIND           110112 Query                            E      the query's SOP 
                                                                 dataset (base64)
 C-MOVE, C-GET    110104 DICOM Instances Transferred      R      per study: the patient, the study
 refused peer     110113 Security Alert                   E      the calling AE title and address
+association      110114 User Authentication, type        E      (the peer is the participant: its AE
+                 110122 Login at its start, 110123 Logout       title and address)
+                 at its release or abort
 RAD-68 published 110106 Export                          R      the patient, the study, the
                                                                 manifest's SubmissionSet uniqueId
 ================ ======================================= ====== ==================================
@@ -26,11 +29,20 @@ from datetime import UTC, datetime
 
 from engine import audit
 
-__all__ = ["instance_stored", "instances_retrieved", "manifest_published", "query_event", "security_alert"]
+__all__ = [
+    "association_event",
+    "instance_stored",
+    "instances_retrieved",
+    "manifest_published",
+    "query_event",
+    "security_alert",
+]
 
 TRANSFERRED: audit.EventId = ("110104", "DICOM Instances Transferred", "DCM")
 QUERY: audit.EventId = ("110112", "Query", "DCM")
 SECURITY_ALERT: audit.EventId = ("110113", "Security Alert", "DCM")
+USER_AUTHENTICATION: audit.EventId = ("110114", "User Authentication", "DCM")
+LOGIN, LOGOUT = "110122^Login^DCM", "110123^Logout^DCM"
 STUDY_UID = "110180"  # ParticipantObjectIDTypeCode: Study Instance UID
 SOP_CLASS_UID = "110181"  # ParticipantObjectIDTypeCode: SOP Class UID
 
@@ -177,4 +189,19 @@ def manifest_published(
                 "id": submission_set,
             },
         ],
+    )
+
+
+def association_event(
+    *, peer_ae: str, peer_address: str, us: str, start: bool, description: str | None = None
+) -> audit.AuditEvent:
+    """An association begun (Login) or ended (Logout: released, or aborted with ``description``)."""
+    return audit.AuditEvent(
+        event_id=USER_AUTHENTICATION,
+        action="E",
+        outcome=audit.Outcome.SUCCESS if description is None else audit.Outcome.MINOR_FAILURE,
+        event_time=datetime.now(UTC),
+        event_type=LOGIN if start else LOGOUT,
+        outcome_description=description,
+        participants=_parties(peer_ae, peer_address, us, peer_sends=True),
     )

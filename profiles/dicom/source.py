@@ -48,6 +48,7 @@ import json
 import logging
 import socket
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -119,8 +120,20 @@ class DicomSourceOptions(Options):
         return value
 
 
+class _SharedPortServer(ThreadedAssociationServer):
+    """The server of one of several ``hie run --workers`` processes: they listen on the same port
+    (SO_REUSEPORT) and the kernel spreads the PACS's associations over them."""
+
+    def server_bind(self) -> None:
+        assert self.socket is not None
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
 class DicomSource(Source):
     scheme = "dicom"
+    # several worker processes may share the port (each its own pynetdicom server, SO_REUSEPORT)
+    shares_port = True
     Options = DicomSourceOptions
     options: DicomSourceOptions
     _actor: DicomActor | None = None
@@ -179,6 +192,8 @@ class DicomSource(Source):
             (evt.EVT_CONN_OPEN, self._on_open),
             (evt.EVT_REJECTED, self._on_rejected),
             (evt.EVT_ESTABLISHED, self._on_established),
+            (evt.EVT_RELEASED, self._on_ended),
+            (evt.EVT_ABORTED, self._on_ended),
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_C_FIND, self._on_find),
@@ -186,13 +201,17 @@ class DicomSource(Source):
             (evt.EVT_C_GET, self._on_get),
         ]
         host = self.url.hostname or "127.0.0.1"
-        self._server = await asyncio.to_thread(
-            ae.start_server,
+        server_class = _SharedPortServer if self.reuse_port else ThreadedAssociationServer
+        server = self._server = await asyncio.to_thread(
+            ae.make_server,
             (host, self.url.port or 0),
-            block=False,
             evt_handlers=handlers,
             ssl_context=self.tls,
+            server_class=server_class,
         )
+        threading.Thread(
+            target=server.serve_forever, name=f"dicom-{self.receiver.channel_id}", daemon=True
+        ).start()
         self._ae = ae
         log.info(
             "channel %s: DICOM %s listening on %s:%s%s",
@@ -231,11 +250,21 @@ class DicomSource(Source):
         config = self.actor.config
         ae_title, address = self._peer_of(event.assoc)
         peer = config.peer(ae_title)
-        if not (config.check_peer_address and peer is not None and peer.host):
-            return
-        if event.assoc.requestor.address not in _addresses(peer.host):
+        checked = config.check_peer_address and peer is not None and peer.host
+        if checked and peer is not None and event.assoc.requestor.address not in _addresses(peer.host):
             self._alert(ae_title, address, f"peer {ae_title!r} called from {address}, not from {peer.host}")
             event.assoc.abort()
+            return
+        self._audit(audit.association_event(peer_ae=ae_title, peer_address=address, us=self._us, start=True))
+
+    def _on_ended(self, event: Event) -> None:
+        ae_title, address = self._peer_of(event.assoc)
+        aborted = "aborted" if event.event.name == "EVT_ABORTED" else None
+        self._audit(
+            audit.association_event(
+                peer_ae=ae_title, peer_address=address, us=self._us, start=False, description=aborted
+            )
+        )
 
     def _alert(self, ae_title: str, address: str, reason: str) -> None:
         log.warning("channel %s: %s", self.receiver.channel_id, reason)

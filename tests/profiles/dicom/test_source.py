@@ -35,6 +35,17 @@ async def test_echo_from_a_known_peer_and_refusal_of_an_unknown_one(pacs: Pacs) 
     assert "Calling AE Title Not Recognized" in stranger.out or "rejected" in stranger.out.lower()
     await asyncio.sleep(0.3)  # the alert is written without waiting
     assert any(e.startswith("110113") for e in audit_ids(pacs))
+    # the accepted association is audited from its start to its release
+    with pacs.db.connect() as conn:
+        kinds = list(
+            conn.execute(
+                select(audit_events.c.event_type, audit_events.c.participants)
+                .where(audit_events.c.event_id.like("110114%"))
+                .order_by(audit_events.c.event_time)
+            )
+        )
+    assert [k.event_type for k in kinds] == ["110122^Login^DCM", "110123^Logout^DCM"]
+    assert all("HOSP_A_PACS" in k.participants for k in kinds)
     assert (await dcmtk(*pacs.scu("echoscu"))).code == 0  # still serving
 
 
