@@ -229,3 +229,20 @@ def test_a_storage_class_the_archive_does_not_know_is_a_configuration_problem() 
     assert DicomSourceOptions(sop_classes=["CTImageStorage", "1.2.840.10008.5.1.4.1.1.20"]).sop_classes
     with pytest.raises(ValidationError, match="NoSuchStorage"):
         DicomSourceOptions(sop_classes=["NoSuchStorage"])
+
+
+async def test_a_transfer_syntax_not_offered_is_refused_in_negotiation(pacs: Pacs) -> None:
+    def propose() -> tuple[list[str], list[str]]:
+        ae = AE(ae_title="HOSP_A_PACS")
+        ae.add_requested_context(CT, ["1.2.840.10008.1.2.2"])  # Explicit VR Big Endian (retired)
+        ae.add_requested_context(CT, ["1.2.840.10008.1.2.1"])
+        assoc = ae.associate("127.0.0.1", pacs.port, ae_title="HIE_PACS")
+        try:
+            accepted = [str(c.transfer_syntax[0]) for c in assoc.accepted_contexts]
+            rejected = [str(c.transfer_syntax[0]) for c in assoc.rejected_contexts]
+        finally:
+            assoc.release()
+        return accepted, rejected
+
+    accepted, rejected = await asyncio.to_thread(propose)
+    assert accepted == ["1.2.840.10008.1.2.1"] and rejected == ["1.2.840.10008.1.2.2"]
