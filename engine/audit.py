@@ -7,6 +7,7 @@ transaction as what they describe, so an audited act and its record are never ap
 
 from __future__ import annotations
 
+import base64
 import getpass
 import json
 import socket
@@ -188,14 +189,13 @@ def to_dicom_xml(row: dict[str, Any]) -> str:
         EventDateTime=row["event_time"].isoformat(),
         EventOutcomeIndicator=str(row["outcome"]),
     )
-    ET.SubElement(ev, "EventID", csd_code=code, codeSystemName=system, originalText=display)
+    # PS3.15 A.5.1: a coded value's code is the attribute "csd-code" (RFC 3881 called it "code")
+    ET.SubElement(ev, "EventID", {"csd-code": code, "codeSystemName": system, "originalText": display})
     if row.get("event_type"):
         ET.SubElement(
             ev,
             "EventTypeCode",
-            csd_code=row["event_type"],
-            codeSystemName="hie",
-            originalText=row["event_type"],
+            {"csd-code": row["event_type"], "codeSystemName": "hie", "originalText": row["event_type"]},
         )
     if row.get("outcome_description"):
         ET.SubElement(ev, "EventOutcomeDescription").text = row["outcome_description"]
@@ -205,7 +205,7 @@ def to_dicom_xml(row: dict[str, Any]) -> str:
             attrs |= {"NetworkAccessPointID": p["network_access_point"], "NetworkAccessPointTypeCode": "2"}
         ap = ET.SubElement(root, "ActiveParticipant", attrs)
         if p.get("role"):
-            ET.SubElement(ap, "RoleIDCode", csd_code=p["role"], codeSystemName="DCM")
+            ET.SubElement(ap, "RoleIDCode", {"csd-code": p["role"], "codeSystemName": "DCM"})
     ET.SubElement(root, "AuditSourceIdentification", AuditSourceID=row["source_id"])
     for o in json.loads(row["objects"]):
         po = ET.SubElement(
@@ -215,7 +215,11 @@ def to_dicom_xml(row: dict[str, Any]) -> str:
             ParticipantObjectTypeCode=str(o["type"]),
             ParticipantObjectTypeCodeRole=str(o["role"]),
         )
-        ET.SubElement(po, "ParticipantObjectIDTypeCode", csd_code=o["id_type"], codeSystemName="RFC-3881")
+        ET.SubElement(
+            po, "ParticipantObjectIDTypeCode", {"csd-code": o["id_type"], "codeSystemName": "RFC-3881"}
+        )
         for k, v in (o.get("detail") or {}).items():
-            ET.SubElement(po, "ParticipantObjectDetail", type=k, value=str(v))
+            # PS3.15 A.5.1: ParticipantObjectDetail's value is xs:base64Binary
+            value = base64.b64encode(str(v).encode("utf-8")).decode("ascii")
+            ET.SubElement(po, "ParticipantObjectDetail", type=k, value=value)
     return ET.tostring(root, encoding="unicode")

@@ -15,6 +15,7 @@ import traceback
 import zlib
 from collections.abc import Iterable
 from datetime import datetime
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from engine import audit
@@ -53,6 +54,7 @@ class Channel:
         self.services = services
         self.steps = build_steps(config, services.app)
         self.queues: dict[str, DestinationQueue] = {}
+        self._meter = services.telemetry.meter(config.id)  # counts and answer latency, for metrics
         # peer -> (participants, their JSON) of our audit records; bounded, peers change ports
         self._participants: dict[str, tuple[list[dict[str, Any]], str]] = {}
 
@@ -65,6 +67,7 @@ class Channel:
         content_type: ContentType = ContentType.HL7V2,
         header: Header | None = None,
     ) -> tuple[Outcome, Message | None]:
+        started = perf_counter()
         msg, outcome, batch, targets = self.prepare(raw, peer, content_type, header=header)
         relay = outcome.status is OutcomeStatus.ACCEPTED and self.config.ack == "after_delivery"
         answering = self.queues[self.config.ack_from or ""] if relay else None
@@ -77,10 +80,12 @@ class Channel:
         except Exception as exc:
             log.error("channel %s: message %s not stored: %s", self.channel_id, msg.id, exc)
             error = MessageError(f"the message could not be stored, send it again ({type(exc).__name__})")
+            self._meter.done(OutcomeStatus.ERRORED, started)
             return Outcome(OutcomeStatus.ERRORED, error=error), msg
         for dest_id, lane in targets:
             self.queues[dest_id].notify(lane)
         if answering is None:
+            self._meter.done(outcome.status, started)
             return outcome, msg
         if inline is None:
             await self._relay(answering, msg, outcome)
@@ -88,10 +93,12 @@ class Channel:
             self._unanswered(answering, outcome, inline.error or "no answer")
         else:
             self._answered(inline.result, outcome)
+        self._meter.done(outcome.status, started)
         return outcome, msg
 
     async def reject_unframed(self, raw: bytes, peer: str, reason: str) -> int | None:
         """Keep bytes that never became a message, for the auditors; they are told nothing more."""
+        self._meter.unframed()
         ident = self.services.ids.next()
         now = utcnow()
         batch = Batch()

@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from engine.alerts.config import AlertsSettings, check_alerts
 from engine.errors import ConfigError, ConfigProblem
 from engine.yamlloc import Located, load_yaml, problems_from_validation
 
@@ -24,8 +26,10 @@ _M = TypeVar("_M", bound=BaseModel)
 __all__ = [
     "AppConfig",
     "ChannelConfig",
+    "ChannelRetention",
     "DestinationConfig",
     "EngineSettings",
+    "Retention",
     "RetryPolicy",
     "SourceConfig",
     "StoreSettings",
@@ -71,8 +75,44 @@ class Listeners(_Strict):
 
 
 class Retention(_Strict):
-    content_days: int = Field(30, ge=1, description="days message bodies are kept")
-    metadata_days: int = Field(365, ge=1, description="days message metadata and audit records are kept")
+    """How long the message store keeps messages (``engine/retention.py`` prunes them daily)."""
+
+    content_days: int = Field(30, ge=1, description="days message bodies are kept (raw, content, sent...)")
+    metadata_days: int = Field(
+        365, ge=1, description="days message metadata is kept (audit records are never pruned)"
+    )
+    prune_at: str = Field("02:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, local")
+    timezone: str | None = Field(
+        None, description="IANA time zone of prune_at and of the archive files' dates; default: the machine's"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, name: str | None) -> str | None:
+        if name is not None:
+            try:
+                ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {name!r} (an IANA name such as Asia/Shanghai)") from None
+        return name
+
+    @model_validator(mode="after")
+    def _metadata_outlives_content(self) -> Retention:
+        if self.metadata_days < self.content_days:
+            raise ValueError(_SHORTER.format(self.metadata_days, self.content_days))
+        return self
+
+
+_SHORTER = (
+    "metadata_days ({}) is shorter than content_days ({}): metadata is kept at least as long as content"
+)
+
+
+class ChannelRetention(_Strict):
+    """A channel's own retention; what it leaves out comes from ``retention`` in config.yaml."""
+
+    content_days: int | None = Field(None, ge=1, description="days this channel's message bodies are kept")
+    metadata_days: int | None = Field(None, ge=1, description="days this channel's message metadata is kept")
 
 
 class EngineSettings(_Strict):
@@ -140,6 +180,7 @@ class ChannelConfig(_Strict):
     charset: str = Field("gb18030", description="charset when MSH-18 is empty and the bytes are not UTF-8")
     steps: list[dict[str, Any]] = []
     destinations: list[DestinationConfig] = []
+    retention: ChannelRetention | None = Field(None, description="this channel's own retention periods")
 
     @field_validator("steps")
     @classmethod
@@ -158,6 +199,7 @@ class RawAppConfig(BaseModel):
     listeners: Listeners = Listeners()
     tls: dict[str, TlsSettings] = {}
     retention: Retention = Retention()
+    alerts: AlertsSettings = AlertsSettings()  # engine/alerts/config.py
 
 
 class AppConfig:
@@ -173,6 +215,7 @@ class AppConfig:
         self.listeners = raw.listeners
         self.tls = raw.tls
         self.retention = raw.retention
+        self.alerts = raw.alerts
         self.channels = channels
         self.files = files  # channel id -> its located YAML, for later checks by steps/connectors
         self.plugins: list[Plugin] = []
@@ -278,6 +321,7 @@ def load_config(path: Path | str, *, check_connectors: bool = True) -> AppConfig
             problems += _check_channel(channel, ch_loc, raw)
             channels.append(channel)
             files[channel.id] = ch_loc
+    problems += check_alerts(raw.alerts, loc, {c.id for c in channels})
     app = AppConfig(path, raw, channels, files)
     problems += _load_plugins(app, raw, loc)
     if check_connectors:
@@ -336,6 +380,11 @@ def _check_channel(channel: ChannelConfig, loc: Located, raw: RawAppConfig) -> l
             out.append(loc.problem(("ack_from",), f"no destination with id {channel.ack_from!r}"))
     elif channel.ack_from:
         out.append(loc.problem(("ack_from",), "ack_from is only used with ack: after_delivery"))
+    if channel.retention is not None:
+        content = channel.retention.content_days or raw.retention.content_days
+        kept = channel.retention.metadata_days or raw.retention.metadata_days
+        if kept < content:
+            out.append(loc.problem(("retention",), _SHORTER.format(kept, content)))
     from engine.hl7v2.charset import codec_for
 
     if codec_for(channel.charset) is None:

@@ -29,9 +29,10 @@ __all__ = [
 
 
 def _sources() -> dict[str, type[Source]]:
-    from engine.connectors import file, http, memory, mllp
+    from engine.connectors import file, http, memory, metrics, mllp
 
-    return {c.scheme: c for c in (mllp.MllpSource, file.FileSource, http.HttpSource, memory.MemorySource)}
+    classes = (mllp.MllpSource, file.FileSource, http.HttpSource, memory.MemorySource, metrics.MetricsSource)
+    return {c.scheme: c for c in classes}
 
 
 def _destinations() -> dict[str, type[Destination]]:

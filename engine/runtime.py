@@ -11,12 +11,14 @@ from dataclasses import dataclass
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from engine.alerts.rules import Alerter
 from engine.channel import Channel
 from engine.config import AppConfig
 from engine.connectors.base import Source, parse_url
 from engine.delivery import DestinationQueue, recover_orphans
 from engine.plugins import Job
 from engine.registry import destination_options, source_options, tls_context
+from engine.retention import PRUNE
 from engine.services import Services
 from engine.store.db import heartbeat
 
@@ -44,6 +46,7 @@ class Runtime:
         self.sources: dict[str, Source] = {}
         self.queues: list[DestinationQueue] = []
         self.services: Services | None = None
+        self.alerter: Alerter | None = None  # the alert rules' checks (config alerts:), first worker
         self._scheduler: AsyncIOScheduler | None = None
         self._stop = asyncio.Event()
 
@@ -74,6 +77,7 @@ class Runtime:
             source.reuse_port = self.worker.count > 1 and src_cls.shares_port
             source.attach(services)
             self.sources[cfg.id] = source
+        services.telemetry.attach(self.sources, self.queues)  # what metrics:// and alert rules look at
         await asyncio.to_thread(recover_orphans, services, self.queues)
         for queue in self.queues:
             await queue.start()
@@ -95,13 +99,21 @@ class Runtime:
         )
         if self.worker.parent is not None:
             self._scheduler.add_job(self._orphaned, "interval", seconds=1.0, max_instances=1, coalesce=True)
-        if self.worker.index == 0:  # a plugin's scheduled work runs once, not in every worker
-            for plugin in app.plugins:
-                for job in plugin.jobs:
-                    trigger, schedule = job.schedule(app)
-                    self._scheduler.add_job(
-                        self._run_job, trigger, args=[job], max_instances=1, coalesce=True, **schedule
-                    )
+        if self.worker.index == 0:  # scheduled work (retention, plugins' jobs) runs once, not per worker
+            for job in (PRUNE, *(j for plugin in app.plugins for j in plugin.jobs)):
+                trigger, schedule = job.schedule(app)
+                self._scheduler.add_job(
+                    self._run_job, trigger, args=[job], max_instances=1, coalesce=True, **schedule
+                )
+        if self.worker.index == 0 and app.alerts.rules:
+            self.alerter = Alerter(app.alerts, services)
+            self._scheduler.add_job(
+                self.alerter.check,
+                "interval",
+                seconds=app.alerts.check_seconds,
+                max_instances=1,
+                coalesce=True,
+            )
         self._scheduler.start()
         log.info(
             "engine started: %d channel(s), node %d, store %s%s",

@@ -11,6 +11,7 @@ from engine.config import AppConfig
 from engine.ids import IdGenerator
 from engine.store.db import migrate, open_engine, open_reader, register_node
 from engine.store.writer import BatchWriter
+from engine.telemetry import Telemetry
 
 __all__ = ["Services"]
 
@@ -26,6 +27,8 @@ class Services:
     reader: Engine | None = None
     # state shared by the destinations of one plugin actor (one EMPI for every PIX channel), by name
     actors: dict[str, Any] = field(default_factory=dict)
+    # this process's meters (answers, latency) and what it runs, for metrics:// and alert rules
+    telemetry: Telemetry = field(default_factory=Telemetry)
 
     @classmethod
     def open(cls, app: AppConfig) -> Services:

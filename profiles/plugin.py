@@ -16,6 +16,9 @@
   (``profiles/dicom``).
 * ``HIP``: the ``hip:`` section, the ``hip://`` source (the national ``HIPMessageServer`` SOAP
   service) and the ``hip-service:`` destination that answers it (``profiles/hip``).
+* ``ATNA``: the Audit Record Repository: the ``syslog-udp://`` and ``syslog-tls://`` sources, the
+  ``atna-repository:`` destination, the ``atna:`` section and the job that forwards the engine's
+  own audit records, and its tables, a branch of their own (``profiles/atna``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.plugins import Plugin
+from profiles.atna.plugin import ATNA
 from profiles.cda.cli import cda
 from profiles.cda.config import CdaConfig
 from profiles.cda.report_cli import report
@@ -52,7 +56,7 @@ from profiles.xds.config import XdsConfig
 from profiles.xds.destinations import XdsRegistryDestination, XdsRepositoryDestination
 from profiles.xds.source import SoapSource
 
-__all__ = ["CDA", "DICOM", "HIP", "PLUGIN", "PLUGINS", "XDS"]
+__all__ = ["ATNA", "CDA", "DICOM", "HIP", "PLUGIN", "PLUGINS", "XDS"]
 
 PLUGIN = Plugin(
     name="ihe-actors",
@@ -100,4 +104,4 @@ DICOM = Plugin(
     migrations=Path(__file__).parent / "dicom" / "migrations",
 )
 
-PLUGINS = [PLUGIN, XDS, CDA, HIP, DICOM]
+PLUGINS = [PLUGIN, XDS, CDA, HIP, DICOM, ATNA]

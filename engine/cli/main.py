@@ -10,6 +10,7 @@ import click
 from engine.cli.common import config_option, load_or_exit, setup_logging
 from engine.cli.mapcmd import map_command
 from engine.cli.messages import messages
+from engine.cli.prune import prune
 from engine.cli.send import send
 from engine.cli.stats import stats
 
@@ -76,6 +77,7 @@ main.add_command(send)
 main.add_command(messages)
 main.add_command(stats)
 main.add_command(map_command)
+main.add_command(prune)
 
 
 def _plugin_commands() -> None:

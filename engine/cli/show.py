@@ -57,7 +57,7 @@ def _show_json(msg: dict[str, Any], stage: str) -> None:
     dels = []
     for d in msg["deliveries"]:
         sent: Any = _text_stage(d["sent"], msg)
-        if sent is None and d["sent_at"] is not None:
+        if sent is None and d["sent_at"] is not None and msg["raw"] is not None:
             sent = "unchanged"  # the received bytes, as they are in raw
         log = [{**a, "response": _text_stage(a["response"], msg)} for a in d["attempt_log"]]
         dels.append(
@@ -79,7 +79,9 @@ def _show_json(msg: dict[str, Any], stage: str) -> None:
             "deliveries": [{"destination": d["destination"], stage: d[stage]} for d in dels],
         }
     else:
-        out = {**meta, "raw": raw, "content": msg["content"], "deliveries": dels}
+        # raw NULL: retention archived the message and removed every stage's bytes (engine/retention.py)
+        pruned = msg["raw"] is None
+        out = {**meta, "pruned": pruned, "raw": raw, "content": msg["content"], "deliveries": dels}
     echo_json(out)
 
 
@@ -146,7 +148,9 @@ def _show_text(msg: dict[str, Any], stage: str) -> None:
             _heading(f"raw: {len(raw)} bytes, shown as {codec_for(msg['charset']) or 'utf-8'}")
             _body(raw, msg)
     if stage in ("all", "content"):
-        if msg["content"] is None:
+        if msg["content"] is None and msg["raw"] is None:
+            _heading("content: pruned by retention")
+        elif msg["content"] is None:
             _heading("content: not transformed (the received message is the content)")
         else:
             _heading("content: transformed")
@@ -186,6 +190,8 @@ def _sent(d: dict[str, Any], msg: dict[str, Any]) -> None:
     if d["sent"] is not None:
         click.echo(f"-- sent: {len(d['sent'])} bytes")
         _body(d["sent"], msg)
+    elif d["sent_at"] is not None and msg["raw"] is None:
+        click.echo("-- sent: pruned by retention")
     elif d["sent_at"] is not None:
         click.echo("-- sent: the received bytes, unchanged (see raw)")
     else:
@@ -194,7 +200,8 @@ def _sent(d: dict[str, Any], msg: dict[str, Any]) -> None:
 
 def _response(d: dict[str, Any], msg: dict[str, Any]) -> None:
     if d["response"] is None:
-        click.echo("-- response: none")
+        pruned = msg["raw"] is None and d["attempts"]
+        click.echo("-- response: pruned by retention" if pruned else "-- response: none")
         return
     click.echo(f"-- response: {len(d['response'])} bytes")
     _body(d["response"], msg)

@@ -157,6 +157,11 @@ class Source(ABC):
     def describe(self) -> str:
         return self.url.geturl()
 
+    def up(self) -> bool:
+        """Is it taking messages now (its socket listening, its poller scheduled)? For the metrics
+        endpoint and ``listener_down`` alerts; a source that cannot tell is up while it runs."""
+        return True
+
     @classmethod
     def check_url(cls, url: SplitResult) -> str | None:
         """A problem with the URL, for ``hie check``; None when it is fine."""

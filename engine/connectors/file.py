@@ -226,6 +226,9 @@ class FileSource(Source):
         self._scheduler = scheduler
         log.info("file source watching %s for %s", self.directory, self.options.pattern)
 
+    def up(self) -> bool:
+        return self._scheduler is not None and self._scheduler.running
+
     async def stop(self) -> None:
         """Stop polling; a file being handled is finished first, so it is never left half-moved."""
         self._stopping = True

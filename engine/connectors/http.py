@@ -334,6 +334,10 @@ class HttpSource(Source):
                 shared.add(self.path, self)
             self._server = shared
 
+    def up(self) -> bool:
+        shared = self._server
+        return shared is not None and shared.task is not None and not shared.task.done()
+
     async def stop(self) -> None:
         shared, self._server = self._server, None
         if shared is None:

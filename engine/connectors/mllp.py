@@ -89,6 +89,9 @@ class MllpSource(Source):
             " (TLS)" if self.tls else "",
         )
 
+    def up(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
     async def stop(self) -> None:
         if self._server is None:
             return

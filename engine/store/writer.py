@@ -116,6 +116,12 @@ class BatchWriter:
         self.rows_written = 0
         self.groups_retried = 0  # group commits that failed and were committed again batch by batch
 
+    @property
+    def running(self) -> bool:
+        """Started and not stopped: a batch submitted now will be written (one submitted to a stopped
+        writer waits for ever; a long job asks between its transactions, retention.py)."""
+        return self._started
+
     def start(self) -> None:
         if not self._started:
             self._started = True

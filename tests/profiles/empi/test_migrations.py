@@ -14,6 +14,7 @@ from sqlalchemy import MetaData, insert, select
 
 from engine.store import schema as engine_schema
 from engine.store.db import migrate, open_engine
+from profiles.atna import schema as atna_schema
 from profiles.cda import schema as cda_schema
 from profiles.dicom import schema as dicom_schema
 from profiles.empi import schema
@@ -32,6 +33,7 @@ def _differences(url: str) -> list[Any]:
         xds_schema.metadata,
         cda_schema.metadata,
         dicom_schema.metadata,
+        atna_schema.metadata,
     )
     for table in (t for m in tables for t in m.tables.values()):
         table.to_metadata(declared)
