@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.alerts.config import AlertsSettings, check_alerts
+from engine.console.settings import ConsoleSettings
 from engine.errors import ConfigError, ConfigProblem
 from engine.yamlloc import Located, load_yaml, problems_from_validation
 
@@ -200,6 +201,7 @@ class RawAppConfig(BaseModel):
     tls: dict[str, TlsSettings] = {}
     retention: Retention = Retention()
     alerts: AlertsSettings = AlertsSettings()  # engine/alerts/config.py
+    console: ConsoleSettings = ConsoleSettings()  # engine/console/settings.py
 
 
 class AppConfig:
@@ -216,6 +218,7 @@ class AppConfig:
         self.tls = raw.tls
         self.retention = raw.retention
         self.alerts = raw.alerts
+        self.console = raw.console
         self.channels = channels
         self.files = files  # channel id -> its located YAML, for later checks by steps/connectors
         self.plugins: list[Plugin] = []

@@ -30,8 +30,16 @@ __all__ = [
 
 def _sources() -> dict[str, type[Source]]:
     from engine.connectors import file, http, memory, metrics, mllp
+    from engine.console.source import ConsoleSource
 
-    classes = (mllp.MllpSource, file.FileSource, http.HttpSource, memory.MemorySource, metrics.MetricsSource)
+    classes = (
+        mllp.MllpSource,
+        file.FileSource,
+        http.HttpSource,
+        memory.MemorySource,
+        metrics.MetricsSource,
+        ConsoleSource,
+    )
     return {c.scheme: c for c in classes}
 
 

@@ -13,6 +13,7 @@ from engine.cli.messages import messages
 from engine.cli.prune import prune
 from engine.cli.send import send
 from engine.cli.stats import stats
+from engine.cli.users import users
 
 __all__ = ["main"]
 
@@ -78,6 +79,7 @@ main.add_command(messages)
 main.add_command(stats)
 main.add_command(map_command)
 main.add_command(prune)
+main.add_command(users)
 
 
 def _plugin_commands() -> None:

@@ -1,0 +1,310 @@
+"""The REST API under ``/api/v1`` (JSON): statistics, message search and bodies, reprocessing, the audit
+trail, console sessions, and its own OpenAPI document (``engine.console.openapi``).
+
+Database work runs in Starlette's thread pool, off the event loop that also serves HL7 traffic. Every
+read of a message body commits its audit record (DICOM 110110, as ``hie messages show``) before the body
+is sent; if the record cannot be written nothing is shown.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from engine import audit
+from engine.cli.output import decode
+from engine.console import accounts, openapi, params
+from engine.console.accounts import LoginRefused, Principal
+from engine.console.auditlog import AuditSearch, search_audit, to_csv
+from engine.console.auth import COOKIE, Guard, client_address, error
+from engine.console.reprocess import reprocess_one
+from engine.console.roles import Permission
+from engine.console.settings import ConsoleSettings
+from engine.services import Services
+from engine.store import queries
+from engine.store.db import utcnow
+from engine.store.queries import SEARCH_STATUSES, STAT_COLUMNS, Search
+
+if TYPE_CHECKING:
+    from engine.channel import Channel
+
+__all__ = ["PREFIX", "ConsoleApi"]
+
+PREFIX = "/api/v1"
+_MAX_ID = 2**63 - 1
+Handler = Callable[[Request, Principal], Awaitable[Response]]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _json(value: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(_jsonable(value), status_code=status)
+
+
+def _stage(data: bytes | None, charset: str) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    return {
+        "text": decode(data, charset),
+        "base64": base64.b64encode(data).decode("ascii"),
+        "bytes": len(data),
+    }
+
+
+def _message_json(msg: dict[str, Any]) -> dict[str, Any]:
+    """Every stage of a message, as ``hie messages show --json`` gives it."""
+    cs = msg["charset"]
+    dels = []
+    for d in msg["deliveries"]:
+        sent: Any = _stage(d["sent"], cs)
+        if sent is None and d["sent_at"] is not None and msg["raw"] is not None:
+            sent = "unchanged"  # the received bytes, as they are in raw
+        log = [{**a, "response": _stage(a["response"], cs)} for a in d["attempt_log"]]
+        rest = {k: v for k, v in d.items() if k not in ("sent", "response", "attempt_log")}
+        dels.append({**rest, "sent": sent, "response": _stage(d["response"], cs), "attempt_log": log})
+    meta = {k: v for k, v in msg.items() if k not in ("raw", "content", "deliveries", "audit_count")}
+    return {
+        **meta,
+        "pruned": msg["raw"] is None,
+        "raw": _stage(msg["raw"], cs),
+        "content": msg["content"],
+        "deliveries": dels,
+    }
+
+
+class ConsoleApi:
+    """The API's routes, bound to the engine's services."""
+
+    def __init__(self, services: Services, settings: ConsoleSettings, *, secure_cookie: bool) -> None:
+        self.services = services
+        self.settings = settings
+        self.secure_cookie = secure_cookie
+        self.guard = Guard(services)
+        self._channels: dict[str, Channel] = {}
+
+    def routes(self) -> list[BaseRoute]:
+        p = PREFIX
+        return [
+            Route(f"{p}/openapi.json", self.openapi, methods=["GET"]),
+            Route(f"{p}/session", self.login, methods=["POST"]),
+            Route(f"{p}/session", self._guarded(None, self.logout), methods=["DELETE"]),
+            Route(f"{p}/stats", self._guarded("stats", self.stats), methods=["GET"]),
+            Route(f"{p}/messages", self._guarded("messages", self.messages), methods=["GET"]),
+            Route(f"{p}/messages/{{id}}", self._guarded("messages", self.message), methods=["GET"]),
+            Route(
+                f"{p}/messages/{{id}}/reprocess", self._guarded("reprocess", self.reprocess), methods=["POST"]
+            ),
+            Route(f"{p}/audit", self._guarded("audit", self.audit), methods=["GET"]),
+            Route(f"{p}/audit.csv", self._guarded("audit", self.audit_csv), methods=["GET"]),
+        ]
+
+    def _guarded(
+        self, permission: Permission | None, handler: Handler
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            who = await self.guard.check(request, permission)
+            if isinstance(who, Response):
+                return who
+            try:
+                return await handler(request, who)
+            except params.BadParameter as exc:
+                return error(400, str(exc))
+
+        return endpoint
+
+    # -- open --------------------------------------------------------------------------------------
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(openapi.DOCUMENT)
+
+    async def login(self, request: Request) -> Response:
+        try:
+            body = await request.json()
+            username, password = body["username"], body["password"]
+            if not isinstance(username, str) or not isinstance(password, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return error(400, 'expected JSON {"username": ..., "password": ...}')
+        network = client_address(request)
+        try:
+            who, session = await run_in_threadpool(
+                accounts.login,
+                self.services.db,
+                self.services.ids,
+                self.settings,
+                username=username,
+                password=password,
+                network=network,
+            )
+        except LoginRefused:
+            # one answer for every reason (unknown user, wrong password, locked): the audit trail has it
+            return error(401, "login failed")
+        minutes = self.settings.session_minutes
+        response = JSONResponse(
+            {"username": who.username, "role": who.role, "csrf_token": who.csrf, "expires_in": minutes * 60}
+        )
+        response.set_cookie(
+            COOKIE,
+            session,
+            max_age=minutes * 60,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=self.secure_cookie,
+        )
+        return response
+
+    async def logout(self, request: Request, who: Principal) -> Response:
+        session = request.cookies.get(COOKIE)
+        if who.via != "session" or not session:
+            return error(400, "no console session to end (this request used a token)")
+        network = client_address(request)
+        await run_in_threadpool(
+            accounts.logout, self.services.db, self.services.ids, who, session, network=network
+        )
+        response = JSONResponse({"ended": True})
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict", secure=self.secure_cookie)
+        return response
+
+    # -- statistics and messages ----------------------------------------------------------------------
+    async def stats(self, request: Request, who: Principal) -> Response:
+        since = params.when(request.query_params, "since")
+        counts = await run_in_threadpool(queries.stats, self.services.reads, since=since)
+        keys = [*STAT_COLUMNS, "errored_messages", "errored_deliveries"]
+        for cfg in self.services.app.channels:  # configured channels appear before their first message
+            counts.setdefault(cfg.id, dict.fromkeys(keys, 0))
+        names = sorted(counts)
+        total = {k: sum(counts[n][k] for n in names) for k in keys}
+        return _json({"since": since, "channels": {n: counts[n] for n in names}, "total": total})
+
+    async def messages(self, request: Request, who: Principal) -> Response:
+        q = request.query_params
+        status = params.text(q, "status")
+        if status is not None and status not in SEARCH_STATUSES:
+            raise params.BadParameter(f"status: one of {', '.join(SEARCH_STATUSES)}")
+        limit = params.integer(q, "limit", low=1, high=500, default=50)
+        s = Search(
+            channel=params.text(q, "channel"),
+            status=status,
+            since=params.when(q, "since"),
+            until=params.when(q, "until"),
+            control_id=params.text(q, "control_id"),
+            patient_id=params.text(q, "patient_id"),
+            message_type=params.text(q, "type"),
+            sending_facility=params.text(q, "facility"),
+            destination=params.text(q, "destination"),
+            before_id=params.integer(q, "before", low=1, high=_MAX_ID),
+            limit=limit,
+        )
+        rows = await run_in_threadpool(queries.search, self.services.reads, s)
+        following = rows[-1]["id"] if rows and len(rows) == limit else None
+        return _json({"messages": rows, "next_before": following})
+
+    def _message_id(self, request: Request) -> int:
+        text = request.path_params["id"]
+        if not text.isdigit() or len(text) > 19 or int(text) > _MAX_ID:
+            raise params.BadParameter("id: a message id is a positive integer")
+        return int(text)
+
+    async def message(self, request: Request, who: Principal) -> Response:
+        ident = self._message_id(request)
+        msg = await run_in_threadpool(queries.get_message, self.services.db, ident)
+        if msg is None:
+            return error(404, f"no message with id {ident}")
+        event = audit.message_read_event(
+            user=who.username,
+            message_id=msg["id"],
+            channel_id=msg["channel_id"],
+            control_id=msg["control_id"],
+            message_type=msg["message_type"],
+            patients=[(i["value"], i["authority"]) for i in msg["identifiers"]],
+            event_time=utcnow(),
+            application="hie-console",
+        )
+        event.participants[0]["network_access_point"] = client_address(request)
+        try:
+            await self.guard.audit(event)
+        except Exception:
+            return error(503, "the audit record could not be written, so nothing is shown")
+        return _json(_message_json(msg))
+
+    async def reprocess(self, request: Request, who: Principal) -> Response:
+        ident = self._message_id(request)
+        only: set[str] | None = None
+        raw = await request.body()
+        if raw.strip():
+            try:
+                body = json.loads(raw)
+                wanted = body.get("destinations") if isinstance(body, dict) else None
+                if wanted is not None and (
+                    not isinstance(wanted, list) or not all(isinstance(d, str) for d in wanted)
+                ):
+                    raise ValueError
+            except ValueError:
+                return error(400, 'expected JSON {"destinations": ["id", ...]} or no body')
+            only = set(wanted) if wanted else None
+        found = await run_in_threadpool(queries.originals, self.services.db, [ident])
+        orig = found.get(ident)
+        if orig is None:
+            return error(404, f"no message with id {ident}")
+        if orig["raw"] is None:
+            return error(409, f"the raw bytes of message {ident} were pruned by retention")
+        cfg = next((c for c in self.services.app.channels if c.id == orig["channel_id"]), None)
+        if cfg is None or not cfg.enabled:
+            return error(409, f"channel {orig['channel_id']} is not configured and enabled here")
+        known = [d.id for d in cfg.destinations]
+        unknown = sorted((only or set()) - set(known))
+        if unknown:
+            return error(400, f"channel {cfg.id} has no destination {', '.join(unknown)}", destinations=known)
+        channel = self._channels.get(cfg.id)
+        if channel is None:
+            from engine.channel import Channel  # only reprocessing needs a channel of its own
+
+            channel = self._channels[cfg.id] = Channel(cfg, self.services)
+        result = await reprocess_one(
+            self.services, channel, orig, only, who.username, client_address(request)
+        )
+        return _json(result, 201)
+
+    # -- audit trail ----------------------------------------------------------------------------------
+    def _audit_search(self, request: Request, *, max_limit: int, default: int) -> AuditSearch:
+        q = request.query_params
+        return AuditSearch(
+            since=params.when(q, "since"),
+            until=params.when(q, "until"),
+            patient_id=params.text(q, "patient_id"),
+            user=params.text(q, "user"),
+            event_id=params.text(q, "event_id"),
+            before_id=params.integer(q, "before", low=1, high=_MAX_ID),
+            limit=params.integer(q, "limit", low=1, high=max_limit, default=default),
+        )
+
+    async def audit(self, request: Request, who: Principal) -> Response:
+        s = self._audit_search(request, max_limit=1000, default=100)
+        rows = await run_in_threadpool(search_audit, self.services.reads, s)
+        following = rows[-1]["id"] if rows and len(rows) == s.limit else None
+        return _json({"events": rows, "next_before": following})
+
+    async def audit_csv(self, request: Request, who: Principal) -> Response:
+        s = self._audit_search(request, max_limit=100_000, default=10_000)
+        rows = await run_in_threadpool(search_audit, self.services.reads, s)
+        return Response(
+            to_csv(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+        )

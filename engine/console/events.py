@@ -1,0 +1,98 @@
+"""The console's ATNA records (DICOM PS3.15 A.5, event ids from PS3.16 CID 400 and CID 401).
+
+* 110114 User Authentication, type 110122 Login / 110123 Logout: every login, refused or not, and every
+  API call refused for want of valid credentials (401);
+* 110113 Security Alert: an authenticated user calling what their role may not (403);
+* 110136 Security Roles Changed: an account created with its role;
+* 110137 User Security Attributes Changed: an account disabled, a token issued or revoked.
+
+The account is the ParticipantObject: type 1 person, role 11 "Security User Entity", id type 11 "User
+Identifier" (RFC 3881 5.5).
+"""
+
+from __future__ import annotations
+
+from engine.audit import AuditEvent, EventId, Outcome, participant
+from engine.store.db import utcnow
+
+__all__ = [
+    "LOGIN",
+    "LOGOUT",
+    "ROLES_CHANGED",
+    "SECURITY_ALERT",
+    "USER_ATTRIBUTES_CHANGED",
+    "USER_AUTHENTICATION",
+    "account_event",
+    "authentication_event",
+    "security_alert",
+]
+
+USER_AUTHENTICATION: EventId = ("110114", "User Authentication", "DCM")
+SECURITY_ALERT: EventId = ("110113", "Security Alert", "DCM")
+ROLES_CHANGED: EventId = ("110136", "Security Roles Changed", "DCM")
+USER_ATTRIBUTES_CHANGED: EventId = ("110137", "User Security Attributes Changed", "DCM")
+LOGIN = "110122^Login^DCM"
+LOGOUT = "110123^Logout^DCM"
+_APP = "hie-console"
+
+
+def _account(username: str) -> dict[str, object]:
+    return {"type": 1, "role": 11, "id_type": "11", "id": username}
+
+
+def authentication_event(
+    username: str, *, ok: bool, network: str, description: str | None = None, logout: bool = False
+) -> AuditEvent:
+    """A login (or logout) by ``username`` from ``network``; refused ones are a minor failure."""
+    return AuditEvent(
+        event_id=USER_AUTHENTICATION,
+        action="E",
+        outcome=Outcome.SUCCESS if ok else Outcome.MINOR_FAILURE,
+        event_time=utcnow(),
+        event_type=LOGOUT if logout else LOGIN,
+        outcome_description=description,
+        participants=[
+            participant(username or "(unknown)", requestor=True, network=network),
+            participant(_APP, requestor=False, role="110150"),
+        ],
+        objects=[_account(username)] if username else [],
+        user_id=username,
+    )
+
+
+def security_alert(username: str, *, network: str, description: str) -> AuditEvent:
+    """An authenticated user refused an act their role does not allow."""
+    return AuditEvent(
+        event_id=SECURITY_ALERT,
+        action="E",
+        outcome=Outcome.MINOR_FAILURE,
+        event_time=utcnow(),
+        event_type="forbidden^hie-console",
+        outcome_description=description,
+        participants=[
+            participant(username, requestor=True, network=network),
+            participant(_APP, requestor=False, role="110150"),
+        ],
+        objects=[_account(username)],
+        user_id=username,
+    )
+
+
+def account_event(
+    event_id: EventId, action: str, *, actor: str, account: str, description: str, network: str = ""
+) -> AuditEvent:
+    """``actor`` changed ``account`` (created it, disabled it, issued or revoked a token)."""
+    return AuditEvent(
+        event_id=event_id,
+        action=action,
+        outcome=Outcome.SUCCESS,
+        event_time=utcnow(),
+        event_type="account^hie-console",
+        outcome_description=description,
+        participants=[
+            participant(actor, requestor=True, network=network),
+            participant(_APP, requestor=False, role="110150"),
+        ],
+        objects=[_account(account)],
+        user_id=actor,
+    )

@@ -1,0 +1,18 @@
+"""The ``console:`` section of config.yaml: sessions, lockout, API token lifetime."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["ConsoleSettings"]
+
+
+class ConsoleSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session_minutes: int = Field(480, ge=1, description="a console session ends this long after login")
+    lockout_attempts: int = Field(5, ge=1, description="wrong passwords in a row before the account locks")
+    lockout_minutes: int = Field(15, ge=1, description="how long a locked account refuses every login")
+    token_days: int = Field(
+        90, ge=1, description="lifetime of an API token when hie users token has no --days"
+    )
