@@ -40,10 +40,15 @@ __all__ = ["PREFIX", "ConsoleApi"]
 
 PREFIX = "/api/v1"
 _MAX_ID = 2**63 - 1
+_SAFE_INT = 2**53 - 1  # JavaScript's Number.MAX_SAFE_INTEGER
 Handler = Callable[[Request, Principal], Awaitable[Response]]
 
 
 def _jsonable(value: Any) -> Any:
+    # message, delivery and audit ids are 64-bit; a browser's JSON.parse keeps integers exact only
+    # up to 2**53, so larger ones are sent as strings of digits (paths and ``before`` take either)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _SAFE_INT:
+        return str(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):

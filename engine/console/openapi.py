@@ -69,7 +69,8 @@ DOCUMENT: dict[str, Any] = {
         "version": "1",
         "description": "Statistics, message search and bodies, reprocessing and the audit trail of an hie "
         "engine. Roles: admin, integrator (messages, reprocess), auditor (messages, audit), viewer "
-        "(statistics only). Every read of a message body is audited.",
+        "(statistics only). Every read of a message body is audited. Ids (messages, deliveries, audit "
+        "records) are 64-bit: in JSON they are strings of digits, which JavaScript reads exactly.",
     },
     "servers": [{"url": "/"}],
     "security": [{"bearer": []}, {"session": []}],
