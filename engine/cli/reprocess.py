@@ -7,9 +7,7 @@ running engine's recovery pass (every 10 s), or its next start, delivers them.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,100 +19,15 @@ from engine.cli.common import config_option, load_or_exit
 from engine.cli.filters import search_filters, search_from
 from engine.cli.store_access import cli_services, open_store, write_all
 from engine.config import AppConfig, ChannelConfig
-from engine.message import ContentType, OutcomeStatus
-from engine.services import Services
+from engine.reprocess import Reprocessed, prepare_reprocess
 from engine.store.queries import matching_ids, originals
-from engine.store.schema import audit_events, deliveries
-from engine.store.writer import Batch
 
 if TYPE_CHECKING:
-    from engine.channel import Channel
+    pass
 
 __all__ = ["reprocess"]
 
 CHUNK = 200  # messages loaded, prepared and written together when reprocessing
-
-
-def _reprocess_event(
-    orig: dict[str, Any], new_id: int, outcome: str, user: str, now: datetime
-) -> audit.AuditEvent:
-    """The user's act, on the original message's patients.
-
-    DICOM 110106 "Export" with action E: reprocessing sends a stored patient's data out of the engine
-    again, on a person's command, which is what Export covers (data leaving the system's custody). PS3.15
-    gives Export the action R; we use E (execute) so that this record of a person's command, which by
-    itself sends nothing, is told apart from the engine's own Export/R record of each actual send (written
-    by the destination queue with the engine as requestor). Neither 110110 Patient Record (C/R/U/D on a
-    record, the new copy's creation is already audited by the channel as 110107 Import) nor 110100
-    Application Activity (start/stop of an application) fits a person re-sending patient data.
-    """
-    read = audit.message_read_event(
-        user=user,
-        message_id=orig["id"],
-        channel_id=orig["channel_id"],
-        control_id=orig["control_id"],
-        message_type=orig["message_type"],
-        event_time=now,
-        application="hie-cli",
-        patients=[(i["value"], i["authority"]) for i in orig["identifiers"]],
-        description=f"reprocessed as message {new_id}: {outcome}",
-    )
-    objects = [
-        *read.objects,
-        {
-            "type": 2,
-            "role": 3,
-            "id_type": "message_id",
-            "id": str(new_id),
-            "detail": {"message_id": str(new_id), "reprocessed_from": str(orig["id"])},
-        },
-    ]
-    return dataclasses.replace(
-        read, event_id=audit.EXPORT, action="E", event_type=f"reprocess^{orig['channel_id']}", objects=objects
-    )
-
-
-@dataclasses.dataclass
-class _Result:
-    original: int
-    new_id: int | None = None
-    status: str = ""  # the new message's stored status (received, filtered, errored) or "failed"
-    queued: list[str] = dataclasses.field(default_factory=list)
-    not_routed: list[str] = dataclasses.field(default_factory=list)
-    error: str | None = None
-
-
-def _prepare(
-    channel: Channel, orig: dict[str, Any], only: set[str] | None, user: str, services: Services
-) -> tuple[Batch, _Result]:
-    msg, outcome, batch, _ = channel.prepare(
-        orig["raw"],
-        f"reprocess:{user}",
-        ContentType(orig["content_type"]),
-        reprocessed_from=orig["id"],
-        only=only,
-    )
-    stored = {OutcomeStatus.ACCEPTED: "received", OutcomeStatus.FILTERED: "filtered"}.get(
-        outcome.status, "errored"
-    )
-    result = _Result(orig["id"], msg.id, stored)
-    for row in batch.inserts.get(deliveries.name, []):
-        # No owner: the running engine's recovery pass takes the entry over (or the next start does).
-        row["owner_node"] = None
-        if row["status"] == "pending":
-            # after_delivery: nobody waits for this answer; the entry is delivered from the queue
-            row["status"] = "queued"
-        if row["status"] == "queued":
-            result.queued.append(row["destination"])
-        elif only is not None and row["destination"] in only:
-            result.not_routed.append(row["destination"])
-    if outcome.error is not None:
-        result.error = outcome.error.text
-    elif outcome.status is OutcomeStatus.FILTERED:
-        result.error = str(msg.variables.get("filtered_by", ""))
-    event = _reprocess_event(orig, msg.id, stored, user, msg.received_at)
-    batch.insert(audit_events, event.row(services.ids.next()))
-    return batch, result
 
 
 def _check_targets(
@@ -220,10 +133,10 @@ def _run_reprocess(
     todo: list[int],
     only: set[str] | None,
     user: str,
-) -> list[_Result]:
+) -> list[Reprocessed]:
     from engine.channel import Channel  # pulls in every connector; only reprocess needs it
 
-    results: list[_Result] = []
+    results: list[Reprocessed] = []
     with cli_services(app, db) as services:
         built = {cid: Channel(cfg, services) for cid, cfg in channels.items()}
         chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
@@ -233,7 +146,9 @@ def _run_reprocess(
             for chunk in chunks:
                 found = originals(db, chunk)
                 prepared = [
-                    _prepare(built[found[i]["channel_id"]], found[i], only, user, services)
+                    prepare_reprocess(
+                        built[found[i]["channel_id"]], found[i], only, user, services, application="hie-cli"
+                    )
                     for i in chunk
                     if i in found and found[i]["raw"] is not None
                 ]
@@ -247,7 +162,7 @@ def _run_reprocess(
     return results
 
 
-def _report(results: list[_Result]) -> None:
+def _report(results: list[Reprocessed]) -> None:
     from engine.runtime import HEARTBEAT_SECONDS  # how often a running engine takes over orphaned entries
 
     stored = [r for r in results if r.new_id is not None]
