@@ -52,6 +52,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, delete, exists, func, 
 
 from engine import audit
 from engine.config import AppConfig
+from engine.connectors.file import make_directories, sync_directory
 from engine.plugins import Job
 from engine.services import Services
 from engine.store.db import utcnow
@@ -229,26 +230,6 @@ def _json_value(value: object) -> object:
     raise TypeError(f"cannot archive a {type(value).__name__}")
 
 
-def _make_dirs(folder: Path) -> None:
-    """Create ``folder`` and its missing parents, each parent fsynced so the new entry survives a crash."""
-    missing: list[Path] = []
-    p = folder
-    while not p.exists():
-        missing.append(p)
-        p = p.parent
-    for d in reversed(missing):
-        d.mkdir(exist_ok=True)
-        _fsync_dir(d.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _archive(services: Services, ids: Sequence[int], path: Path) -> None:
     """Write every stage of ``ids`` to ``path`` durably before the caller changes the store.
 
@@ -256,7 +237,7 @@ def _archive(services: Services, ids: Sequence[int], path: Path) -> None:
     lines follow as another gzip member (a gzip file may hold several; readers see one stream), so a
     crash at any point leaves the old file whole and the store unchanged.
     """
-    _make_dirs(path.parent)
+    make_directories(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as out:
@@ -275,7 +256,7 @@ def _archive(services: Services, ids: Sequence[int], path: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    sync_directory(path.parent)
 
 
 def read_archive(path: Path) -> Iterator[dict[str, Any]]:
@@ -400,7 +381,7 @@ def _alone(app: AppConfig, db: Engine) -> Iterator[bool]:
     engine's nightly run and ``hie prune`` write the same day's files) and, on PostgreSQL, of every
     machine sharing the database (an advisory lock)."""
     folder = app.data_dir / "archive"
-    _make_dirs(folder)
+    make_directories(folder)
     with open(folder / ".prune.lock", "a+b") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -30,11 +31,15 @@ __all__ = [
     "Receiver",
     "SendResult",
     "Source",
+    "admit_connection",
     "parse_url",
+    "stream_peer",
 ]
 
 
 InlineMode = Literal["queue", "read", "store"]
+
+log = logging.getLogger(__name__)
 
 
 class Options(BaseModel):
@@ -45,6 +50,33 @@ class Options(BaseModel):
 
 def parse_url(url: str) -> SplitResult:
     return urlsplit(url)
+
+
+def stream_peer(transport: Any) -> str:
+    """A stream source's sender, as records name it: ``host:port``, and the CN of its TLS client
+    certificate when it showed one."""
+    host, port = (transport.get_extra_info("peername") or ("?", 0))[:2]
+    peer = f"{host}:{port}"
+    cert = transport.get_extra_info("peercert")
+    if cert:
+        subject = dict(x[0] for x in cert.get("subject", ()))
+        peer += f" cn={subject.get('commonName', '?')}"
+    return peer
+
+
+def admit_connection(channel_id: str, peer: str, open_now: int, limit: int, transport: Any) -> bool:
+    """A new connection of a stream source, within its ``max_connections``? A flood must not starve
+    the senders already connected: a newcomer over the limit is turned away at once (aborted)."""
+    if open_now < limit:
+        return True
+    log.warning(
+        "channel %s: refused connection from %s: %d connections already open (max_connections)",
+        channel_id,
+        peer,
+        open_now,
+    )
+    transport.abort()
+    return False
 
 
 class Receiver(Protocol):

@@ -56,7 +56,9 @@ __all__ = [
     "FileDestinationOptions",
     "FileSource",
     "FileSourceOptions",
+    "make_directories",
     "split_batch",
+    "sync_directory",
 ]
 
 log = logging.getLogger(__name__)
@@ -573,3 +575,16 @@ def sync_directory(path: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def make_directories(folder: Path) -> None:
+    """Create ``folder`` and its missing parents, each new name synced in its parent, so that a file
+    renamed into it survives a crash with the folders that hold it."""
+    if folder.is_dir():
+        return
+    make_directories(folder.parent)
+    try:
+        folder.mkdir()
+    except FileExistsError:  # made meanwhile by another thread or process
+        return
+    sync_directory(folder.parent)

@@ -21,7 +21,15 @@ from typing import Any, cast
 
 from pydantic import Field
 
-from engine.connectors.base import Destination, Options, Outbound, SendResult, Source
+from engine.connectors.base import (
+    Destination,
+    Options,
+    Outbound,
+    SendResult,
+    Source,
+    admit_connection,
+    stream_peer,
+)
 from engine.errors import DeliveryError, FramingError, MessageError, PermanentDeliveryError
 from engine.hl7v2.ack import build_ack, parse_ack
 from engine.hl7v2.charset import decode_message, encode_text
@@ -135,23 +143,13 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it
         self.transport = cast(asyncio.Transport, transport)
-        host, port = (transport.get_extra_info("peername") or ("?", 0))[:2]
-        self.peer = f"{host}:{port}"
-        cert = transport.get_extra_info("peercert")
-        if cert:
-            subject = dict(x[0] for x in cert.get("subject", ()))
-            self.peer += f" cn={subject.get('commonName', '?')}"
-        if len(self.source.connections) >= self.source.max_connections:
-            # A flood must not starve the senders already connected: turn the newcomer away at once.
-            self.source.refused += 1
-            log.warning(
-                "channel %s: refused connection from %s: %d connections already open (max_connections)",
-                self.source.receiver.channel_id,
-                self.peer,
-                len(self.source.connections),
-            )
+        self.peer = stream_peer(transport)
+        source = self.source
+        if not admit_connection(
+            source.receiver.channel_id, self.peer, len(source.connections), source.max_connections, transport
+        ):
+            source.refused += 1
             self.closing = True
-            self.transport.abort()
             return
         self.source.connections.add(self)
         self._arm_idle()

@@ -26,7 +26,7 @@ from urllib.parse import SplitResult
 
 from pydantic import Field, model_validator
 
-from engine.connectors.base import Options, Source
+from engine.connectors.base import Options, Source, admit_connection, stream_peer
 from profiles.atna.intake import Intake, port_problem
 from profiles.atna.rfc5425 import Deframer
 
@@ -124,22 +124,14 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        host, port = (transport.get_extra_info("peername") or ("?", 0))[:2]
-        self.peer = f"{host}:{port}"
-        cert = transport.get_extra_info("peercert")
-        if cert:
-            subject = dict(x[0] for x in cert.get("subject", ()))
-            self.peer += f" cn={subject.get('commonName', '?')}"
-        if len(self.source.connections) >= self.source.options.max_connections:
-            self.source.refused_connections += 1
-            log.warning(
-                "channel %s: refused connection from %s: %d connections already open (max_connections)",
-                self.source.receiver.channel_id,
-                self.peer,
-                len(self.source.connections),
-            )
+        self.peer = stream_peer(transport)
+        source = self.source
+        limit = source.options.max_connections
+        if not admit_connection(
+            source.receiver.channel_id, self.peer, len(source.connections), limit, transport
+        ):
+            source.refused_connections += 1
             self.closing = True
-            self.transport.abort()
             return
         self.source.connections.add(self)
         self._arm_idle()

@@ -3,13 +3,20 @@ destination: its folder, its configuration and the EMPI it reconciles patients w
 
 from __future__ import annotations
 
+import logging
+
+from engine.audit import AuditEvent
 from engine.services import Services
+from engine.store.schema import audit_events
+from engine.store.writer import Batch
 from profiles.dicom.archive import Archive
 from profiles.dicom.config import DicomConfig
 from profiles.dicom.index import PatientResolver, follow_merge
 from profiles.empi.actor import EmpiActor
 
 __all__ = ["DicomActor"]
+
+log = logging.getLogger(__name__)
 
 
 class DicomActor:
@@ -25,6 +32,20 @@ class DicomActor:
     def _peer_domain(self, ae_title: str) -> str | None:
         peer = self.config.peer(ae_title)
         return peer.domain if peer is not None else None
+
+    def audit_later(self, channel_id: str, *events: AuditEvent) -> None:
+        """Write audit records without waiting for their commit: from an association's thread, or
+        from a response stream being closed, where nothing may block on the store."""
+        batch = Batch()
+        for e in events:
+            e.channel_id = e.channel_id or channel_id
+            batch.insert(audit_events, e.row(self.services.ids.next()))
+
+        def done(exc: BaseException | None) -> None:
+            if exc is not None:
+                log.error("channel %s: audit record not stored: %s", channel_id, type(exc).__name__)
+
+        self.services.writer.submit(batch, done)
 
     @classmethod
     def of(cls, services: Services) -> DicomActor:

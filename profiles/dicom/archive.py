@@ -24,6 +24,8 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from engine.connectors.file import make_directories, sync_directory
+
 __all__ = ["Archive", "DatasetError", "InstanceInfo", "read_header", "valid_uid"]
 
 _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
@@ -34,7 +36,12 @@ def valid_uid(value: str) -> bool:
 
 
 class DatasetError(ValueError):
-    """A dataset the archive cannot keep: the reason is the C-STORE's Error Comment."""
+    """A dataset the archive cannot keep: the reason is the C-STORE's Error Comment; ``mismatch``
+    when the dataset contradicts its request (0xA900), else it cannot be understood (0xC000)."""
+
+    def __init__(self, reason: str, *, mismatch: bool = False) -> None:
+        super().__init__(reason)
+        self.mismatch = mismatch
 
 
 @dataclass(frozen=True)
@@ -111,10 +118,13 @@ def read_header(path: Path, *, sop_class_uid: str = "", sop_instance_uid: str = 
             raise DatasetError(f"the dataset's {name} is not a valid UID: {value[:70]!r}")
     if sop_instance_uid and info.sop_instance_uid != sop_instance_uid:
         raise DatasetError(
-            "the dataset's SOP Instance UID differs from the request's Affected SOP Instance UID"
+            "the dataset's SOP Instance UID differs from the request's Affected SOP Instance UID",
+            mismatch=True,
         )
     if sop_class_uid and info.sop_class_uid != sop_class_uid:
-        raise DatasetError("the dataset's SOP Class UID differs from the request's Affected SOP Class UID")
+        raise DatasetError(
+            "the dataset's SOP Class UID differs from the request's Affected SOP Class UID", mismatch=True
+        )
     return info
 
 
@@ -208,7 +218,7 @@ class Archive:
         """
         relative = self.relative(info)
         target = self.root / relative
-        _make_dirs(target.parent)
+        make_directories(target.parent)
         size = received.stat().st_size
         _sync(received)
         try:
@@ -218,33 +228,11 @@ class Archive:
             shutil.copyfile(received, part)
             _sync(part)
             os.replace(part, target)
-        _sync(target.parent)
+        sync_directory(target.parent)
         return relative, size
-
-    def write(self, data: bytes, info: InstanceInfo) -> tuple[str, int]:
-        """Archive a file held in memory (a manifest the engine made)."""
-        self.prepare()
-        part = self.incoming / f"{info.sop_instance_uid}.part"
-        part.write_bytes(data)
-        return self.place(part, info)
 
 
 def _sync(path: Path) -> None:
-    """fsync a file or a folder (a folder's sync makes the names in it durable)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _make_dirs(folder: Path) -> None:
-    """Create a folder and its missing parents, each made durable in its own parent."""
-    if folder.is_dir():
-        return
-    _make_dirs(folder.parent)
-    try:
-        folder.mkdir()
-    except FileExistsError:  # another association made it meanwhile
-        return
-    _sync(folder.parent)
+    """fsync a file's bytes before it is renamed into place."""
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())

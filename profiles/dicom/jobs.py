@@ -34,7 +34,7 @@ def reconcile_now(services: Services) -> list[tuple[str, int]]:
         found[:] = reconcile(conn, actor.resolver)
 
     batch = Batch()
-    batch.then(lambda conn: work(conn))
+    batch.then(work)
     services.writer.write_sync(batch)
     if found:
         log.info("dicom: %d studies reconciled with the EMPI", len(found))

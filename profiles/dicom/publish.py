@@ -186,7 +186,7 @@ def publish_study(services: Services, study_uid: str) -> Published | None:
         conn.execute(audit_events.insert().values(**event.row(services.ids.next())))
 
     batch = Batch()
-    batch.then(lambda conn: work(conn))
+    batch.then(work)
     services.writer.write_sync(batch)
     if refused:
         log.warning("dicom: manifest of a study refused by the registry: %s", ", ".join(refused))

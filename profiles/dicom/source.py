@@ -64,8 +64,6 @@ from engine.connectors.base import Options, Source
 from engine.hl7v2.peek import Header, Identifier
 from engine.message import ContentType, OutcomeStatus
 from engine.services import Services
-from engine.store.schema import audit_events
-from engine.store.writer import Batch
 from profiles.dicom import audit
 from profiles.dicom.actor import DicomActor
 from profiles.dicom.archive import DatasetError, read_header, valid_uid
@@ -276,20 +274,7 @@ class DicomSource(Source):
 
     def _audit(self, *events: Any) -> None:
         """Write audit records from an association's thread (not waiting for the commit)."""
-        assert self._services is not None
-        services = self._services
-        batch = Batch()
-        for e in events:
-            e.channel_id = e.channel_id or self.receiver.channel_id
-            batch.insert(audit_events, e.row(services.ids.next()))
-
-        def done(exc: BaseException | None) -> None:
-            if exc is not None:
-                log.error(
-                    "channel %s: audit record not stored: %s", self.receiver.channel_id, type(exc).__name__
-                )
-
-        services.writer.submit(batch, done)
+        self.actor.audit_later(self.receiver.channel_id, *events)
 
     def _permitted(self, event: Event, service: Service) -> Peer | bool | None:
         """The peer if it may use ``service``; True for any peer when unknown peers are accepted."""
@@ -319,7 +304,7 @@ class DicomSource(Source):
                 sop_instance_uid=str(request.AffectedSOPInstanceUID or ""),
             )
         except DatasetError as exc:
-            status = DOES_NOT_MATCH if "differs" in str(exc) else CANNOT_UNDERSTAND
+            status = DOES_NOT_MATCH if exc.mismatch else CANNOT_UNDERSTAND
             self._keep_refused(received, address, ae_title, str(exc))
             return _status(status, str(exc))
         try:

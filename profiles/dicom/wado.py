@@ -331,12 +331,7 @@ class WadoSource(HttpSource):
 
     def _audit_later(self, event: AuditEvent) -> None:
         """From a stream being closed (perhaps by the garbage collector): not waiting for the commit."""
-
-        def done(exc: BaseException | None) -> None:
-            if exc is not None:
-                log.error("channel %s: audit record not stored: %s", self._channel, type(exc).__name__)
-
-        self.services.writer.submit(self._batch(event), done)
+        self.actor.audit_later(self._channel, event)
 
     def _unaudited(self, exc: Exception) -> Response:
         log.error("channel %s: WADO-RS access not audited, refused: %s", self._channel, type(exc).__name__)

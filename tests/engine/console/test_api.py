@@ -288,3 +288,20 @@ async def test_the_openapi_document_describes_every_route(
         }
         documented = {(path, method) for path, item in DOCUMENT["paths"].items() for method in item}
         assert routes == documented
+
+
+async def test_a_message_whose_bytes_retention_pruned_cannot_be_reprocessed(
+    make_app: Callable[..., AppConfig], store_url: str
+) -> None:
+    async with deployment(make_app, store_url) as d:
+        pruned = d.message_ids[0]
+        with d.db.begin() as conn:
+            conn.execute(update(messages).where(messages.c.id == pruned).values(raw=None, content=None))
+        async with d.client("integrator") as c:
+            r = await c.post(f"/api/v1/messages/{pruned}/reprocess")
+            body = (await c.get(f"/api/v1/messages/{pruned}")).json()
+        assert r.status_code == 409 and "pruned by retention" in r.json()["error"]
+        assert body["raw"] is None  # the metadata is still there to read
+        with d.db.connect() as conn:
+            copies = conn.execute(select(messages.c.id).where(messages.c.reprocessed_from == pruned)).all()
+        assert copies == []

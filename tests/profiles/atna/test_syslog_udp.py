@@ -92,3 +92,23 @@ async def test_a_burst_of_500_datagrams_is_stored_whole(make_app: MakeApp, store
         source = rt.sources["arr"]
     assert patients == {f"P{i:05d}^^^&1.2.156.112605.1.1&ISO" for i in range(500)}
     assert source.intake.dropped == 0  # type: ignore[attr-defined]
+
+
+async def test_a_flood_beyond_max_pending_is_dropped_and_counted(make_app: MakeApp, store_url: str) -> None:
+    port = free_port()
+    datagrams = [syslog(query(f"F{i:05d}")) for i in range(300)]
+    channel = udp_channel(port, more=", max_pending: 2")
+    async with running(make_app({"arr": channel}, store_url=store_url)) as rt:
+        await send_udp(port, *datagrams)  # as fast as the socket takes them
+        source = rt.sources["arr"]
+
+        def settled() -> bool:
+            kept = len(received_rows(rt))
+            return kept + source.intake.dropped == 300 and not source.intake.in_flight  # type: ignore[attr-defined]
+
+        await until(settled, within=60)
+        kept = len(received_rows(rt))
+        # the listener still serves once the flood has passed
+        await send_udp(port, syslog(query("AFTER")))
+        await until(lambda: len(received_rows(rt)) == kept + 1)
+    assert source.intake.dropped > 0 and kept > 0  # type: ignore[attr-defined]

@@ -143,6 +143,7 @@ async def test_a_truncated_dataset_fails_without_harm(pacs: Pacs, tmp_path: Path
     cut.write_bytes(path.read_bytes()[:-3000])  # the pixel data cut short
 
     def send() -> tuple[int, int]:
+        before = _config.STORE_SEND_CHUNKED_DATASET
         _config.STORE_SEND_CHUNKED_DATASET = True  # send the file's bytes as they are
         try:
             assoc = _scu(pacs.port)
@@ -152,7 +153,7 @@ async def test_a_truncated_dataset_fails_without_harm(pacs: Pacs, tmp_path: Path
             assoc.release()  # type: ignore[attr-defined]
             return int(broken.Status), int(fine.Status)
         finally:
-            _config.STORE_SEND_CHUNKED_DATASET = False
+            _config.STORE_SEND_CHUNKED_DATASET = before  # the forwarding destination sets it too
 
     broken, fine = await asyncio.to_thread(send)
     assert broken == 0xC000 and fine == 0x0000
