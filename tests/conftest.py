@@ -11,6 +11,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,16 @@ def pg_url() -> Iterator[str]:
     yield from _pg_database()
 
 
+def far_from_now() -> str:
+    """A time of day twelve hours away: a scheduled job set to it does not fire during a test."""
+    return (datetime.now() + timedelta(hours=12)).strftime("%H:%M")
+
+
+# The engine's nightly prune (retention.prune_at, 02:30 by default) would otherwise run inside any
+# test whose engine happens to be up at that minute, adding an audit record and an archive folder.
+QUIET_RETENTION = f"retention: {{prune_at: '{far_from_now()}'}}\n"
+
+
 @pytest.fixture
 def make_app(tmp_path: Path) -> Callable[..., AppConfig]:
     """Write config.yaml and channels/<id>.yaml under tmp_path and load them."""
@@ -100,6 +111,8 @@ def make_app(tmp_path: Path) -> Callable[..., AppConfig]:
         for cid, text in channels.items():
             (tmp_path / "channels" / f"{cid}.yaml").write_text(text, encoding="utf-8")
         url = store_url or f"sqlite:///{tmp_path / 'store.db'}"
+        if "retention:" not in extra:
+            extra += QUIET_RETENTION
         (tmp_path / "config.yaml").write_text(
             f"engine: {{data_dir: data}}\nstore: {{url: '{url}'}}\n{extra}", encoding="utf-8"
         )

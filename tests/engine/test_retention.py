@@ -403,7 +403,8 @@ async def test_the_engine_schedules_pruning_at_the_configured_time(
 async def test_by_default_pruning_runs_at_half_past_two_local_time(
     make_app: Callable[..., AppConfig],
 ) -> None:
-    async with running(make_app({})) as rt:
+    # a retention section without prune_at: make_app leaves the default alone
+    async with running(make_app({}, extra="retention: {content_days: 30}\n")) as rt:
         assert rt._scheduler is not None
         (job,) = [j for j in rt._scheduler.get_jobs() if j.args and j.args[0] is retention.PRUNE]
         fields = {f.name: str(f) for f in job.trigger.fields}

@@ -18,7 +18,7 @@ from hl7apy.parser import parse_message
 
 from engine.config import AppConfig, load_config
 from engine.runtime import Runtime
-from tests.conftest import free_port, running
+from tests.conftest import far_from_now, free_port, running
 from tests.engine.connectors.mllp_peers import hl7_send
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,6 +154,8 @@ def deploy(tmp_path: Path, store_url: str, names: tuple[str, ...]) -> tuple[AppC
     config = config.replace("mappings_dir: mappings", f"mappings_dir: '{ROOT / 'mappings'}'")
     config = config.replace("url: ${HIE_STORE_URL:-}", f"url: '{store_url}'")
     config = config.replace("data_dir: ${HIE_DATA_DIR:-data}", f"data_dir: '{tmp_path / 'data'}'")
+    # the nightly prune must not run inside a test that happens to span its minute
+    config = config.replace("retention:\n", f"retention:\n  prune_at: '{far_from_now()}'\n", 1)
     (tmp_path / "config.yaml").write_text(config, "utf-8")
     return load_config(tmp_path / "config.yaml"), ports
 
