@@ -11,8 +11,9 @@ The database that grows without bound is one of Mirth Connect users' top complai
   ``<data_dir>/archive/<channel>/<YYYY-MM-DD>.jsonl.gz`` (the day of the run). Only when that file is
   on disk (written under a temporary name, fsynced, renamed, its folder fsynced) is the store changed:
   ``messages.raw`` and ``content``, ``deliveries.sent`` and ``response``, ``delivery_attempts.response``
-  become NULL. A NULL ``raw`` is what "pruned by retention" means to ``hie messages show`` and
-  ``hie messages reprocess``; the metadata (header fields, identifiers, statuses, errors) stays.
+  become NULL, and the message leaves the free-text index (``engine.store.textindex``). A NULL
+  ``raw`` is what "pruned by retention" means to ``hie messages show`` and ``hie messages
+  reprocess``; the metadata (header fields, identifiers, statuses, errors) stays.
 * a message received more than ``metadata_days`` ago is deleted with its deliveries, attempts and
   identifiers, once archived (pruned, in this run or an earlier one).
 * a message one of whose deliveries is still queued or pending is never touched, however old: its
@@ -55,6 +56,7 @@ from engine.config import AppConfig
 from engine.connectors.file import make_directories, sync_directory
 from engine.plugins import Job
 from engine.services import Services
+from engine.store import textindex
 from engine.store.db import utcnow
 from engine.store.schema import attempts, audit_events, deliveries, identifiers, messages
 from engine.store.writer import Batch
@@ -324,6 +326,7 @@ def _strip(ids: list[int]) -> Callable[[Connection], int]:
             conn.execute(
                 update(attempts).where(attempts.c.delivery_id.in_(_of_messages(chosen))).values(response=None)
             )
+            textindex.forget(conn, chosen)  # pruned content is no longer searchable
         return len(chosen)
 
     return work
@@ -340,6 +343,7 @@ def _remove(ids: list[int]) -> Callable[[Connection], int]:
             conn.execute(delete(attempts).where(attempts.c.delivery_id.in_(_of_messages(chosen))))
             conn.execute(delete(deliveries).where(deliveries.c.message_id.in_(chosen)))
             conn.execute(delete(identifiers).where(identifiers.c.message_id.in_(chosen)))
+            textindex.forget(conn, chosen)
             conn.execute(delete(m).where(m.c.id.in_(chosen)))
         return len(chosen)
 

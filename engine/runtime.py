@@ -21,6 +21,7 @@ from engine.registry import destination_options, source_options, tls_context
 from engine.retention import PRUNE
 from engine.services import Services
 from engine.store.db import heartbeat
+from engine.store.textindex import TEXT_INDEX
 
 __all__ = ["Runtime", "Worker"]
 
@@ -99,8 +100,8 @@ class Runtime:
         )
         if self.worker.parent is not None:
             self._scheduler.add_job(self._orphaned, "interval", seconds=1.0, max_instances=1, coalesce=True)
-        if self.worker.index == 0:  # scheduled work (retention, plugins' jobs) runs once, not per worker
-            for job in (PRUNE, *(j for plugin in app.plugins for j in plugin.jobs)):
+        if self.worker.index == 0:  # scheduled work (retention, text index, plugins' jobs) runs once
+            for job in (PRUNE, TEXT_INDEX, *(j for plugin in app.plugins for j in plugin.jobs)):
                 trigger, schedule = job.schedule(app)
                 self._scheduler.add_job(
                     self._run_job, trigger, args=[job], max_instances=1, coalesce=True, **schedule

@@ -9,6 +9,7 @@ import click
 
 from engine.cli.output import WHEN
 from engine.store.queries import SEARCH_STATUSES, Search
+from engine.store.textindex import MIN_CHARS, TextSearchError, check
 
 __all__ = ["search_filters", "search_from"]
 
@@ -32,6 +33,11 @@ def search_filters(func: F) -> F:
         click.option("--type", "message_type", help="ADT^A01 exactly, ADT for every ADT event, or ADT^A0*"),
         click.option("--facility", help="sending facility (MSH-4)"),
         click.option("--destination", help="has a delivery to this destination"),
+        click.option(
+            "--text",
+            help=f"holds this text (any case; at least {MIN_CHARS} characters) in its raw or transformed "
+            "content; a message is searchable a few seconds after it arrived",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -39,6 +45,12 @@ def search_filters(func: F) -> F:
 
 
 def search_from(kw: dict[str, Any], *, limit: int | None, before: int | None) -> Search:
+    wanted = kw.get("text")
+    if wanted:
+        try:
+            check(wanted)
+        except TextSearchError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--text'") from None
     return Search(
         channel=kw.get("channel"),
         status=kw.get("status"),
@@ -49,6 +61,7 @@ def search_from(kw: dict[str, Any], *, limit: int | None, before: int | None) ->
         message_type=kw.get("message_type"),
         sending_facility=kw.get("facility"),
         destination=kw.get("destination"),
+        text=wanted or None,
         before_id=before,
         limit=limit,
     )

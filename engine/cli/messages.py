@@ -19,6 +19,7 @@ from engine.cli.reprocess import reprocess
 from engine.cli.show import show
 from engine.cli.store_access import open_store
 from engine.store.queries import search
+from engine.store.textindex import unindexed
 
 __all__ = ["messages"]
 
@@ -47,6 +48,9 @@ def _listing(
     s = search_from(kw, limit=limit + 1, before=before)
     with open_store(app) as db:
         rows = search(db, s)
+        behind = unindexed(db) if s.text else 0
+    if behind:
+        click.echo(f"note: --text does not search the {behind} newest message(s), not indexed yet", err=True)
     more = len(rows) > limit
     rows = rows[:limit]
     next_before = rows[-1]["id"] if more else None

@@ -35,12 +35,7 @@ def users() -> None:
 def add(name: str, role: str, password_env: str | None, config_path: Path | None) -> None:
     """Create account NAME with ROLE; the password is prompted for (or read from --password-env)."""
     app = load_or_exit(config_path)
-    if password_env is not None:
-        password = os.environ.get(password_env)
-        if not password:
-            raise click.ClickException(f"environment variable {password_env} is not set")
-    else:
-        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    password = _password(password_env)
     with open_store(app) as db, cli_services(app, db) as services:
         try:
             accounts.add_user(
@@ -49,6 +44,15 @@ def add(name: str, role: str, password_env: str | None, config_path: Path | None
         except accounts.AccountError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"user {name} added, role {role}")
+
+
+def _password(env: str | None) -> str:
+    if env is not None:
+        password = os.environ.get(env)
+        if not password:
+            raise click.ClickException(f"environment variable {env} is not set")
+        return password
+    return str(click.prompt("password", hide_input=True, confirmation_prompt=True))
 
 
 @users.command("list")
@@ -122,3 +126,48 @@ def revoke(token_id: int, config_path: Path | None) -> None:
         except accounts.AccountError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"token {token_id} of {owner} revoked")
+
+
+@users.command("enable")
+@click.argument("name")
+@config_option
+def enable(name: str, config_path: Path | None) -> None:
+    """Enable account NAME again (also lifts a lockout); tokens not revoked work again."""
+    app = load_or_exit(config_path)
+    with open_store(app) as db, cli_services(app, db) as services:
+        try:
+            accounts.enable_user(db, services.ids, username=name, actor=audit.cli_user())
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"user {name} enabled")
+
+
+@users.command("password")
+@click.argument("name")
+@click.option("--password-env", metavar="VAR", help="read the password from this environment variable")
+@config_option
+def password(name: str, password_env: str | None, config_path: Path | None) -> None:
+    """Set a new password for NAME (prompted for, or read from --password-env); its sessions end."""
+    app = load_or_exit(config_path)
+    secret = _password(password_env)
+    with open_store(app) as db, cli_services(app, db) as services:
+        try:
+            accounts.set_password(db, services.ids, username=name, password=secret, actor=audit.cli_user())
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"password of {name} changed; its console sessions ended")
+
+
+@users.command("role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(ROLES))
+@config_option
+def role(name: str, role: str, config_path: Path | None) -> None:
+    """Give account NAME another ROLE; its sessions end."""
+    app = load_or_exit(config_path)
+    with open_store(app) as db, cli_services(app, db) as services:
+        try:
+            accounts.change_role(db, services.ids, username=name, role=role, actor=audit.cli_user())
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"user {name} now has role {role}; its console sessions ended")

@@ -33,8 +33,10 @@ __all__ = [
     "LoginRefused",
     "Principal",
     "add_user",
+    "change_role",
     "csrf_matches",
     "disable_user",
+    "enable_user",
     "from_session",
     "from_token",
     "issue_token",
@@ -42,6 +44,7 @@ __all__ = [
     "login",
     "logout",
     "revoke_token",
+    "set_password",
 ]
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
@@ -154,6 +157,54 @@ def disable_user(db: Engine, ids: IdGenerator, *, username: str, actor: str) -> 
                 events.USER_ATTRIBUTES_CHANGED, "U", actor=actor, account=username, description="disabled"
             ),
         )
+
+
+def _change(
+    db: Engine, ids: IdGenerator, username: str, actor: str, event: tuple[str, str, str], description: str,
+    values: dict[str, Any], *, end_sessions: bool,
+) -> None:  # fmt: skip
+    with db.begin() as conn:
+        row = _user(conn, username, lock=True)
+        if row is None:
+            raise AccountError(f"no user {username}")
+        conn.execute(update(users).where(users.c.id == row.id).values(**values))
+        if end_sessions:
+            conn.execute(sessions.delete().where(sessions.c.user_id == row.id))
+        _audit(
+            conn,
+            ids,
+            events.account_event(event, "U", actor=actor, account=username, description=description),
+        )
+
+
+def enable_user(db: Engine, ids: IdGenerator, *, username: str, actor: str) -> None:
+    """A disabled or locked account may log in again (its tokens work again unless revoked)."""
+    values = {"disabled": False, "failed_attempts": 0, "locked_until": None}
+    _change(db, ids, username, actor, events.USER_ATTRIBUTES_CHANGED, "enabled", values, end_sessions=False)
+
+
+def set_password(db: Engine, ids: IdGenerator, *, username: str, password: str, actor: str) -> None:
+    """A new password; the account's sessions end (its API tokens are not passwords and stay)."""
+    if len(password) < 8:
+        raise AccountError("the password must have at least 8 characters")
+    values = {"password_hash": hash_password(password), "failed_attempts": 0, "locked_until": None}
+    _change(
+        db,
+        ids,
+        username,
+        actor,
+        events.USER_ATTRIBUTES_CHANGED,
+        "password changed",
+        values,
+        end_sessions=True,
+    )
+
+
+def change_role(db: Engine, ids: IdGenerator, *, username: str, role: str, actor: str) -> None:
+    """A new role; the account's sessions end so that no page keeps the old role's view."""
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r} (known: {', '.join(ROLES)})")
+    _change(db, ids, username, actor, events.ROLES_CHANGED, f"role {role}", {"role": role}, end_sessions=True)
 
 
 def issue_token(

@@ -1,5 +1,8 @@
-"""The REST API under ``/api/v1`` (JSON): statistics, message search and bodies, reprocessing, the audit
-trail, console sessions, and its own OpenAPI document (``engine.console.openapi``).
+"""The REST API under ``/api/v1`` (JSON): statistics and the dashboard (``engine.console.dashboard``),
+the configured channels, message search and bodies (HL7 v2 stages with their segments,
+``engine.console.hl7view``), reprocessing one message or every match of a search
+(``engine.console.bulk``), the audit trail, console sessions, and its own OpenAPI document
+(``engine.console.openapi``).
 
 Database work runs in Starlette's thread pool, off the event loop that also serves HL7 traffic. Every
 read of a message body commits its audit record (DICOM 110110, as ``hie messages show``) before the body
@@ -14,22 +17,28 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from engine import audit
 from engine.cli.output import decode
-from engine.console import accounts, openapi, params
+from engine.config import ChannelConfig
+from engine.console import accounts, dashboard, events, hl7view, openapi, params
 from engine.console.accounts import LoginRefused, Principal
 from engine.console.auditlog import AuditSearch, search_audit, to_csv
 from engine.console.auth import COOKIE, Guard, client_address, error
+from engine.console.bulk import MAX_LIMIT, BulkRefused, reprocess_matching
 from engine.console.reprocess import reprocess_one
 from engine.console.roles import Permission
 from engine.console.settings import ConsoleSettings
+from engine.console.tables import sessions, tokens
+from engine.console.throttle import LoginThrottle
 from engine.services import Services
-from engine.store import queries
+from engine.store import queries, textindex
 from engine.store.db import utcnow
 from engine.store.queries import SEARCH_STATUSES, STAT_COLUMNS, Search
 
@@ -65,15 +74,76 @@ def _json(value: Any, status: int = 200) -> JSONResponse:
 def _stage(data: bytes | None, charset: str) -> dict[str, Any] | None:
     if data is None:
         return None
-    return {
-        "text": decode(data, charset),
+    text = decode(data, charset)
+    stage: dict[str, Any] = {
+        "text": text,
         "base64": base64.b64encode(data).decode("ascii"),
         "bytes": len(data),
     }
+    segments = hl7view.segments(text)
+    if segments is not None:
+        stage["segments"] = segments
+    return stage
+
+
+_FILTERS = (
+    "channel",
+    "status",
+    "since",
+    "until",
+    "control_id",
+    "patient_id",
+    "type",
+    "facility",
+    "destination",
+    "text",
+)
+
+
+def _free_text(wanted: str | None) -> str | None:
+    if wanted is None:
+        return None
+    try:
+        return textindex.check(wanted)
+    except textindex.TextSearchError as exc:
+        raise params.BadParameter(f"text: {exc}") from None
+
+
+def _search(q: QueryParams, *, limit: int | None, before: int | None = None) -> Search:
+    """The message search the filters of ``q`` ask for (``GET /messages``, ``POST /reprocess``)."""
+    status = params.text(q, "status")
+    if status is not None and status not in SEARCH_STATUSES:
+        raise params.BadParameter(f"status: one of {', '.join(SEARCH_STATUSES)}")
+    return Search(
+        channel=params.text(q, "channel"),
+        status=status,
+        since=params.when(q, "since"),
+        until=params.when(q, "until"),
+        control_id=params.text(q, "control_id"),
+        patient_id=params.text(q, "patient_id"),
+        message_type=params.text(q, "type"),
+        sending_facility=params.text(q, "facility"),
+        destination=params.text(q, "destination"),
+        text=_free_text(params.text(q, "text")),
+        before_id=before,
+        limit=limit,
+    )
+
+
+def _expires_at(db: Engine, who: Principal, credential: str) -> datetime | None:
+    """When the caller's session or token ends (a token may never)."""
+    if who.via == "session":
+        query = select(sessions.c.expires_at).where(sessions.c.id_hash == accounts.digest(credential))
+    else:
+        query = select(tokens.c.expires_at).where(tokens.c.token_hash == accounts.digest(credential))
+    with db.connect() as conn:
+        found = conn.execute(query).scalar_one_or_none()
+    return queries.as_utc(found) if found is not None else None
 
 
 def _message_json(msg: dict[str, Any]) -> dict[str, Any]:
-    """Every stage of a message, as ``hie messages show --json`` gives it."""
+    """Every stage of a message, as ``hie messages show --json`` gives it; HL7 v2 stages also with
+    their segments (field names looked up on first use: run it off the event loop)."""
     cs = msg["charset"]
     dels = []
     for d in msg["deliveries"]:
@@ -100,6 +170,7 @@ class ConsoleApi:
         self.services = services
         self.settings = settings
         self.secure_cookie = secure_cookie
+        self.throttle = LoginThrottle(settings.login_failures_per_minute, 60.0)
         self.guard = Guard(services)
         self._channels: dict[str, Channel] = {}
 
@@ -108,13 +179,17 @@ class ConsoleApi:
         return [
             Route(f"{p}/openapi.json", self.openapi, methods=["GET"]),
             Route(f"{p}/session", self.login, methods=["POST"]),
+            Route(f"{p}/session", self.whoami, methods=["GET"]),
             Route(f"{p}/session", self._guarded(None, self.logout), methods=["DELETE"]),
             Route(f"{p}/stats", self._guarded("stats", self.stats), methods=["GET"]),
+            Route(f"{p}/channels", self._guarded("stats", self.channels), methods=["GET"]),
+            Route(f"{p}/dashboard", self._guarded("stats", self.dashboard), methods=["GET"]),
             Route(f"{p}/messages", self._guarded("messages", self.messages), methods=["GET"]),
             Route(f"{p}/messages/{{id}}", self._guarded("messages", self.message), methods=["GET"]),
             Route(
                 f"{p}/messages/{{id}}/reprocess", self._guarded("reprocess", self.reprocess), methods=["POST"]
             ),
+            Route(f"{p}/reprocess", self._guarded("reprocess", self.reprocess_all), methods=["POST"]),
             Route(f"{p}/audit", self._guarded("audit", self.audit), methods=["GET"]),
             Route(f"{p}/audit.csv", self._guarded("audit", self.audit_csv), methods=["GET"]),
         ]
@@ -146,6 +221,18 @@ class ConsoleApi:
         except (ValueError, KeyError, TypeError):
             return error(400, 'expected JSON {"username": ..., "password": ...}')
         network = client_address(request)
+        wait = self.throttle.retry_after(network)
+        if wait > 0:
+            await self.guard.audit(
+                events.security_alert(
+                    username[:100],
+                    network=network,
+                    description=f"login refused unchecked: too many failed logins from {network}",
+                )
+            )
+            refusal = error(429, "too many failed logins from this address; try again later")
+            refusal.headers["Retry-After"] = str(int(wait) + 1)
+            return refusal
         try:
             who, session = await run_in_threadpool(
                 accounts.login,
@@ -158,7 +245,9 @@ class ConsoleApi:
             )
         except LoginRefused:
             # one answer for every reason (unknown user, wrong password, locked): the audit trail has it
+            self.throttle.failed(network)
             return error(401, "login failed")
+        self.throttle.succeeded(network)
         minutes = self.settings.session_minutes
         response = JSONResponse(
             {"username": who.username, "role": who.role, "csrf_token": who.csrf, "expires_in": minutes * 60}
@@ -186,6 +275,28 @@ class ConsoleApi:
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict", secure=self.secure_cookie)
         return response
 
+    async def whoami(self, request: Request) -> Response:
+        """Who the caller is, so that a reloaded page can carry on with its session."""
+        header = request.headers.get("authorization", "")
+        session = request.cookies.get(COOKIE)
+        if not header and not session:
+            # a page asking whether it is logged in, presenting nothing: not an authentication failure
+            return error(401, "not logged in")
+        who = await self.guard.check(request, None)
+        if isinstance(who, Response):
+            return who
+        credential = session if who.via == "session" else header.partition(" ")[2].strip()
+        expires = await run_in_threadpool(_expires_at, self.services.db, who, credential or "")
+        return _json(
+            {
+                "username": who.username,
+                "role": who.role,
+                "via": who.via,
+                "csrf_token": who.csrf if who.via == "session" else None,
+                "expires_at": expires,
+            }
+        )
+
     # -- statistics and messages ----------------------------------------------------------------------
     async def stats(self, request: Request, who: Principal) -> Response:
         since = params.when(request.query_params, "since")
@@ -197,25 +308,28 @@ class ConsoleApi:
         total = {k: sum(counts[n][k] for n in names) for k in keys}
         return _json({"since": since, "channels": {n: counts[n] for n in names}, "total": total})
 
+    async def channels(self, request: Request, who: Principal) -> Response:
+        return _json({"channels": dashboard.channel_list(self.services.app, self.services.telemetry)})
+
+    async def dashboard(self, request: Request, who: Principal) -> Response:
+        hours = params.integer(request.query_params, "hours", low=1, high=168, default=24)
+        assert hours is not None
+        app, telemetry = self.services.app, self.services.telemetry
+        up = {c.id: dashboard.listening(telemetry, c.id) for c in app.channels}  # on the event loop
+        window = dashboard.Window.last(hours, utcnow())
+        counts = await run_in_threadpool(
+            dashboard.store_counts,
+            self.services.db,  # not the autocommit reader: see store_counts
+            window,
+            [c.id for c in app.channels],
+            dashboard.queue_pairs(app),
+        )
+        return _json(dashboard.dashboard(app, counts, window, up))
+
     async def messages(self, request: Request, who: Principal) -> Response:
         q = request.query_params
-        status = params.text(q, "status")
-        if status is not None and status not in SEARCH_STATUSES:
-            raise params.BadParameter(f"status: one of {', '.join(SEARCH_STATUSES)}")
         limit = params.integer(q, "limit", low=1, high=500, default=50)
-        s = Search(
-            channel=params.text(q, "channel"),
-            status=status,
-            since=params.when(q, "since"),
-            until=params.when(q, "until"),
-            control_id=params.text(q, "control_id"),
-            patient_id=params.text(q, "patient_id"),
-            message_type=params.text(q, "type"),
-            sending_facility=params.text(q, "facility"),
-            destination=params.text(q, "destination"),
-            before_id=params.integer(q, "before", low=1, high=_MAX_ID),
-            limit=limit,
-        )
+        s = _search(q, limit=limit, before=params.integer(q, "before", low=1, high=_MAX_ID))
         rows = await run_in_threadpool(queries.search, self.services.reads, s)
         following = rows[-1]["id"] if rows and len(rows) == limit else None
         return _json({"messages": rows, "next_before": following})
@@ -246,7 +360,7 @@ class ConsoleApi:
             await self.guard.audit(event)
         except Exception:
             return error(503, "the audit record could not be written, so nothing is shown")
-        return _json(_message_json(msg))
+        return _json(await run_in_threadpool(_message_json, msg))
 
     async def reprocess(self, request: Request, who: Principal) -> Response:
         ident = self._message_id(request)
@@ -276,15 +390,57 @@ class ConsoleApi:
         unknown = sorted((only or set()) - set(known))
         if unknown:
             return error(400, f"channel {cfg.id} has no destination {', '.join(unknown)}", destinations=known)
+        result = await reprocess_one(
+            self.services, self._channel(cfg), orig, only, who.username, client_address(request)
+        )
+        return _json(result, 201)
+
+    def _channel(self, cfg: ChannelConfig) -> Channel:
+        """This API's own instance of a channel, to run messages through it again."""
         channel = self._channels.get(cfg.id)
         if channel is None:
             from engine.channel import Channel  # only reprocessing needs a channel of its own
 
             channel = self._channels[cfg.id] = Channel(cfg, self.services)
-        result = await reprocess_one(
-            self.services, channel, orig, only, who.username, client_address(request)
+        return channel
+
+    async def reprocess_all(self, request: Request, who: Principal) -> Response:
+        """Reprocess every message matching a search (``engine.console.bulk``)."""
+        usage = (
+            'expected JSON {"filter": {"channel", "status", "since", "until", "control_id", "patient_id", '
+            f'"type", "facility", "destination"}}, "destinations": ["id", ...], "limit": 1-{MAX_LIMIT}}}'
         )
-        return _json(result, 201)
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return error(400, usage)
+        if not isinstance(body, dict) or set(body) - {"filter", "destinations", "limit"}:
+            return error(400, usage)
+        wanted, limit, chosen = body.get("filter"), body.get("limit", MAX_LIMIT), body.get("destinations")
+        if not isinstance(wanted, dict) or set(wanted) - set(_FILTERS):
+            return error(400, f"filter: an object of {', '.join(_FILTERS)}")
+        if not all(isinstance(v, str) or v is None for v in wanted.values()):
+            return error(400, "filter: every value is a string")
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
+            return error(400, f"limit: an integer from 1 to {MAX_LIMIT}")
+        if chosen is not None and (
+            not isinstance(chosen, list) or not all(isinstance(d, str) and d for d in chosen)
+        ):
+            return error(400, 'destinations: ["id", ...]')
+        s = _search(QueryParams({k: v for k, v in wanted.items() if v}), limit=limit)
+        try:
+            result = await reprocess_matching(
+                self.services,
+                self._channel,
+                s,
+                set(chosen) if chosen else None,
+                who.username,
+                client_address(request),
+                limit=limit,
+            )
+        except BulkRefused as refused:
+            return error(refused.status, refused.text, **refused.extra)
+        return _json(result.json(), 201)
 
     # -- audit trail ----------------------------------------------------------------------------------
     def _audit_search(self, request: Request, *, max_limit: int, default: int) -> AuditSearch:
@@ -299,14 +455,36 @@ class ConsoleApi:
             limit=params.integer(q, "limit", low=1, high=max_limit, default=default),
         )
 
+    async def _log_used(self, request: Request, who: Principal, s: AuditSearch) -> Response | None:
+        """The audit record of this read of the audit trail, committed first; a refusal if it fails."""
+        query = request.url.query
+        event = events.audit_log_used(
+            who.username,
+            network=client_address(request),
+            uri=request.url.path,
+            description=f"searched: {query}" if query else "searched: everything",
+            patient=s.patient_id,
+        )
+        try:
+            await self.guard.audit(event)
+        except Exception:
+            return error(503, "the audit record could not be written, so nothing is shown")
+        return None
+
     async def audit(self, request: Request, who: Principal) -> Response:
         s = self._audit_search(request, max_limit=1000, default=100)
+        refused = await self._log_used(request, who, s)
+        if refused is not None:
+            return refused
         rows = await run_in_threadpool(search_audit, self.services.reads, s)
         following = rows[-1]["id"] if rows and len(rows) == s.limit else None
         return _json({"events": rows, "next_before": following})
 
     async def audit_csv(self, request: Request, who: Principal) -> Response:
         s = self._audit_search(request, max_limit=100_000, default=10_000)
+        refused = await self._log_used(request, who, s)
+        if refused is not None:
+            return refused
         rows = await run_in_threadpool(search_audit, self.services.reads, s)
         return Response(
             to_csv(rows),

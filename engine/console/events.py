@@ -2,7 +2,9 @@
 
 * 110114 User Authentication, type 110122 Login / 110123 Logout: every login, refused or not, and every
   API call refused for want of valid credentials (401);
-* 110113 Security Alert: an authenticated user calling what their role may not (403);
+* 110113 Security Alert: an authenticated user calling what their role may not (403), an address
+  whose logins are held back after too many failures (429);
+* 110101 Audit Log Used: every page or CSV export of the audit trail read through the API;
 * 110136 Security Roles Changed: an account created with its role;
 * 110137 User Security Attributes Changed: an account disabled, a token issued or revoked.
 
@@ -16,6 +18,7 @@ from engine.audit import AuditEvent, EventId, Outcome, participant
 from engine.store.db import utcnow
 
 __all__ = [
+    "AUDIT_LOG_USED",
     "LOGIN",
     "LOGOUT",
     "ROLES_CHANGED",
@@ -23,10 +26,12 @@ __all__ = [
     "USER_ATTRIBUTES_CHANGED",
     "USER_AUTHENTICATION",
     "account_event",
+    "audit_log_used",
     "authentication_event",
     "security_alert",
 ]
 
+AUDIT_LOG_USED: EventId = ("110101", "Audit Log Used", "DCM")
 USER_AUTHENTICATION: EventId = ("110114", "User Authentication", "DCM")
 SECURITY_ALERT: EventId = ("110113", "Security Alert", "DCM")
 ROLES_CHANGED: EventId = ("110136", "Security Roles Changed", "DCM")
@@ -60,8 +65,33 @@ def authentication_event(
     )
 
 
+def audit_log_used(
+    username: str, *, network: str, uri: str, description: str, patient: str | None = None
+) -> AuditEvent:
+    """``username`` read the audit trail (PS3.15 A.5.3.2: the log as a Security Resource by URI); a
+    search by patient names the patient, so that "who looked at this patient" finds it too."""
+    objects: list[dict[str, object]] = [{"type": 2, "role": 13, "id_type": "12", "id": uri}]
+    if patient:
+        objects.append({"type": 1, "role": 1, "id_type": "2", "id": patient})
+    return AuditEvent(
+        event_id=AUDIT_LOG_USED,
+        action="R",
+        outcome=Outcome.SUCCESS,
+        event_time=utcnow(),
+        event_type="audit-log^hie-console",
+        outcome_description=description,
+        participants=[
+            participant(username, requestor=True, network=network),
+            participant(_APP, requestor=False, role="110150"),
+        ],
+        objects=objects,
+        user_id=username,
+    )
+
+
 def security_alert(username: str, *, network: str, description: str) -> AuditEvent:
-    """An authenticated user refused an act their role does not allow."""
+    """An authenticated user refused an act their role does not allow, or (with no user) an address
+    held back."""
     return AuditEvent(
         event_id=SECURITY_ALERT,
         action="E",

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, and_, exists, func, or_, select, true
 
+from engine.store import textindex
 from engine.store.schema import attempts, audit_events, deliveries, identifiers, messages
 
 __all__ = [
@@ -66,6 +67,7 @@ class Search:
     message_type: str | None = None  # ADT^A01 exactly; ADT: every ADT event; ADT^A0*: a pattern
     sending_facility: str | None = None
     destination: str | None = None  # has a delivery to this destination
+    text: str | None = None  # free text in the content (textindex: 3 characters or more)
     before_id: int | None = None  # keyset pagination: messages older than this id
     limit: int | None = 50  # None: no limit
 
@@ -82,6 +84,7 @@ class Search:
                 self.message_type,
                 self.sending_facility,
                 self.destination,
+                self.text,
             )
         )
 
@@ -128,7 +131,11 @@ def _where(s: Search) -> list[ColumnElement[bool]]:
     if s.sending_facility:
         cond.append(m.c.sending_facility == s.sending_facility)
     if s.patient_id:
-        cond.append(exists().where(identifiers.c.message_id == m.c.id, identifiers.c.value == s.patient_id))
+        # IN (ids of the patient's messages), not a correlated EXISTS: SQLite would walk every message
+        # newest first and probe each, where this reads the patient's few rows through ix_identifiers_value
+        cond.append(m.c.id.in_(select(identifiers.c.message_id).where(identifiers.c.value == s.patient_id)))
+    if s.text:  # raises textindex.TextSearchError (a ValueError) when too short to search
+        cond.append(textindex.matches(m.c.id, s.text, below=s.before_id))
     if s.before_id is not None:
         cond.append(m.c.id < s.before_id)
     dest_cond: list[ColumnElement[bool]] = [d.c.message_id == m.c.id]

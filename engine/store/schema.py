@@ -25,7 +25,16 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
-__all__ = ["attempts", "audit_events", "deliveries", "identifiers", "messages", "metadata", "nodes"]
+__all__ = [
+    "attempts",
+    "audit_events",
+    "deliveries",
+    "identifiers",
+    "messages",
+    "metadata",
+    "nodes",
+    "text_index_state",
+]
 
 metadata = MetaData()
 
@@ -163,4 +172,15 @@ audit_events = Table(
     Column("objects", Text, nullable=False),  # JSON: ParticipantObjectIdentification list
     Index("ix_audit_time", "event_time"),
     Index("ix_audit_message", "message_id"),
+)
+
+# How far the free-text index (``engine.store.textindex``) has read the messages: one row per index,
+# ``mark`` the highest message id it has read. The index itself, ``message_text``, is not described
+# here: it is an FTS5 virtual table on SQLite and a plain table with a pg_trgm GIN index on
+# PostgreSQL, created by the migration 0003_text_index.
+text_index_state = Table(
+    "text_index_state",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("mark", BigInteger, nullable=False, default=0),
 )

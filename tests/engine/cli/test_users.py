@@ -11,6 +11,8 @@ from sqlalchemy import select
 from engine.cli.main import main
 from engine.config import AppConfig
 from engine.console import accounts
+from engine.console.settings import ConsoleSettings
+from engine.ids import IdGenerator
 from engine.store.db import open_engine
 from engine.store.schema import audit_events
 
@@ -59,5 +61,52 @@ def test_users_add_list_token_revoke_disable(make_app: Callable[..., AppConfig],
         assert ("110137", "disabled") in changes
         assert ("110137", f"API token {token_id} revoked") in changes
         assert not any("s3cret" in str(d) for _, d in rows)
+    finally:
+        db.dispose()
+
+
+def test_users_enable_password_and_role(make_app: Callable[..., AppConfig], store_url: str) -> None:
+    app = make_app({}, store_url=store_url)
+
+    def hie(*args: str, **env: str) -> Result:
+        return CliRunner().invoke(main, ["users", *args, "--config", str(app.path)], env=env)
+
+    assert hie("add", "dora", "--role", "viewer", "--password-env", "PW", PW="first-password").exit_code == 0
+    db = open_engine(app.store_url)
+    try:
+        ids, settings = IdGenerator(5), ConsoleSettings()
+
+        def log_in(password: str) -> accounts.Principal | None:
+            try:
+                return accounts.login(db, ids, settings, username="dora", password=password, network="t")[0]
+            except accounts.LoginRefused:
+                return None
+
+        session = accounts.login(db, ids, settings, username="dora", password="first-password", network="t")[
+            1
+        ]
+        changed = hie("password", "dora", "--password-env", "PW", PW="second-password")
+        assert changed.exit_code == 0, changed.output
+        assert accounts.from_session(db, session) is None, "a new password ends the sessions"
+        assert log_in("first-password") is None
+        assert log_in("second-password") is not None
+        assert hie("password", "dora", "--password-env", "PW", PW="short").exit_code == 1
+
+        assert hie("role", "dora", "integrator").exit_code == 0
+        who = log_in("second-password")
+        assert who is not None and who.role == "integrator"
+        assert hie("role", "dora", "root").exit_code == 2
+
+        assert hie("disable", "dora").exit_code == 0
+        assert log_in("second-password") is None
+        assert hie("enable", "dora").exit_code == 0
+        assert log_in("second-password") is not None
+        assert hie("enable", "nobody").exit_code == 1
+        with db.connect() as conn:
+            rows = conn.execute(select(audit_events.c.event_id, audit_events.c.outcome_description)).all()
+        changes = [(e.split("^")[0], d) for e, d in rows]
+        assert ("110137", "password changed") in changes
+        assert ("110136", "role integrator") in changes
+        assert ("110137", "enabled") in changes
     finally:
         db.dispose()

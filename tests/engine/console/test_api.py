@@ -268,7 +268,32 @@ async def test_audit_csv_and_search(make_app: Callable[..., AppConfig], store_ur
             assert rows[0]["event_id"] == "110110^Patient Record^DCM" and "P-1" in rows[0]["patient_ids"]
             found = (await c.get("/api/v1/audit", params={"patient_id": "P-1"})).json()["events"]
             assert found and all("P-1" in e["patient_ids"] for e in found)
-            assert {e["message_id"] for e in found} == {str(first)}
+            reads = [e for e in found if not e["event_id"].startswith("110101^")]
+            assert {e["message_id"] for e in reads} == {str(first)}
+        # reading the audit trail is itself audited (110101 Audit Log Used), a patient's search under
+        # the patient: "who looked at P-1" finds the auditor's search too
+        used = d.audit("110101")
+        assert [u["user_id"] for u in used] == ["auditor", "auditor"]
+        assert "event_id=110110" in str(used[0]["outcome_description"])
+        assert used[1]["patient_ids"] == "P-1" and used[1]["action"] == "R"
+
+
+async def test_an_address_failing_many_logins_is_held_back(
+    make_app: Callable[..., AppConfig], store_url: str
+) -> None:
+    async with deployment(make_app, store_url) as d:
+        async with d.client() as c:
+            # password spraying: one wrong guess for each of many names never locks an account...
+            for n in range(20):
+                r = await c.post("/api/v1/session", json={"username": f"user{n}", "password": "guess"})
+                assert r.status_code == 401
+            # ...but the address is held back, even with a right password, and told when to retry
+            r = await c.post("/api/v1/session", json={"username": "admin", "password": PASSWORD})
+            assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+            async with d.client("admin") as other:  # API tokens are not logins: unaffected
+                assert (await other.get("/api/v1/stats")).status_code == 200
+        alerts = [a for a in d.audit("110113") if "too many failed logins" in str(a["outcome_description"])]
+        assert len(alerts) == 1 and alerts[0]["user_id"] == "admin"
 
 
 async def test_the_openapi_document_describes_every_route(
