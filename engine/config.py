@@ -53,6 +53,11 @@ class StoreSettings(_Strict):
     )
     batch_max: int = Field(512, ge=1, le=10000, description="most rows committed in one transaction")
     pool_size: int = Field(5, ge=1, le=100)
+    text_index: bool = Field(
+        True,
+        description="index message content for free-text search in the background; false: no "
+        "indexing work (on SQLite it shares the one writer), and text searches are refused",
+    )
 
 
 class TlsSettings(_Strict):

@@ -101,7 +101,8 @@ class Runtime:
         if self.worker.parent is not None:
             self._scheduler.add_job(self._orphaned, "interval", seconds=1.0, max_instances=1, coalesce=True)
         if self.worker.index == 0:  # scheduled work (retention, text index, plugins' jobs) runs once
-            for job in (PRUNE, TEXT_INDEX, *(j for plugin in app.plugins for j in plugin.jobs)):
+            indexing = (TEXT_INDEX,) if app.store.text_index else ()
+            for job in (PRUNE, *indexing, *(j for plugin in app.plugins for j in plugin.jobs)):
                 trigger, schedule = job.schedule(app)
                 self._scheduler.add_job(
                     self._run_job, trigger, args=[job], max_instances=1, coalesce=True, **schedule

@@ -100,16 +100,20 @@ _FILTERS = (
 )
 
 
-def _free_text(wanted: str | None) -> str | None:
+def _free_text(wanted: str | None, *, enabled: bool) -> str | None:
     if wanted is None:
         return None
+    if not enabled:
+        raise params.BadParameter("text: free-text search is off here (store.text_index: false)")
     try:
         return textindex.check(wanted)
     except textindex.TextSearchError as exc:
         raise params.BadParameter(f"text: {exc}") from None
 
 
-def _search(q: QueryParams, *, limit: int | None, before: int | None = None) -> Search:
+def _search(
+    q: QueryParams, *, limit: int | None, before: int | None = None, text_index: bool = True
+) -> Search:
     """The message search the filters of ``q`` ask for (``GET /messages``, ``POST /reprocess``)."""
     status = params.text(q, "status")
     if status is not None and status not in SEARCH_STATUSES:
@@ -124,7 +128,7 @@ def _search(q: QueryParams, *, limit: int | None, before: int | None = None) -> 
         message_type=params.text(q, "type"),
         sending_facility=params.text(q, "facility"),
         destination=params.text(q, "destination"),
-        text=_free_text(params.text(q, "text")),
+        text=_free_text(params.text(q, "text"), enabled=text_index),
         before_id=before,
         limit=limit,
     )
@@ -329,7 +333,8 @@ class ConsoleApi:
     async def messages(self, request: Request, who: Principal) -> Response:
         q = request.query_params
         limit = params.integer(q, "limit", low=1, high=500, default=50)
-        s = _search(q, limit=limit, before=params.integer(q, "before", low=1, high=_MAX_ID))
+        before = params.integer(q, "before", low=1, high=_MAX_ID)
+        s = _search(q, limit=limit, before=before, text_index=self.services.app.store.text_index)
         rows = await run_in_threadpool(queries.search, self.services.reads, s)
         following = rows[-1]["id"] if rows and len(rows) == limit else None
         return _json({"messages": rows, "next_before": following})
@@ -427,7 +432,8 @@ class ConsoleApi:
             not isinstance(chosen, list) or not all(isinstance(d, str) and d for d in chosen)
         ):
             return error(400, 'destinations: ["id", ...]')
-        s = _search(QueryParams({k: v for k, v in wanted.items() if v}), limit=limit)
+        filters = QueryParams({k: v for k, v in wanted.items() if v})
+        s = _search(filters, limit=limit, text_index=self.services.app.store.text_index)
         try:
             result = await reprocess_matching(
                 self.services,

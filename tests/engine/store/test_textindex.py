@@ -7,6 +7,7 @@ on from the indexer's mark; two indexers never index a message twice."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import random
 from collections.abc import Callable, Iterator
@@ -14,12 +15,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, func, select, text, update
 
 from engine import retention
 from engine.cli.store_access import cli_services
 from engine.config import AppConfig, load_config
+from engine.console import accounts
 from engine.store import textindex
 from engine.store.db import migrate, open_engine, utcnow
 from engine.store.queries import Search, search
@@ -303,3 +306,31 @@ async def test_an_indexer_behind_another_writes_nothing(
             assert textindex._on_writer(services, stale) is None
         assert textindex.index_pending(services, settle=0) == 0  # nothing new
     assert index_rows(db) == sorted(i for i, _ in read)
+
+
+async def test_with_the_index_off_nothing_is_indexed_and_the_api_refuses_text(
+    make_app: MakeApp, store_url: str, ports: dict[str, int], db: Engine
+) -> None:
+    console = free_port()
+    app = make_app(
+        {
+            **{cid: channel(port, cid=cid) for cid, port in ports.items()},
+            "console": f"id: console\nsource: {{url: 'console://127.0.0.1:{console}'}}\n",
+        },
+        store_url=store_url,
+    )
+    app.store.text_index = False  # store: {text_index: false} in config.yaml
+    async with running(app) as rt:
+        assert rt.services is not None
+        await feed(ports, ["zhang", "harbour"])
+        await asyncio.sleep(1.5)  # several intervals of the (quick) indexer, had it been scheduled
+        assert textindex.mark(db) == 0 and index_rows(db) == []
+        accounts.add_user(
+            rt.services.db, rt.services.ids, username="ann", password="long-enough", role="admin", actor="t"
+        )
+        _, token = accounts.issue_token(rt.services.db, rt.services.ids, username="ann", days=1, actor="t")
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as c:
+            r = await c.get(f"http://127.0.0.1:{console}/api/v1/messages", params={"text": "张三丰"})
+            assert r.status_code == 400 and "store.text_index" in r.json()["error"]
+            r = await c.get(f"http://127.0.0.1:{console}/api/v1/messages", params={"channel": "adt"})
+            assert len(r.json()["messages"]) == 2  # the rest of the search works as ever
