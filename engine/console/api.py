@@ -86,20 +86,6 @@ def _stage(data: bytes | None, charset: str) -> dict[str, Any] | None:
     return stage
 
 
-_FILTERS = (
-    "channel",
-    "status",
-    "since",
-    "until",
-    "control_id",
-    "patient_id",
-    "type",
-    "facility",
-    "destination",
-    "text",
-)
-
-
 def _free_text(wanted: str | None, *, enabled: bool) -> str | None:
     if wanted is None:
         return None
@@ -422,8 +408,8 @@ class ConsoleApi:
         if not isinstance(body, dict) or set(body) - {"filter", "destinations", "limit"}:
             return error(400, usage)
         wanted, limit, chosen = body.get("filter"), body.get("limit", MAX_LIMIT), body.get("destinations")
-        if not isinstance(wanted, dict) or set(wanted) - set(_FILTERS):
-            return error(400, f"filter: an object of {', '.join(_FILTERS)}")
+        if not isinstance(wanted, dict) or set(wanted) - set(params.SEARCH_FILTERS):
+            return error(400, f"filter: an object of {', '.join(params.SEARCH_FILTERS)}")
         if not all(isinstance(v, str) or v is None for v in wanted.values()):
             return error(400, "filter: every value is a string")
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:

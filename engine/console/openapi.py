@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.console.params import SEARCH_FILTERS
+
 __all__ = ["DOCUMENT"]
 
 
@@ -196,21 +198,7 @@ _SCHEMAS: dict[str, Any] = {
         filter={
             "type": "object",
             "description": "at least one filter; the same as GET /api/v1/messages takes",
-            "properties": {
-                name: _STR
-                for name in (
-                    "channel",
-                    "status",
-                    "since",
-                    "until",
-                    "control_id",
-                    "patient_id",
-                    "type",
-                    "facility",
-                    "destination",
-                    "text",
-                )
-            },
+            "properties": {name: _STR for name in SEARCH_FILTERS},
             "additionalProperties": False,
             "minProperties": 1,
         },

@@ -8,7 +8,21 @@ from starlette.datastructures import QueryParams
 
 from engine.cli.output import parse_when
 
-__all__ = ["BadParameter", "integer", "text", "when"]
+__all__ = ["SEARCH_FILTERS", "BadParameter", "integer", "text", "when"]
+
+# the message search's filters: GET /messages's query parameters, POST /reprocess's "filter" keys
+SEARCH_FILTERS = (
+    "channel",
+    "status",
+    "since",
+    "until",
+    "control_id",
+    "patient_id",
+    "type",
+    "facility",
+    "destination",
+    "text",
+)
 
 _MAX_TEXT = 200
 

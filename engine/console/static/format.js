@@ -3,6 +3,7 @@
  * DICOM codes, the datetime-local <-> ISO UTC conversion of search forms.
  */
 
+import { queryString } from './api.js';
 import { h } from './dom.js';
 import { has, t } from './i18n.js';
 
@@ -85,4 +86,17 @@ export function messageHref(id) {
 /** A number with thousands separators. */
 export function count(n) {
   return typeof n === 'number' ? n.toLocaleString('en-US') : NONE;
+}
+
+/** The hash a search form asks for: `route` and the form's non-empty fields in `names` order, those
+ *  in `times` (datetime-local) as ISO UTC. */
+export function searchHash(form, route, names, times) {
+  const data = new FormData(form);
+  const chosen = {};
+  for (const name of names) {
+    let value = String(data.get(name) || '').trim();
+    if (times.has(name)) value = isoFromLocalInput(value);
+    if (value) chosen[name] = value;
+  }
+  return `${route}${queryString(chosen)}`;
 }

@@ -6,7 +6,7 @@
 
 import { queryString, request } from '../api.js';
 import { h, fill } from '../dom.js';
-import { NONE, codeLabel, codeParts, isoFromLocalInput, localInputFromIso, messageHref, timeEl } from '../format.js';
+import { NONE, codeLabel, codeParts, localInputFromIso, messageHref, searchHash, timeEl } from '../format.js';
 import { has, t } from '../i18n.js';
 
 const FILTERS = ['since', 'until', 'patient_id', 'user', 'event_id'];
@@ -47,14 +47,7 @@ export function create(ctx) {
 
   function submit(event) {
     event.preventDefault();
-    const data = new FormData(event.currentTarget);
-    const chosen = {};
-    for (const name of FILTERS) {
-      let value = String(data.get(name) || '').trim();
-      if (TIMES.has(name)) value = isoFromLocalInput(value);
-      if (value) chosen[name] = value;
-    }
-    const hash = `#/audit${queryString(chosen)}`;
+    const hash = searchHash(event.currentTarget, '#/audit', FILTERS, TIMES);
     if (hash === location.hash) ctx.reload();
     else location.hash = hash;
   }

@@ -4,9 +4,9 @@
  * may reprocess everything a filtered search matches (POST /api/v1/reprocess), after a confirmation.
  */
 
-import { queryString, request } from '../api.js';
+import { request } from '../api.js';
 import { h, fill } from '../dom.js';
-import { NONE, isoFromLocalInput, localInputFromIso, messageHref, statusBadge, timeEl } from '../format.js';
+import { NONE, localInputFromIso, messageHref, searchHash, statusBadge, timeEl } from '../format.js';
 import { t } from '../i18n.js';
 
 export const FILTERS = ['channel', 'status', 'since', 'until', 'type', 'control_id', 'patient_id', 'facility', 'destination', 'text'];
@@ -49,14 +49,7 @@ export function create(ctx) {
   // -- the form ----------------------------------------------------------------------------------
   function submit(event) {
     event.preventDefault();
-    const data = new FormData(event.currentTarget);
-    const chosen = {};
-    for (const name of FILTERS) {
-      let value = String(data.get(name) || '').trim();
-      if (TIMES.has(name)) value = isoFromLocalInput(value);
-      if (value) chosen[name] = value;
-    }
-    const hash = `#/messages${queryString(chosen)}`;
+    const hash = searchHash(event.currentTarget, '#/messages', FILTERS, TIMES);
     if (hash === location.hash) ctx.reload();
     else location.hash = hash;
   }
