@@ -19,6 +19,7 @@ from engine.errors import ConfigError, ConfigProblem
 from engine.yamlloc import Located, load_yaml, problems_from_validation
 
 if TYPE_CHECKING:
+    from engine.console.sections import ConsoleSection
     from engine.mapping.catalog import Catalog
     from engine.plugins import Plugin
 
@@ -255,6 +256,12 @@ class AppConfig:
         return found
 
     @property
+    def console_sections(self) -> list[ConsoleSection]:
+        """The plugins' pages of the web console, in nav order."""
+        found = [s for p in self.plugins for s in p.console]
+        return sorted(found, key=lambda s: (s.order, s.id))
+
+    @property
     def migrations(self) -> list[Path]:
         """The Alembic branches of the plugins' tables."""
         return [p.migrations for p in self.plugins if p.migrations is not None]
@@ -371,6 +378,10 @@ def _load_plugins(app: AppConfig, raw: RawAppConfig, loc: Located) -> list[Confi
             app.sections[key] = model.model_validate(value if value is not None else {})
         except ValidationError as exc:
             problems += problems_from_validation(loc, exc, (key,))
+    from engine.console.sections import check_sections
+
+    for text in check_sections(app.console_sections):
+        problems.append(loc.problem(("engine", "plugins"), text))
     return problems
 
 

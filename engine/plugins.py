@@ -11,6 +11,7 @@ channels can name (``pix-iti8:``) and tables of their own. A plugin module says 
         sources=[PixNotificationSource],
         steps=[CdaValidateStep],                # pipeline steps, found by their ``kind``
         migrations=Path(__file__).parent / "migrations",   # an Alembic branch of the plugin's tables
+        console=[EMPI_SECTION],                 # web console pages + API (engine.console.sections)
     )
 
 ``engine.plugins`` in ``config.yaml`` lists the modules (default: ``profiles.plugin``, which
@@ -34,6 +35,7 @@ from engine.errors import ConfigProblem
 if TYPE_CHECKING:
     from engine.config import AppConfig
     from engine.connectors.base import Destination, Source
+    from engine.console.sections import ConsoleSection
     from engine.services import Services
     from engine.steps.base import Step
 
@@ -64,6 +66,9 @@ class Plugin:
     jobs: Sequence[Job] = ()  # scheduled work (a daily roll-up)
     commands: Sequence[click.Command] = ()  # more ``hie`` commands (``hie empi ...``)
     migrations: Path | None = None  # a folder of Alembic revisions: one branch, depending on the engine's
+    console: Sequence[
+        ConsoleSection
+    ] = ()  # pages and API routes of the web console (engine.console.sections)
 
 
 def load_plugins(modules: Iterable[str], config_file: str) -> tuple[list[Plugin], list[ConfigProblem]]:

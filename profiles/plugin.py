@@ -16,6 +16,10 @@
   (``profiles/dicom``).
 * ``HIP``: the ``hip:`` section, the ``hip://`` source (the national ``HIPMessageServer`` SOAP
   service) and the ``hip-service:`` destination that answers it (``profiles/hip``).
+* the web console's sections (``engine.console.sections``): ``empi`` (the review queue, link, unlink,
+  merge), ``documents`` (XDS documents per patient), ``uploads`` (CDA validation reports and the
+  per-institution upload statistics), ``studies`` (DICOM studies), each in ``profiles/<x>/console.py``
+  with its pages in ``profiles/<x>/pages/``.
 * ``ATNA``: the Audit Record Repository: the ``syslog-udp://`` and ``syslog-tls://`` sources, the
   ``atna-repository:`` destination, the ``atna:`` section and the job that forwards the engine's
   own audit records, and its tables, a branch of their own (``profiles/atna``).
@@ -29,12 +33,14 @@ from engine.plugins import Plugin
 from profiles.atna.plugin import ATNA
 from profiles.cda.cli import cda
 from profiles.cda.config import CdaConfig
+from profiles.cda.console import SECTION as CDA_SECTION
 from profiles.cda.report_cli import report
 from profiles.cda.setup import validator_problems
 from profiles.cda.stats import ROLLUP
 from profiles.cda.step import CdaValidateStep
 from profiles.dicom.cli import dicom
 from profiles.dicom.config import DicomConfig
+from profiles.dicom.console import SECTION as DICOM_SECTION
 from profiles.dicom.destination import DicomArchiveDestination
 from profiles.dicom.forward import DicomDestination
 from profiles.dicom.jobs import RECONCILE
@@ -44,6 +50,7 @@ from profiles.dicom.source import DicomSource
 from profiles.dicom.wado import WadoSource
 from profiles.empi.cli import empi
 from profiles.empi.config import EmpiConfig
+from profiles.empi.console import SECTION as EMPI_SECTION
 from profiles.hip.cli import hip
 from profiles.hip.config import HipConfig
 from profiles.hip.destination import HipServiceDestination
@@ -53,6 +60,7 @@ from profiles.pix.destinations import PixFeedDestination, PixQueryDestination
 from profiles.pix.notifications import PixNotificationSource
 from profiles.xds.cli import xds
 from profiles.xds.config import XdsConfig
+from profiles.xds.console import SECTION as XDS_SECTION
 from profiles.xds.destinations import XdsRegistryDestination, XdsRepositoryDestination
 from profiles.xds.source import SoapSource
 
@@ -65,6 +73,7 @@ PLUGIN = Plugin(
     sources=[PixNotificationSource],
     commands=[empi],
     migrations=Path(__file__).parent / "empi" / "migrations",
+    console=[EMPI_SECTION],
 )
 
 XDS = Plugin(
@@ -74,6 +83,7 @@ XDS = Plugin(
     sources=[SoapSource],
     commands=[xds],
     migrations=Path(__file__).parent / "xds" / "migrations",
+    console=[XDS_SECTION],
 )
 
 CDA = Plugin(
@@ -84,6 +94,7 @@ CDA = Plugin(
     commands=[cda, report],
     jobs=[ROLLUP],
     migrations=Path(__file__).parent / "cda" / "migrations",
+    console=[CDA_SECTION],
 )
 
 HIP = Plugin(
@@ -102,6 +113,7 @@ DICOM = Plugin(
     commands=[dicom],
     jobs=[RECONCILE, PUBLISH],
     migrations=Path(__file__).parent / "dicom" / "migrations",
+    console=[DICOM_SECTION],
 )
 
 PLUGINS = [PLUGIN, XDS, CDA, HIP, DICOM, ATNA]

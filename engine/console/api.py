@@ -33,7 +33,8 @@ from engine.console.auditlog import AuditSearch, search_audit, to_csv
 from engine.console.auth import COOKIE, Guard, client_address, error
 from engine.console.bulk import MAX_LIMIT, BulkRefused, reprocess_matching
 from engine.console.reprocess import reprocess_one
-from engine.console.roles import Permission
+from engine.console.roles import PERMISSIONS, ROLES, Permission
+from engine.console.sections import ConsoleSection, SectionTools, json_response
 from engine.console.settings import ConsoleSettings
 from engine.console.tables import sessions, tokens
 from engine.console.throttle import LoginThrottle
@@ -49,26 +50,11 @@ __all__ = ["PREFIX", "ConsoleApi"]
 
 PREFIX = "/api/v1"
 _MAX_ID = 2**63 - 1
-_SAFE_INT = 2**53 - 1  # JavaScript's Number.MAX_SAFE_INTEGER
 Handler = Callable[[Request, Principal], Awaitable[Response]]
 
 
-def _jsonable(value: Any) -> Any:
-    # message, delivery and audit ids are 64-bit; a browser's JSON.parse keeps integers exact only
-    # up to 2**53, so larger ones are sent as strings of digits (paths and ``before`` take either)
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _SAFE_INT:
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def _json(value: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(_jsonable(value), status_code=status)
+    return json_response(value, status)
 
 
 def _stage(data: bytes | None, charset: str) -> dict[str, Any] | None:
@@ -156,8 +142,16 @@ def _message_json(msg: dict[str, Any]) -> dict[str, Any]:
 class ConsoleApi:
     """The API's routes, bound to the engine's services."""
 
-    def __init__(self, services: Services, settings: ConsoleSettings, *, secure_cookie: bool) -> None:
+    def __init__(
+        self,
+        services: Services,
+        settings: ConsoleSettings,
+        *,
+        secure_cookie: bool,
+        sections: list[ConsoleSection] | None = None,
+    ) -> None:
         self.services = services
+        self.sections = services.app.console_sections if sections is None else sections
         self.settings = settings
         self.secure_cookie = secure_cookie
         self.throttle = LoginThrottle(settings.login_failures_per_minute, 60.0)
@@ -182,7 +176,19 @@ class ConsoleApi:
             Route(f"{p}/reprocess", self._guarded("reprocess", self.reprocess_all), methods=["POST"]),
             Route(f"{p}/audit", self._guarded("audit", self.audit), methods=["GET"]),
             Route(f"{p}/audit.csv", self._guarded("audit", self.audit_csv), methods=["GET"]),
+            Route(f"{p}/sections", self.list_sections, methods=["GET"]),
+            *self._section_routes(),
         ]
+
+    def _section_routes(self) -> list[BaseRoute]:
+        """The routes of the plugins' console sections, under /api/v1/<section id>/."""
+        tools = SectionTools(self.services, self.guard.audit)
+        out: list[BaseRoute] = []
+        for section in self.sections:
+            for r in section.routes(tools):
+                path = f"{PREFIX}/{section.id}{r.path}"
+                out.append(Route(path, self._guarded(r.permission, r.handler), methods=list(r.methods)))
+        return out
 
     def _guarded(
         self, permission: Permission | None, handler: Handler
@@ -200,7 +206,19 @@ class ConsoleApi:
 
     # -- open --------------------------------------------------------------------------------------
     async def openapi(self, request: Request) -> Response:
-        return JSONResponse(openapi.DOCUMENT)
+        return JSONResponse(openapi.document(self.sections, SectionTools(self.services, self.guard.audit)))
+
+    async def list_sections(self, request: Request) -> Response:
+        """The plugins' console pages, so the console can offer them (open: it names no data)."""
+        listed = [
+            {
+                "id": s.id,
+                "roles": [r for r in ROLES if r in PERMISSIONS[s.permission]],
+                "stylesheet": (s.static / "style.css").is_file(),
+            }
+            for s in self.sections
+        ]
+        return _json({"sections": listed})
 
     async def login(self, request: Request) -> Response:
         try:

@@ -1,16 +1,21 @@
 """The API's OpenAPI 3.1 document, as data (served at ``/api/v1/openapi.json``).
 
 Kept beside the routes by hand: ``tests/engine/console`` checks that every route of ``ConsoleApi`` is
-described here with its method, and nothing more.
+described here with its method, and nothing more. The routes of the plugins' console sections are
+described from their own declarations (``document``).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from engine.console.params import SEARCH_FILTERS
+from engine.console.roles import roles_for
+from engine.console.sections import ConsoleSection, SectionRoute, SectionTools
 
-__all__ = ["DOCUMENT"]
+__all__ = ["DOCUMENT", "document"]
 
 
 def _q(name: str, description: str, kind: str = "string") -> dict[str, Any]:
@@ -34,7 +39,7 @@ def _answers(ok: str, *codes: int, schema: str | None = None) -> dict[str, Any]:
         400: "bad parameter",
         401: "no valid token or session",
         403: "the caller's role may not do this (required_roles lists those that may)",
-        404: "no such message",
+        404: "no such message (or record)",
         409: "the message cannot be reprocessed (pruned, channel not configured and enabled here)",
     }
     for code in (401, 403, *codes):
@@ -442,3 +447,40 @@ DOCUMENT: dict[str, Any] = {
 }
 del DOCUMENT["paths"]["/api/v1/messages/{id}/reprocess"]["post"]["responses"]["200"]
 del DOCUMENT["paths"]["/api/v1/reprocess"]["post"]["responses"]["200"]
+DOCUMENT["paths"]["/api/v1/sections"] = {
+    "get": {
+        "summary": "the plugins' console sections (EMPI, XDS, CDA, DICOM...) and the roles that see each",
+        "security": [],
+        "responses": {"200": {"description": "sections: [{id, roles}]"}},
+    }
+}
+
+
+def _section_operation(route: SectionRoute) -> dict[str, Any]:
+    roles = ", ".join(roles_for(route.permission))
+    names = re.findall(r"\{(\w+)\}", route.path)
+    parameters = [{"name": n, "in": "path", "required": True, "schema": _STR} for n in names]
+    parameters += [_q(name, text) for name, text in route.query]
+    operation: dict[str, Any] = {
+        "summary": f"{route.summary} ({roles})",
+        "responses": _answers("JSON", 400, 404),
+    }
+    if parameters:
+        operation["parameters"] = parameters
+    if route.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {**_OBJECT, "description": route.body}}},
+        }
+    return operation
+
+
+def document(sections: Sequence[ConsoleSection], tools: SectionTools) -> dict[str, Any]:
+    """DOCUMENT with the routes of the plugins' console sections added."""
+    paths = dict(DOCUMENT["paths"])
+    for section in sections:
+        for route in section.routes(tools):
+            item = paths.setdefault(f"/api/v1/{section.id}{route.path}", {})
+            for method in route.methods:
+                item[method.lower()] = _section_operation(route)
+    return {**DOCUMENT, "paths": paths}

@@ -11,8 +11,9 @@
 
 The pages are the static files of ``engine/console/static`` (plain ES modules, no build step), read
 once when the source starts: only those files are served, by exact name, so no request path can
-reach any other file. Every page response carries a strict Content-Security-Policy (scripts, styles
-and API calls from this origin only, no framing).
+reach any other file; the same goes for the files of the plugins' sections
+(``engine.console.sections``), under ``/console/sections/<id>/``. Every page response carries a
+strict Content-Security-Policy (scripts, styles and API calls from this origin only, no framing).
 
 Like ``metrics://``, a read-only source: it takes no messages, so its channel has no destinations. It
 may share a host:port with other HTTP sources; with ``hie run --workers N`` every worker serves it
@@ -34,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 from engine.connectors.base import Options
 from engine.connectors.http import HttpSource
 from engine.console.api import PREFIX, ConsoleApi
+from engine.console.sections import ConsoleSection
 from engine.services import Services
 
 __all__ = ["PAGES", "SECURITY_HEADERS", "STATIC_DIR", "ConsoleSource", "ConsoleSourceOptions"]
@@ -81,10 +83,14 @@ def _assets(folder: Path) -> dict[str, _Asset]:
 
 
 class _Pages:
-    """The console's static pages: ``/`` and ``/console`` redirect to ``/console/`` (index.html)."""
+    """The console's static pages: ``/`` and ``/console`` redirect to ``/console/`` (index.html); the
+    files of each plugin's section are under ``/console/sections/<id>/``."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, sections: list[ConsoleSection]) -> None:
         self.assets = _assets(folder)
+        for section in sections:
+            for name, asset in _assets(section.static).items():
+                self.assets[f"sections/{section.id}/{name}"] = asset
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -123,7 +129,7 @@ class ConsoleSource(HttpSource):
     def attach(self, services: Services) -> None:
         self.path = PREFIX  # the key of this source on a shared server
         self._api = ConsoleApi(services, services.app.console, secure_cookie=self.options.tls is not None)
-        self._pages = _Pages(STATIC_DIR)
+        self._pages = _Pages(STATIC_DIR, self._api.sections)
 
     @classmethod
     def check_url(cls, url: SplitResult) -> str | None:

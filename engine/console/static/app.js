@@ -5,6 +5,10 @@
  * A page module exports create(ctx) -> {load?, render, stop?, title}: load() fetches what the page
  * shows, render(root) draws it from what was loaded (again when the language changes, without
  * fetching again), stop() ends its timers when the user leaves.
+ *
+ * The plugins' sections (GET /api/v1/sections: the EMPI review queue, XDS documents, CDA reports,
+ * DICOM studies...) are pages of the same kind, at #/<id> and #/<id>/<more>/<parts> (ctx.params holds
+ * the parts), loaded from sections/<id>/page.js the first time a user opens one.
  */
 
 import { onUnauthorized, request, setCsrfToken } from './api.js';
@@ -31,6 +35,7 @@ const NAV = [
   { id: 'messages', permission: 'messages' },
   { id: 'audit', permission: 'audit' },
 ];
+let sections = []; // [{id, roles, stylesheet}] from GET /api/v1/sections
 
 let session = null; // {username, role, csrf_token}
 let current = null; // {page, loaded, nav}
@@ -113,6 +118,15 @@ function switchLanguage() {
   }
 }
 
+/** The nav entries `role` may use: the console's own, with the plugins' sections before the audit. */
+function navItems(role) {
+  const own = NAV.filter((item) => may(role, item.permission)).map((item) => ({ id: item.id, label: t(`nav.${item.id}`) }));
+  const added = sections.filter((s) => s.roles.includes(role)).map((s) => ({ id: s.id, label: t(`${s.id}.nav`) }));
+  const audit = own.findIndex((item) => item.id === 'audit');
+  const at = audit < 0 ? own.length : audit;
+  return [...own.slice(0, at), ...added, ...own.slice(at)];
+}
+
 function drawTopbar(active) {
   const bar = document.getElementById('topbar');
   const role = session ? session.role : null;
@@ -121,12 +135,12 @@ function drawTopbar(active) {
     h('a', { class: 'brand', href: session ? '#/dashboard' : '#/login' }, h('strong', {}, 'hie'), ' ', t('app.name')),
     session
       ? h('nav', { class: 'nav', 'aria-label': t('nav.label') },
-        NAV.filter((item) => may(role, item.permission)).map((item) => h('a', {
+        navItems(role).map((item) => h('a', {
           id: `nav-${item.id}`,
           href: `#/${item.id}`,
           class: item.id === active ? 'active' : null,
           'aria-current': item.id === active ? 'page' : null,
-        }, t(`nav.${item.id}`))))
+        }, item.label)))
       : null,
     h('span', { class: 'spacer' }),
     session
@@ -159,6 +173,25 @@ function decodeParam(text) {
   }
 }
 
+function findRoute(path) {
+  const own = ROUTES.map((r) => ({ r, m: path.match(r.pattern) })).find((x) => x.m);
+  if (own) return own;
+  const [first, ...rest] = path.replace(/^\//, '').split('/');
+  const section = sections.find((s) => s.id === first);
+  if (!section) return null;
+  const parts = rest.filter((part) => part !== '');
+  return { r: { section: section.id, nav: section.id }, m: [path, ...parts] };
+}
+
+async function loadSections() {
+  try {
+    const answer = await request('GET', '/api/v1/sections', { quiet: true });
+    sections = Array.isArray(answer.sections) ? answer.sections : [];
+  } catch {
+    sections = []; // an engine without sections: the console's own pages only
+  }
+}
+
 async function route() {
   const mine = ++navigation;
   if (current && current.page.stop) current.page.stop();
@@ -174,7 +207,7 @@ async function route() {
     location.replace('#/dashboard');
     return;
   }
-  const found = ROUTES.map((r) => ({ r, m: path.match(r.pattern) })).find((x) => x.m);
+  const found = findRoute(path);
   if (!found) {
     location.replace('#/dashboard');
     return;
@@ -189,7 +222,17 @@ async function route() {
     loggedIn,
     sessionEnded,
   };
-  const page = found.r.page.create(ctx);
+  let module = found.r.page;
+  if (!module) {
+    try {
+      module = await import(`./sections/${found.r.section}/page.js`);
+    } catch (exc) {
+      if (mine === navigation) showError(`${found.r.section}: ${exc && exc.message ? exc.message : exc}`);
+      return;
+    }
+    if (mine !== navigation) return;
+  }
+  const page = module.create(ctx);
   current = { page, loaded: false, nav: found.r.nav };
   document.title = `${t(page.title)} · hie`;
   drawTopbar(found.r.nav);
@@ -211,7 +254,11 @@ async function route() {
 }
 
 async function start() {
-  await loadDictionaries();
+  await loadSections();
+  for (const s of sections.filter((x) => x.stylesheet)) {
+    document.head.append(h('link', { rel: 'stylesheet', href: `sections/${s.id}/style.css` }));
+  }
+  await loadDictionaries(sections.map((s) => `./sections/${s.id}/`));
   const dismiss = document.getElementById('error-dismiss');
   dismiss.setAttribute('aria-label', t('common.dismiss'));
   dismiss.addEventListener('click', clearErrors);

@@ -1,7 +1,8 @@
 /**
  * The console's words in English and Chinese (Simplified). The dictionaries are i18n/en.json and
  * i18n/zh.json (the same keys; a test checks it). The language is the one chosen with the language
- * button (kept in localStorage), else the browser's (zh... -> Chinese), else English.
+ * button (kept in localStorage), else the browser's (zh... -> Chinese), else English. A plugin's
+ * section brings its own en.json and zh.json (keys starting with its id), merged in at start.
  */
 
 export const LANGUAGES = ['en', 'zh'];
@@ -25,12 +26,22 @@ function preferred() {
   return browser.startsWith('zh') ? 'zh' : 'en';
 }
 
-/** Loads both dictionaries and applies the preferred language; before anything is drawn. */
-export async function loadDictionaries() {
+async function dictionary(url) {
+  const response = await fetch(url, { cache: 'no-cache' });
+  if (!response.ok) throw new Error(`cannot load the dictionary ${url.pathname}: HTTP ${response.status}`);
+  return response.json();
+}
+
+/**
+ * Loads both dictionaries, and those of the sections in `extra` (folders such as './sections/empi/',
+ * relative to this module), and applies the preferred language; before anything is drawn.
+ */
+export async function loadDictionaries(extra = []) {
   await Promise.all(LANGUAGES.map(async (lang) => {
-    const response = await fetch(new URL(`./i18n/${lang}.json`, import.meta.url), { cache: 'no-cache' });
-    if (!response.ok) throw new Error(`cannot load the ${lang} dictionary: HTTP ${response.status}`);
-    dictionaries[lang] = await response.json();
+    const own = dictionary(new URL(`./i18n/${lang}.json`, import.meta.url));
+    const added = extra.map((folder) => dictionary(new URL(`${folder}${lang}.json`, import.meta.url)));
+    const [base, ...more] = await Promise.all([own, ...added]);
+    dictionaries[lang] = Object.assign({}, ...more, base);
   }));
   setLanguage(preferred(), { remember: false });
 }

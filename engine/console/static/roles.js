@@ -8,9 +8,11 @@ const PERMISSIONS = {
   messages: ['admin', 'integrator', 'auditor'],
   reprocess: ['admin', 'integrator'],
   audit: ['admin', 'auditor'],
+  patients: ['admin', 'integrator', 'auditor'],
+  steward: ['admin', 'integrator'],
 };
 
-/** Whether `role` has `permission` (stats, messages, reprocess, audit). */
+/** Whether `role` has `permission` (stats, messages, reprocess, audit, patients, steward). */
 export function may(role, permission) {
   return Boolean(role) && (PERMISSIONS[permission] || []).includes(role);
 }

@@ -302,16 +302,19 @@ async def test_the_openapi_document_describes_every_route(
     async with deployment(make_app, store_url) as d:
         async with d.client() as c:
             served = (await c.get("/api/v1/openapi.json")).json()
-        assert served == DOCUMENT and served["openapi"].startswith("3.1")
+        assert served["openapi"].startswith("3.1")
         assert d.rt.services is not None
         api = ConsoleApi(d.rt.services, ConsoleSettings(), secure_cookie=False)
+        # the console's own routes as written in DOCUMENT, the plugins' sections' added to them
+        assert {k: v for k, v in served["paths"].items() if k in DOCUMENT["paths"]} == DOCUMENT["paths"]
+        assert api.sections and set(served["paths"]) > set(DOCUMENT["paths"])
         routes = {
             (route.path, method.lower())
             for route in api.routes()
             for method in (route.methods or ())  # type: ignore[attr-defined]
             if method != "HEAD"
         }
-        documented = {(path, method) for path, item in DOCUMENT["paths"].items() for method in item}
+        documented = {(path, method) for path, item in served["paths"].items() for method in item}
         assert routes == documented
 
 

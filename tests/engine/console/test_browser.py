@@ -4,103 +4,44 @@ patient id, opens it and reprocesses it to one destination, an auditor may read 
 finds their own view in the audit log (and its CSV), a viewer sees statistics and no message, a wrong password
 is refused, the pages switch to Chinese.
 
-Chromium: ``/usr/bin/chromium`` or ``$HIE_CHROMIUM``. Without it these tests are skipped, unless
-``HIE_REQUIRE_BROWSER=1`` (set by ``.ci/run``) makes that a failure. ``HIE_SCREENSHOT_DIR=docs/screenshots``
-saves the README's pictures of the pages while the tests run.
+Chromium, the engine process and screenshots: ``tests/browser.py``.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, select
 
 from engine.store.schema import audit_events, deliveries, messages
+from tests.browser import PASSWORD, ConsoleEngine, console_engine, hie, require_chromium, shot
+from tests.browser import login as log_in
 from tests.conftest import free_port, hl7_message
-from tests.engine.test_crash_recovery import start_engine, stop_engine, wait_listening, wait_until
-
-playwright = pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from tests.engine.test_crash_recovery import wait_until
 
 pytestmark = pytest.mark.slow
+require_chromium()
+from playwright.sync_api import Page, expect  # noqa: E402
 
-CHROMIUM = os.environ.get("HIE_CHROMIUM", "/usr/bin/chromium")
-PASSWORD = "Correct-Horse-7"
-ROLES = ("admin", "integrator", "auditor", "viewer")
-HIE = Path(sys.executable).with_name("hie")
-SHOTS = os.environ.get("HIE_SCREENSHOT_DIR")
 PATIENT = "E2E-PATIENT-4711"  # the integrator's test reprocesses this one's message
 OTHER = "E2E-OTHER-1"  # the auditor's
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("HIE_REQUIRE_BROWSER"):
-        raise RuntimeError(f"HIE_REQUIRE_BROWSER is set but there is no chromium at {CHROMIUM}")
-    pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
-
-@dataclass
-class Engine_:
-    base: str  # http://127.0.0.1:port of the console
-    db: Engine
-    data: Path
-
-
-def _write_config(base: Path, mllp: int, console: int) -> Path:
-    (base / "channels").mkdir()
-    store = base / "data" / "hie.db"
-    (base / "config.yaml").write_text(
-        f"engine: {{data_dir: data, log_level: WARNING}}\nstore: {{url: 'sqlite:///{store}'}}\n",
-        encoding="utf-8",
-    )
-    (base / "channels" / "adt.yaml").write_text(
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleEngine]:
+    base = tmp_path_factory.mktemp("console-e2e")
+    mllp = free_port()
+    channel = (
         "id: adt\n"
         "description: ADT from the demo hospital\n"
         f"source: {{url: 'mllp://127.0.0.1:{mllp}'}}\n"
         "destinations:\n"
         f"  - {{id: archive, url: 'file://{base / 'archive'}'}}\n"
-        f"  - {{id: copy, url: 'file://{base / 'copy'}'}}\n",
-        encoding="utf-8",
+        f"  - {{id: copy, url: 'file://{base / 'copy'}'}}\n"
     )
-    (base / "channels" / "console.yaml").write_text(
-        f"id: console\nsource: {{url: 'console://127.0.0.1:{console}'}}\n", encoding="utf-8"
-    )
-    return base / "config.yaml"
-
-
-def _hie(config: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    with_config = ["--config", str(config)] if args[0] != "send" else []
-    done = subprocess.run(
-        [str(HIE), *args, *with_config],
-        cwd=config.parent,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=60,
-    )
-    assert done.returncode == 0, f"hie {' '.join(args)}: {done.stdout}{done.stderr}"
-    return done.stdout
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine_]:
-    base = tmp_path_factory.mktemp("console-e2e")
-    mllp, console = free_port(), free_port()
-    config = _write_config(base, mllp, console)
-    log = base / "engine.log"
-    proc = start_engine(config, log)
-    try:
-        wait_listening(mllp, proc, log)
-        wait_listening(console, proc, log)
-        for role in ROLES:
-            _hie(config, "users", "add", role, "--role", role, "--password-env", "HIE_E2E_PW",
-                 env={"HIE_E2E_PW": PASSWORD})  # fmt: skip
+    with console_engine(base, channels={"adt.yaml": channel}, listening=(mllp,)) as running:
         samples = base / "samples.hl7"
         samples.write_text(
             "\r".join(
@@ -112,55 +53,19 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine_]:
             ),
             encoding="utf-8",
         )
-        _hie(config, "send", f"mllp://127.0.0.1:{mllp}", str(samples))
-        db = create_engine(f"sqlite:///{base / 'data' / 'hie.db'}")
+        hie(running.config, "send", f"mllp://127.0.0.1:{mllp}", str(samples))
 
         def delivered() -> bool:
-            with db.connect() as conn:
+            with running.db.connect() as conn:
                 states = conn.execute(select(deliveries.c.status)).scalars().all()
             return len(states) == 6 and set(states) == {"sent"}
 
         wait_until(delivered, 30, "the three messages delivered to both destinations")
-        yield Engine_(f"http://127.0.0.1:{console}", db, base)
-        db.dispose()
-    finally:
-        stop_engine(proc)
+        yield running
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="en-US")
-    context.set_default_timeout(15_000)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
-
-
-def shot(page: Page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
-
-
-def login(page: Page, engine: Engine_, role: str, password: str = PASSWORD) -> None:
-    page.goto(engine.base + "/")
-    page.fill("#login-username", role)
-    page.fill("#login-password", password)
-    page.click("#login-submit")
-    if password == PASSWORD:
-        expect(page.locator("#user-name")).to_have_text(role)
-        expect(page.locator("#user-role")).to_contain_text(role)
+def login(page: Page, engine: ConsoleEngine, role: str, password: str = PASSWORD) -> None:
+    log_in(page, engine.base, role, password)
 
 
 def find_by_patient(page: Page, patient: str) -> str:
@@ -188,7 +93,7 @@ def audit_rows(db: Engine, event: str, user: str) -> list[dict[str, object]]:
 # -- the tests ----------------------------------------------------------------------------------------
 
 
-def test_a_wrong_password_is_refused_on_the_login_page(page: Page, engine: Engine_) -> None:
+def test_a_wrong_password_is_refused_on_the_login_page(page: Page, engine: ConsoleEngine) -> None:
     login(page, engine, "integrator", password="not-the-password")
     expect(page.locator("#login-error")).to_be_visible()
     expect(page.locator("#user-name")).to_have_count(0)
@@ -197,7 +102,7 @@ def test_a_wrong_password_is_refused_on_the_login_page(page: Page, engine: Engin
 
 
 def test_integrator_finds_a_message_by_patient_opens_it_and_reprocesses_it(
-    page: Page, engine: Engine_
+    page: Page, engine: ConsoleEngine
 ) -> None:
     login(page, engine, "integrator")
     expect(page.locator("#channel-table tr[data-channel='adt'] td[data-col='received']")).to_have_text(
@@ -259,7 +164,7 @@ def test_integrator_finds_a_message_by_patient_opens_it_and_reprocesses_it(
 
 
 def test_auditor_reads_but_cannot_reprocess_and_finds_views_in_the_audit_log(
-    page: Page, engine: Engine_
+    page: Page, engine: ConsoleEngine
 ) -> None:
     login(page, engine, "auditor")
     ident = find_by_patient(page, OTHER)
@@ -294,7 +199,7 @@ def test_auditor_reads_but_cannot_reprocess_and_finds_views_in_the_audit_log(
     assert csv_text.count("\n") >= 2 and "auditor" in csv_text and OTHER in csv_text
 
 
-def test_viewer_sees_statistics_and_never_a_message(page: Page, engine: Engine_) -> None:
+def test_viewer_sees_statistics_and_never_a_message(page: Page, engine: ConsoleEngine) -> None:
     login(page, engine, "viewer")
     expect(page.locator("#channel-table tr[data-channel='adt']")).to_be_visible()
     expect(page.locator("#chart")).to_be_visible()
@@ -309,7 +214,7 @@ def test_viewer_sees_statistics_and_never_a_message(page: Page, engine: Engine_)
     assert not audit_rows(engine.db, "110110", "viewer"), "no body was read for the viewer"
 
 
-def test_admin_switches_the_console_to_chinese(page: Page, engine: Engine_) -> None:
+def test_admin_switches_the_console_to_chinese(page: Page, engine: ConsoleEngine) -> None:
     login(page, engine, "admin")
     english = page.locator("#nav-dashboard").inner_text()
     page.click("#lang-toggle")
@@ -323,7 +228,7 @@ def test_admin_switches_the_console_to_chinese(page: Page, engine: Engine_) -> N
     expect(page.locator("html")).to_have_attribute("lang", "en")
 
 
-def test_logout_ends_the_session(page: Page, engine: Engine_) -> None:
+def test_logout_ends_the_session(page: Page, engine: ConsoleEngine) -> None:
     login(page, engine, "admin")
     page.click("#logout")
     expect(page.locator("#login-form")).to_be_visible()
@@ -331,7 +236,7 @@ def test_logout_ends_the_session(page: Page, engine: Engine_) -> None:
     assert status == 401
 
 
-def test_a_message_is_found_by_free_text_in_its_content(page: Page, engine: Engine_) -> None:
+def test_a_message_is_found_by_free_text_in_its_content(page: Page, engine: ConsoleEngine) -> None:
     login(page, engine, "auditor")
     page.click("#nav-messages")
     page.fill("#search-form [name=text]", "ADT^A08")  # only E2E-3 is an A08

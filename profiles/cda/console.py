@@ -1,0 +1,19 @@
+"""The web console's uploads section (engine.console.sections): placeholder, filled in by its own work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.console.sections import ConsoleSection, SectionRoute, SectionTools
+
+__all__ = ["SECTION"]
+
+
+def routes(tools: SectionTools) -> Sequence[SectionRoute]:
+    return []
+
+
+SECTION = ConsoleSection(
+    id="uploads", permission="stats", static=Path(__file__).with_name("pages"), routes=routes, order=30
+)

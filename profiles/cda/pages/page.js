@@ -1,0 +1,13 @@
+/** #/uploads: placeholder. */
+
+import { h, fill } from '../../dom.js';
+import { t } from '../../i18n.js';
+
+export function create() {
+  return {
+    title: 'uploads.nav',
+    render(root) {
+      fill(root, h('h1', {}, t('uploads.nav')));
+    },
+  };
+}
