@@ -50,6 +50,7 @@ PASSWORD = "Correct-Horse-7"
 ROLES = ("admin", "integrator", "auditor", "viewer")
 HIE = Path(sys.executable).with_name("hie")
 SHOTS = os.environ.get("HIE_SCREENSHOT_DIR")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def require_chromium() -> None:
@@ -91,14 +92,18 @@ def console_engine(
     channels: dict[str, str] | None = None,
     *,
     listening: tuple[int, ...] = (),
+    plugins: tuple[str, ...] = (),
 ) -> Iterator[ConsoleEngine]:
     """An ``hie run`` process in ``base`` with a console channel and an account per role (password
     PASSWORD, username = role), on a SQLite store. ``config_yaml`` is added to config.yaml;
-    ``channels`` maps file names to more channel YAML; ``listening`` are more ports to wait for."""
+    ``channels`` maps file names to more channel YAML; ``listening`` are more ports to wait for;
+    ``plugins`` are more plugin modules beside ``profiles.plugin`` (importable from the project root)."""
     (base / "channels").mkdir(parents=True, exist_ok=True)
     store = base / "data" / "hie.db"
+    modules = ", ".join(("profiles.plugin", *plugins))
     (base / "config.yaml").write_text(
-        f"engine: {{data_dir: data, log_level: WARNING}}\nstore: {{url: 'sqlite:///{store}'}}\n{config_yaml}",
+        f"engine: {{data_dir: data, log_level: WARNING, plugins: [{modules}]}}\n"
+        f"store: {{url: 'sqlite:///{store}'}}\n{config_yaml}",
         encoding="utf-8",
     )
     port = free_port()
@@ -109,6 +114,9 @@ def console_engine(
         (base / "channels" / name).write_text(text, encoding="utf-8")
     config = base / "config.yaml"
     log = base / "engine.log"
+    saved = os.environ.get("PYTHONPATH")
+    if plugins:  # the engine and hie commands run in base: let them import the project's test modules
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), saved) if p)
     proc = start_engine(config, log)
     db = None
     try:
@@ -123,6 +131,11 @@ def console_engine(
         if db is not None:
             db.dispose()
         stop_engine(proc)
+        if plugins:
+            if saved is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved
 
 
 def shot(page: Page, name: str) -> None:
