@@ -89,21 +89,22 @@ def read_audit_message(data: bytes) -> ReceivedAudit:
         raise AuditMessageError(
             f"the MSG is a {_local(root)} element, not an AuditMessage (DICOM PS3.15 A.5.1, RFC 3881)"
         )
-    event = _one(root, "EventIdentification")
-    event_id = _one(event, "EventID")
-    code = _code(event_id)
+    top = _children(root)
+    event = _one(top, "EventIdentification", "AuditMessage")
+    within = _children(event)
+    code = _code(_one(within, "EventID", "EventIdentification"))
     if not code[0]:
         raise AuditMessageError("EventID has no code (csd-code or code)")
-    participants = [_participant(p) for p in _all(root, "ActiveParticipant")]
+    participants = [_participant(p) for p in top.get("ActiveParticipant", ())]
     if not participants:
         raise AuditMessageError("the AuditMessage has no ActiveParticipant")
-    source = _one(root, "AuditSourceIdentification")
+    source = _one(top, "AuditSourceIdentification", "AuditMessage")
     source_id = (source.get("AuditSourceID") or "").strip()
     if not source_id:
         raise AuditMessageError("AuditSourceIdentification has no AuditSourceID")
-    objects = [_object(o) for o in _all(root, "ParticipantObjectIdentification")]
-    types = _all(event, "EventTypeCode")
-    description = _first(event, "EventOutcomeDescription")
+    objects = [_object(o) for o in top.get("ParticipantObjectIdentification", ())]
+    types = within.get("EventTypeCode")
+    description = _first(within, "EventOutcomeDescription")
     described = (description.text or "").strip() if description is not None else ""
     requestor = next((p for p in participants if p["requestor"]), None)
     return ReceivedAudit(
@@ -129,19 +130,24 @@ def _local(el: etree._Element) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _all(parent: etree._Element, name: str) -> list[etree._Element]:
-    return [c for c in parent if _local(c) == name]
+def _children(parent: etree._Element) -> dict[str, list[etree._Element]]:
+    """The child elements of ``parent`` by local name (one pass over them, whatever the namespace)."""
+    out: dict[str, list[etree._Element]] = {}
+    for child in parent.iterchildren(tag=etree.Element):
+        tag = child.tag
+        out.setdefault(tag[tag.rfind("}") + 1 :], []).append(child)
+    return out
 
 
-def _first(parent: etree._Element, name: str) -> etree._Element | None:
-    found = _all(parent, name)
+def _first(children: dict[str, list[etree._Element]], name: str) -> etree._Element | None:
+    found = children.get(name)
     return found[0] if found else None
 
 
-def _one(parent: etree._Element, name: str) -> etree._Element:
-    found = _first(parent, name)
+def _one(children: dict[str, list[etree._Element]], name: str, parent: str) -> etree._Element:
+    found = _first(children, name)
     if found is None:
-        raise AuditMessageError(f"the {_local(parent)} has no {name}")
+        raise AuditMessageError(f"the {parent} has no {name}")
     return found
 
 
@@ -181,7 +187,7 @@ def _participant(el: etree._Element) -> dict[str, Any]:
         "user_id": user,
         "requestor": (el.get("UserIsRequestor") or "").strip().lower() in ("true", "1"),
     }
-    role = _first(el, "RoleIDCode")
+    role = _first(_children(el), "RoleIDCode")
     if role is not None and _code(role)[0]:
         out["role"] = _code(role)[0]
     for attr, key in (
@@ -196,20 +202,21 @@ def _participant(el: etree._Element) -> dict[str, Any]:
 
 
 def _object(el: etree._Element) -> dict[str, Any]:
-    id_type = _first(el, "ParticipantObjectIDTypeCode")
+    within = _children(el)
+    id_type = _first(within, "ParticipantObjectIDTypeCode")
     out: dict[str, Any] = {
         "type": _int(el.get("ParticipantObjectTypeCode")),
         "role": _int(el.get("ParticipantObjectTypeCodeRole")),
         "id_type": _code(id_type)[0] if id_type is not None else "",
         "id": (el.get("ParticipantObjectID") or "").strip(),
     }
-    name = _first(el, "ParticipantObjectName")
+    name = _first(within, "ParticipantObjectName")
     if name is not None and (name.text or "").strip():
         out["name"] = (name.text or "").strip()
-    query = _first(el, "ParticipantObjectQuery")
+    query = _first(within, "ParticipantObjectQuery")
     if query is not None and (query.text or "").strip():
         out["query"] = (query.text or "").strip()  # base64, as sent
-    details = {d.get("type") or "": d.get("value") or "" for d in _all(el, "ParticipantObjectDetail")}
+    details = {d.get("type") or "": d.get("value") or "" for d in within.get("ParticipantObjectDetail", ())}
     if details:
         out["detail"] = details
     return out

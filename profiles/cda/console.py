@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, func, or_, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,7 +40,8 @@ from engine.store.db import utcnow
 from profiles.cda.config import CdaConfig
 from profiles.cda.documents import document_type
 from profiles.cda.schema import upload_days, uploads
-from profiles.cda.stats import MonthRow, monthly, rollup_month
+from profiles.cda.stats import MonthRow, day_bounds, monthly, rollup_month
+from profiles.xds.schema import documents
 
 __all__ = ["SECTION", "month_statistics", "report_of", "search_uploads"]
 
@@ -127,11 +128,23 @@ def month_statistics(db: Engine, month: str, config: CdaConfig) -> dict[str, Any
             }
         )
     table = [_row_json(r) for r in rows]
-    keys = ("received", "accepted", "rejected", "records_received", "records_accepted", "outpatient", "discharges")
+    first, last = dt.date.fromisoformat(days[0]["day"]), dt.date.fromisoformat(days[-1]["day"])
+    keys = (
+        "received",
+        "accepted",
+        "rejected",
+        "records_received",
+        "records_accepted",
+        "outpatient",
+        "discharges",
+    )
     totals = {k: sum(r[k] for r in table) for k in keys}
     return {
         "month": month,
         "timezone": config.timezone,
+        # the instants the month starts and ends at: the reports of its uploads are since/until these
+        "since": day_bounds(first, config.zone)[0],
+        "until": day_bounds(last, config.zone)[1],
         "required": list(config.required),
         "institutions": table,
         "days": days,
@@ -176,7 +189,9 @@ def _summary(r: Any) -> dict[str, Any]:
 _SUMMARY = [c for c in uploads.c if c.name != "report"]
 
 
-def search_uploads(db: Engine, filters: dict[str, Any], *, before: int | None, limit: int) -> list[dict[str, Any]]:
+def search_uploads(
+    db: Engine, filters: dict[str, Any], *, before: int | None, limit: int
+) -> list[dict[str, Any]]:
     """Uploads matching ``filters`` (institution, status, document_code, rule, since, until), newest
     first, older than the id ``before``."""
     u = uploads
@@ -203,7 +218,7 @@ def search_uploads(db: Engine, filters: dict[str, Any], *, before: int | None, l
         cond.append(u.c.received_at < filters["until"])
     if before is not None:
         cond.append(u.c.id < before)
-    query = select(*_SUMMARY).where(and_(True, *cond)).order_by(u.c.id.desc()).limit(limit)
+    query = select(*_SUMMARY).where(*cond).order_by(u.c.id.desc()).limit(limit)
     with db.connect() as conn:
         return [_summary(r) for r in conn.execute(query)]
 
@@ -212,15 +227,10 @@ def _patient_of(conn: Connection, unique_id: str | None) -> str | None:
     """The patient a registered document was filed under in the XDS registry, if it has one here."""
     if not unique_id:
         return None
-    try:
-        from profiles.xds.schema import documents
-
-        with conn.begin_nested():
-            found = conn.execute(
-                select(documents.c.patient_id).where(documents.c.unique_id == unique_id).limit(1)
-            ).scalar_one_or_none()
-    except (ImportError, SQLAlchemyError):  # no registry in this deployment
-        return None
+    # the registry's tables are migrated with ours (one plugin): the lookup cannot miss a table
+    found = conn.execute(
+        select(documents.c.patient_id).where(documents.c.unique_id == unique_id).limit(1)
+    ).scalar_one_or_none()
     return str(found) if found else None
 
 
@@ -325,14 +335,13 @@ def _filters(request: Request) -> dict[str, Any]:
     code = params.text(q, "document_code")
     if code is not None and not _CODE.match(code):
         raise params.BadParameter("document_code: a WS/T 500 document type, C0001 to C0053")
-    since, until = params.when(q, "since"), params.when(q, "until")
     return {
         "institution": params.text(q, "institution"),
         "status": status,
         "document_code": code,
         "rule": params.text(q, "rule"),
-        "since": since.astimezone(dt.UTC) if since is not None else None,
-        "until": until.astimezone(dt.UTC) if until is not None else None,
+        "since": params.when(q, "since"),  # aware UTC
+        "until": params.when(q, "until"),
     }
 
 

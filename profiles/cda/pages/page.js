@@ -1,13 +1,16 @@
-/** #/uploads: placeholder. */
+/**
+ * The uploads section: #/uploads (the month's statistics per institution, with charts),
+ * #/uploads/reports?<filters> (the uploads and their outcome) and #/uploads/reports/<id> (one
+ * document's validation report).
+ */
 
-import { h, fill } from '../../dom.js';
-import { t } from '../../i18n.js';
+import * as report from './report.js';
+import * as reports from './reports.js';
+import * as stats from './stats.js';
 
-export function create() {
-  return {
-    title: 'uploads.nav',
-    render(root) {
-      fill(root, h('h1', {}, t('uploads.nav')));
-    },
-  };
+export function create(ctx) {
+  const [first, id] = ctx.params;
+  if (first === 'reports' && id) return report.create(ctx, id);
+  if (first === 'reports') return reports.create(ctx);
+  return stats.create(ctx);
 }

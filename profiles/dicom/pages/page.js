@@ -1,13 +1,8 @@
-/** #/studies: placeholder. */
+/** #/studies: the archive's DICOM studies (list.js); #/studies/<Study Instance UID>: one of them (study.js). */
 
-import { h, fill } from '../../dom.js';
-import { t } from '../../i18n.js';
+import * as list from './list.js';
+import * as study from './study.js';
 
-export function create() {
-  return {
-    title: 'studies.nav',
-    render(root) {
-      fill(root, h('h1', {}, t('studies.nav')));
-    },
-  };
+export function create(ctx) {
+  return ctx.params.length ? study.create(ctx) : list.create(ctx);
 }
