@@ -115,8 +115,9 @@ def month_statistics(db: Engine, month: str, config: CdaConfig) -> dict[str, Any
             )
         }
     year, number = (int(p) for p in month.split("-"))
-    days = []
-    for n in range(1, calendar.monthrange(year, number)[1] + 1):
+    length = calendar.monthrange(year, number)[1]
+    days: list[dict[str, Any]] = []
+    for n in range(1, length + 1):
         key = f"{month}-{n:02d}"
         found = per_day.get(key)
         days.append(
@@ -128,7 +129,7 @@ def month_statistics(db: Engine, month: str, config: CdaConfig) -> dict[str, Any
             }
         )
     table = [_row_json(r) for r in rows]
-    first, last = dt.date.fromisoformat(days[0]["day"]), dt.date.fromisoformat(days[-1]["day"])
+    first, last = dt.date(year, number, 1), dt.date(year, number, length)
     keys = (
         "received",
         "accepted",

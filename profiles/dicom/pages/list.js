@@ -15,7 +15,7 @@ export const FILTERS = ['patient_id', 'name', 'accession', 'modality', 'since', 
 const TEXTS = ['patient_id', 'name', 'accession', 'source_ae'];
 const DATES = ['since', 'until'];
 const MODALITIES = ['CT', 'MR', 'CR', 'DX', 'MG', 'US', 'XA', 'RF', 'PT', 'NM', 'OT', 'SR', 'KO'];
-const COLUMNS = ['date', 'patient', 'birth', 'modalities', 'description', 'accession', 'counts', 'source', 'received', 'state'];
+const COLUMNS = ['date', 'patient', 'modalities', 'description', 'accession', 'counts', 'source', 'received', 'state'];
 const PAGE_SIZE = 50;
 
 function filtersFrom(query) {
@@ -102,8 +102,10 @@ export function create(ctx) {
   function row(s) {
     return h('tr', { 'data-study-uid': s.study_uid, 'data-patient-id': s.patient_id },
       h('td', { class: 'nowrap' }, h('a', { class: 'studies-link', href: studyHref(s.study_uid), title: s.study_uid }, studyWhen(s))),
-      h('td', {}, nameEl(s.patient_name), h('div', { class: 'small' }, patientIdEl(s))),
-      h('td', { class: 'nowrap' }, daText(s.birth_date) || NONE, s.sex ? h('span', { class: 'muted' }, ` · ${sexText(s.sex)}`) : null),
+      h('td', {}, nameEl(s.patient_name),
+        h('div', { class: 'small nowrap' }, patientIdEl(s),
+          h('span', { class: 'muted', title: t('studies.col.birth') },
+            [daText(s.birth_date), sexText(s.sex)].filter(Boolean).map((v) => ` · ${v}`).join('')))),
       h('td', { class: 'mono' }, (s.modalities || []).join(', ') || NONE),
       h('td', {}, s.description || h('span', { class: 'muted' }, NONE)),
       h('td', { class: 'mono' }, s.accession_number || NONE),
@@ -111,7 +113,7 @@ export function create(ctx) {
         `${s.series} / ${s.instances}`),
       h('td', { class: 'mono' }, s.source_ae || NONE),
       h('td', { class: 'nowrap' }, timeEl(s.last_received_at)),
-      h('td', { class: 'studies-badges' }, studyBadges(s)));
+      h('td', { class: 'studies-badges nowrap' }, studyBadges(s)));
   }
 
   function emptyRow() {

@@ -53,7 +53,7 @@ export function create(ctx) {
       : h('span', { id: 'studies-person', class: 'muted' }, t('studies.unknown.title'));
     return h('section', { id: 'studies-patient', class: 'card' },
       h('h2', {}, t('studies.patient')),
-      h('dl', { class: 'meta' },
+      h('dl', { class: 'meta studies-pairs' },
         pair('studies.field.name', nameEl(s.patient_name)),
         pair('studies.field.patientId', patientIdEl(s)),
         pair('studies.field.birth', daText(s.birth_date)),
@@ -65,7 +65,7 @@ export function create(ctx) {
     const wado = s.wado;
     return h('section', { id: 'studies-publication', class: 'card' },
       h('h2', {}, t('studies.publication')),
-      h('dl', { class: 'meta' },
+      h('dl', { class: 'meta studies-pairs' },
         pair('studies.field.published', s.published_at ? timeEl(s.published_at) : t('studies.notPublished')),
         pair('studies.field.manifest', mono(s.manifest_uid))),
       wado

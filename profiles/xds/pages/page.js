@@ -40,9 +40,12 @@ function code(c) {
   return h('span', { class: 'documents-code', title }, c.display || c.code);
 }
 
+/** A code as its display name and its code (its coding scheme in the tooltip). */
 function codeFull(c) {
   if (!c) return h('span', { class: 'muted' }, NONE);
-  return h('span', {}, c.display || c.code, ' ', h('span', { class: 'muted mono small' }, `${c.code}${c.scheme ? ` ^^ ${c.scheme}` : ''}`));
+  const title = c.scheme ? `${c.code}^^${c.scheme}` : c.code;
+  if (!c.display || c.display === c.code) return h('span', { class: 'mono', title }, c.code);
+  return h('span', { title }, c.display, ' ', h('span', { class: 'muted mono small' }, c.code));
 }
 
 function codes(list) {
@@ -372,8 +375,8 @@ function entryPage(ctx) {
       h('div', { class: 'message-top' },
         h('div', { class: 'card' }, metadata(e)),
         h('div', { class: 'side' },
-          h('div', { class: 'card' }, h('h2', {}, t('documents.associations')), associations(e.associations)))),
-      documentCard(e)));
+          h('div', { class: 'card' }, h('h2', {}, t('documents.associations')), associations(e.associations)),
+          documentCard(e)))));
   }
 
   function stop() {

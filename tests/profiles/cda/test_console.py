@@ -49,16 +49,17 @@ V3 = "urn:hl7-org:v3"
 NS = {"cda": V3}
 
 
-def document(code: str, institution: str, broken: str | None = None) -> bytes:
+def document(code: str, institution: str, broken: str | tuple[str, ...] | None = None) -> bytes:
     """A sample document of ``code`` from ``institution`` (its custodian), with a 文档流水号 of its
-    own, broken by the example of rule ``broken`` if given."""
-    root = etree.fromstring(sample(code) if broken is None else sample(BREAKING[broken][0]))
-    if broken is not None:
-        BREAKING[broken][1](root)
+    own, broken by the examples of the rule(s) ``broken`` (of that document type) if given."""
+    rules = (broken,) if isinstance(broken, str) else broken or ()
+    root = etree.fromstring(sample(code))
+    for rule in rules:
+        assert BREAKING[rule][0] == code, rule
+        BREAKING[rule][1](root)
     ident = root.find(f"{{{V3}}}id")
     assert ident is not None
-    if ident.get("extension") != "short":  # schema.document's example breaks this very id
-        ident.set("extension", uuid.uuid4().hex)
+    ident.set("extension", uuid.uuid4().hex)
     (org,) = root.xpath(
         "cda:custodian/cda:assignedCustodian/cda:representedCustodianOrganization", namespaces=NS
     )  # type: ignore[misc]
@@ -67,10 +68,12 @@ def document(code: str, institution: str, broken: str | None = None) -> bytes:
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
+# two errors (header.realm-code, header.type-id) and a warning (the ID card says a woman)
+SEVERAL = ("header.realm-code", "header.type-id", "idcard.sex")
 # what each institution sends: (document type, the rule broken, or None for a valid document)
-SENT: dict[str, list[tuple[str, str | None]]] = {
+SENT: dict[str, list[tuple[str, str | tuple[str, ...] | None]]] = {
     A: [("C0053", None), ("C0002", None), ("C0053", "header.patient-name")],
-    B: [("C0049", None), ("C0002", "header.realm-code"), ("C0002", "header.realm-code")],
+    B: [("C0049", None), ("C0002", "header.realm-code"), ("C0002", SEVERAL)],
     C: [("C0053", "document.template-id")],
 }
 TITLES = {"C0002": "门(急)诊病历", "C0049": "出院记录", "C0053": "出院小结"}
@@ -172,7 +175,7 @@ async def test_the_statistics_are_the_monthly_report_with_charts_series(site: Si
     assert (b["completeness_text"], b["declared"], b["declared_uploaded"]) == ("0%", ["C0002", "C0049"], 0)
     assert (a["outpatient"], a["discharges"], a["upload_days"]) == (1, 1, 1)
     assert a["top_reasons"] == [{"rule": "header.patient-name", "documents": 1}]
-    assert b["top_reasons_text"] == "header.realm-code 2"
+    assert b["top_reasons_text"] == "header.realm-code 2; header.type-id 1"
     assert c["top_reasons_text"] == "document.template-id 1"
     assert stats["totals"]["received"] == 6 and stats["totals"]["rejected"] == 4
     # the daily series: every day of the month, today's uploads on today
@@ -275,9 +278,12 @@ async def test_the_reports_list_its_filters_and_one_report_audited(site: Site) -
             return list(r.json()["uploads"])
 
         b_rejected = await found(institution=B, status="rejected")
-        assert [(u["document_code"], u["rules"]) for u in b_rejected] == [
-            ("C0002", ["header.realm-code"])
-        ] * 2
+        assert [(u["document_code"], u["rules"], u["warnings"]) for u in b_rejected] == [
+            ("C0002", ["header.realm-code", "header.type-id"], 1),
+            ("C0002", ["header.realm-code"], 0),
+        ]
+        assert [u["id"] for u in await found(rule="header.type-id")] == [b_rejected[0]["id"]]
+        assert len(await found(rule="header.realm-code")) == 2
         assert [u["institution"] for u in await found(rule="header.patient-name")] == [A]
         assert await found(rule="header") == []  # a whole rule id, not a part of one
         assert {u["institution"] for u in await found(document_code="C0053")} == {A, C}
@@ -317,6 +323,9 @@ async def test_the_reports_list_its_filters_and_one_report_audited(site: Site) -
                 select(messages.c.channel_id).where(messages.c.id == int(report["message_id"]))
             ).scalar_one()
         assert channel == "hip" and report["patient_id"] is None
+        several = (await c.get(f"/api/v1/uploads/reports/{b_rejected[0]['id']}")).json()
+        findings = [(f["severity"], f["rule"]) for f in several["report"]["findings"]]
+        assert findings[-1] == ("warning", "idcard.sex") and len(findings) == 3  # errors first
         # an accepted one: where it was registered, and for whom
         (discharge,) = [u for u in accepted if u["institution"] == B]
         registered = (await c.get(f"/api/v1/uploads/reports/{discharge['id']}")).json()
@@ -325,15 +334,15 @@ async def test_the_reports_list_its_filters_and_one_report_audited(site: Site) -
 
     # every search is a 110112 Query with what was asked; each report read a 110110 read
     queries = site.audit("110112", "auditor")
-    assert len(queries) == 1 + 8 + 4  # the first list, the filters, the pages
+    assert len(queries) == 1 + 10 + 4  # the first list, the filters, the pages
     asked = [base64.b64decode(json.loads(q["objects"])[0]["query"]).decode() for q in queries]
     assert f"/api/v1/uploads/reports?institution={B}&status=rejected" in asked
     assert '"network_access_point": "127.0.0.1"' in str(queries[0]["participants"])
     reads = site.audit("110110", "auditor")
-    assert [r["action"] for r in reads] == ["R", "R"]
+    assert [r["action"] for r in reads] == ["R", "R", "R"]
     assert reads[0]["message_id"] == int(report["message_id"]) and reads[0]["patient_ids"] is None
     assert json.loads(reads[0]["objects"])[0]["id"] == rejected["document_id"]
-    assert reads[1]["patient_ids"] == f"{NID_A}^^^&2.16.156.10011.1.3&ISO"
+    assert reads[2]["patient_ids"] == f"{NID_A}^^^&2.16.156.10011.1.3&ISO"
 
 
 def test_document_sample_edits_keep_the_samples_valid() -> None:
@@ -342,3 +351,6 @@ def test_document_sample_edits_keep_the_samples_valid() -> None:
 
     assert check(document("C0049", B)).accepted
     assert {f.rule for f in check(document("C0002", B, "header.realm-code")).errors} == {"header.realm-code"}
+    several = check(document("C0002", B, SEVERAL))
+    assert [f.rule for f in several.errors] == ["header.realm-code", "header.type-id"]
+    assert [f.rule for f in several.warnings] == ["idcard.sex"]

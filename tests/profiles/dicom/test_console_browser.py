@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydicom.uid import generate_uid
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.slow
 require_chromium()
 from playwright.sync_api import Page, expect  # noqa: E402
 
+CT = "1.2.840.10008.5.1.4.1.1.2"
 MR = "1.2.840.10008.5.1.4.1.1.4"
 DX = "1.2.840.10008.5.1.4.1.1.1.1"
 CONFIG = """
@@ -51,7 +53,6 @@ PEOPLE = (
     "domain,value,national_id,name,family,given,birth_date,sex,phone,city\n"
     "hospital-a,A1001,320102198503120311,欧阳明轩,欧阳,明轩,1985-03-12,1,13851234567,南京市\n"
     "hospital-a,A1003,,张伟,张,伟,1972-08-03,1,,南京市\n"
-    "hospital-a,A1004,,陈静,陈,静,1990-01-25,2,,南京市\n"
 )
 
 
@@ -61,8 +62,20 @@ class Archive:
     uids: dict[str, str]  # name -> Study Instance UID
 
 
-def _study(folder: Path, name: str, *, patient: str, pn: str, date: str, modality: str, sop: str,
-           description: str, series: tuple[tuple[str, int], ...]) -> tuple[str, list[Path]]:  # fmt: skip
+def _study(
+    folder: Path,
+    name: str,
+    *,
+    patient: str,
+    pn: str,
+    birth: str,
+    sex: str,
+    date: str,
+    modality: str,
+    sop: str,
+    description: str,
+    series: tuple[tuple[str, int], ...],
+) -> tuple[str, list[Path]]:
     """A study: ``series`` is (description, how many images) for each series."""
     folder = folder / name
     folder.mkdir(parents=True)
@@ -73,6 +86,7 @@ def _study(folder: Path, name: str, *, patient: str, pn: str, date: str, modalit
         for n in range(1, images + 1):
             ds = ct(study, series_uid, n, patient_id=patient, name=pn, study_date=date, modality=modality)
             ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = sop
+            ds.PatientBirthDate, ds.PatientSex = birth, sex
             ds.StudyDescription = description
             ds.SeriesNumber = number
             ds.SeriesDescription = about
@@ -111,21 +125,46 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
         people.write_text(PEOPLE, encoding="utf-8")
         hie(running.config, "empi", "load", str(people))
         made = base / "studies"
-        plan = {
-            "chest": dict(patient="A1001", pn="Ouyang^Mingxuan=欧阳^明轩", date="20261201", modality="CT",
-                          sop=ct("1", "1", 1).SOPClassUID, description="胸部 CT 平扫",
-                          series=(("胸部 平扫 5mm", 3),)),
-            "xray": dict(patient="A1001", pn="Ouyang^Mingxuan=欧阳^明轩", date="20250610", modality="DX",
-                         sop=DX, description="胸部正位 DR", series=(("PA", 1),)),
-            "head": dict(patient="A1003", pn="Zhang^Wei=张^伟", date="20261128", modality="MR", sop=MR,
-                         description="头颅 MR 平扫", series=(("T1 轴位", 2), ("T2 轴位", 2))),
-            "lin": dict(patient="A2002", pn="Lin^Xiuying=林^秀英", date="20261115", modality="CT",
-                        sop=ct("1", "1", 1).SOPClassUID, description="腹部 CT 增强",
-                        series=(("动脉期", 2),)),
-        }  # fmt: skip
+        ouyang = {"patient": "A1001", "pn": "Ouyang^Mingxuan=欧阳^明轩", "birth": "19850312", "sex": "M"}
+        zhang = {"patient": "A1003", "pn": "Zhang^Wei=张^伟", "birth": "19720803", "sex": "M"}
+        lin = {"patient": "A2002", "pn": "Lin^Xiuying=林^秀英", "birth": "19900721", "sex": "F"}
+        plan: dict[str, dict[str, Any]] = {
+            "chest": {
+                **ouyang,
+                "date": "20261201",
+                "modality": "CT",
+                "sop": CT,
+                "description": "胸部 CT 平扫",
+                "series": (("胸部 平扫 5mm", 3),),
+            },
+            "xray": {
+                **ouyang,
+                "date": "20250610",
+                "modality": "DX",
+                "sop": DX,
+                "description": "胸部正位 DR",
+                "series": (("PA", 1),),
+            },
+            "head": {
+                **zhang,
+                "date": "20261128",
+                "modality": "MR",
+                "sop": MR,
+                "description": "头颅 MR 平扫",
+                "series": (("T1 轴位", 2), ("T2 轴位", 2)),
+            },
+            "lin": {
+                **lin,
+                "date": "20261115",
+                "modality": "CT",
+                "sop": CT,
+                "description": "腹部 CT 增强",
+                "series": (("动脉期", 2),),
+            },
+        }
         uids = {}
         for name, attributes in plan.items():
-            uid, files = _study(made, name, **attributes)  # type: ignore[arg-type]
+            uid, files = _study(made, name, **attributes)
             storescu(dicom, files)
             uids[name] = uid
 

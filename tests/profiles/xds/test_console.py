@@ -24,7 +24,16 @@ from engine.config import load_config
 from engine.console import accounts
 from engine.runtime import Runtime
 from engine.store.schema import audit_events
-from ihe._ebxml import LCM, RIM, put_slot
+from ihe._ebxml import (
+    FOLDER_CODES,
+    FOLDER_NODE,
+    FOLDER_PATIENT_ID,
+    FOLDER_UNIQUE_ID,
+    HAS_MEMBER,
+    LCM,
+    RIM,
+    put_slot,
+)
 from ihe._soap import build_envelope
 from ihe.iti41 import DocumentMetadata, provide_request
 from profiles.xds.config import XdsConfig
@@ -88,7 +97,9 @@ def provide_envelope(meta: DocumentMetadata, content: bytes, **kw: Any) -> bytes
     )
 
 
-def register_envelope(meta: DocumentMetadata, content: bytes) -> bytes:
+def register_envelope(
+    meta: DocumentMetadata, content: bytes, *, folder: tuple[str, str] | None = None
+) -> bytes:
     """ITI-42 Register Document Set-b of a document another repository holds."""
     body = provide_body(meta, content)
     entry = body.find(f".//{{{RIM}}}ExtrinsicObject")
@@ -98,7 +109,40 @@ def register_envelope(meta: DocumentMetadata, content: bytes) -> bytes:
     put_slot(entry, "repositoryUniqueId", ELSEWHERE)
     submit = body.find(f"{{{LCM}}}SubmitObjectsRequest")
     assert submit is not None
+    if folder is not None:
+        add_folder(submit, meta.patient_id, *folder)
     return build_envelope(submit, action=f"{ITI}RegisterDocumentSet-b", relates_to=None)
+
+
+def add_folder(submit: etree._Element, patient: str, title: str, unique_id: str) -> None:
+    """A Folder in the submission holding its document (HasMember from the SubmissionSet and to it)."""
+    objects = submit.find(f"{{{RIM}}}RegistryObjectList")
+    assert objects is not None
+    r = f"{{{RIM}}}"
+    folder = etree.SubElement(objects, f"{r}RegistryPackage", id="Folder01")
+    etree.SubElement(etree.SubElement(folder, f"{r}Name"), f"{r}LocalizedString", value=title)
+    code = etree.SubElement(
+        folder, f"{r}Classification", id="FolderCode01", classificationScheme=FOLDER_CODES,
+        classifiedObject="Folder01", nodeRepresentation="11506-3",
+    )  # fmt: skip
+    put_slot(code, "codingScheme", LOINC)
+    for n, (scheme, value) in enumerate(((FOLDER_UNIQUE_ID, unique_id), (FOLDER_PATIENT_ID, patient))):
+        etree.SubElement(
+            folder, f"{r}ExternalIdentifier", id=f"FolderId0{n}", registryObject="Folder01",
+            identificationScheme=scheme, value=value,
+        )  # fmt: skip
+    etree.SubElement(
+        objects,
+        f"{r}Classification",
+        id="Folder01Class",
+        classifiedObject="Folder01",
+        classificationNode=FOLDER_NODE,
+    )
+    for n, (source, target) in enumerate((("SubmissionSet01", "Folder01"), ("Folder01", "Document01"))):
+        etree.SubElement(
+            objects, f"{r}Association", id=f"FolderMember0{n}", associationType=HAS_MEMBER,
+            sourceObject=source, targetObject=target,
+        )  # fmt: skip
 
 
 def meta(patient: str, title: str, created: str, **kw: Any) -> DocumentMetadata:
@@ -209,7 +253,8 @@ async def console(tmp_path: Path, store_url: str) -> AsyncIterator[Console]:
         uids["lab2"] = m.unique_id
         # a radiology report registered here, held by another hospital's repository (ITI-42)
         m = meta(PATIENT_A, "胸部CT报告", "20261101", class_code=LAB, type_code=LAB)
-        await submit(client, registry, register_envelope(m, cda("胸部CT报告")))
+        folder = ("2026年11月住院", "2.25.7719023412")
+        await submit(client, registry, register_envelope(m, cda("胸部CT报告"), folder=folder))
         uids["elsewhere"] = m.unique_id
         yield c
 
@@ -257,6 +302,9 @@ async def test_a_patients_documents_are_found_by_any_of_the_persons_ids(console:
         assert by_uid[uids["outpatient"]]["creation_time"] == "2026-11-25"
         elsewhere = by_uid[uids["elsewhere"]]
         assert elsewhere["repository_unique_id"] == ELSEWHERE and elsewhere["held_here"] is False
+        assert [(f["title"], f["unique_id"]) for f in elsewhere["folders"]] == [
+            ("2026年11月住院", "2.25.7719023412")
+        ]
 
         # the same person by its national ID (the default domain), and by the affinity-domain id
         by_card = (await integrator.get("/api/v1/documents", params={"patient_id": NID_A})).json()
