@@ -43,6 +43,7 @@ from profiles.dicom.config import DicomConfig
 from profiles.dicom.console import SECTION as DICOM_SECTION
 from profiles.dicom.destination import DicomArchiveDestination
 from profiles.dicom.forward import DicomDestination
+from profiles.dicom.index import follow_merge as studies_follow_merge
 from profiles.dicom.jobs import RECONCILE
 from profiles.dicom.publish import PUBLISH
 from profiles.dicom.rad69 import ImagingSourceDestination
@@ -62,9 +63,14 @@ from profiles.xds.cli import xds
 from profiles.xds.config import XdsConfig
 from profiles.xds.console import SECTION as XDS_SECTION
 from profiles.xds.destinations import XdsRegistryDestination, XdsRepositoryDestination
+from profiles.xds.registry import follow_merge as documents_follow_merge
 from profiles.xds.source import SoapSource
 
-__all__ = ["ATNA", "CDA", "DICOM", "HIP", "PLUGIN", "PLUGINS", "XDS"]
+__all__ = ["ATNA", "CDA", "DICOM", "HIP", "MERGE_FOLLOWERS", "PLUGIN", "PLUGINS", "XDS"]
+
+# what must follow when the steward merges two persons (``hie empi``): the registry's documents and
+# the archive's studies are kept per person (the running actors register the same with the EMPI)
+MERGE_FOLLOWERS = [documents_follow_merge, studies_follow_merge]
 
 PLUGIN = Plugin(
     name="ihe-actors",

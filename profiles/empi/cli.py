@@ -5,10 +5,13 @@
     hie empi review 123 --reject         # they are not
     hie empi show hospital-a A1001       # the person, every record, the history (audited)
     hie empi link hospital-b B2 --to hospital-a A1001
+    hie empi merge hospital-b B2 --into hospital-a A1001   # the whole person of B2 joins A1001's
     hie empi unlink hospital-b B2        # a person of its own again
     hie empi restore hospital-b B1       # undo an A40 for that identifier
 
-Every change is one transaction with its history, its ITI-10 notifications and an audit record.
+Every change is one transaction with its history, its ITI-10 notifications and an audit record;
+a person that loses its last record is merged into the other, and the XDS registry's documents and
+the DICOM archive's studies follow it (as they follow an ITI-8 A40).
 """
 
 from __future__ import annotations
@@ -34,10 +37,19 @@ __all__ = ["empi"]
 def _admin(config_path: Path | None) -> Iterator[EmpiAdmin]:
     app = load_or_exit(config_path)
     notify = [c.id for c in app.channels if c.source.url.startswith("pix-iti10:")]
+    from profiles.plugin import MERGE_FOLLOWERS  # the plugin imports this module: import it late
+
     with open_store(app) as db, cli_services(app, db) as services:
         domains = Domains(app.section("empi", EmpiConfig))
         try:
-            yield EmpiAdmin(db, domains, services.ids, user=audit.cli_user(), notify_channels=notify)
+            yield EmpiAdmin(
+                db,
+                domains,
+                services.ids,
+                user=audit.cli_user(),
+                notify_channels=notify,
+                merge_listeners=MERGE_FOLLOWERS,
+            )
         except AdminError as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -109,6 +121,23 @@ def link(domain: str, value: str, target: tuple[str, str], config_path: Path | N
     with _admin(config_path) as admin:
         admin.link(domain, value, *target)
     click.echo(f"{domain} {value} linked to the person of {target[0]} {target[1]}")
+
+
+@empi.command()
+@click.argument("domain")
+@click.argument("value")
+@click.option(
+    "--into", "target", nargs=2, required=True, metavar="DOMAIN VALUE", help="a record of the survivor"
+)
+@config_option
+def merge(domain: str, value: str, target: tuple[str, str], config_path: Path | None) -> None:
+    """Merge the whole person of a record into the person of another record."""
+    with _admin(config_path) as admin:
+        done = admin.merge(domain, value, *target)
+    click.echo(
+        f"person {done['merged_person_id']} merged into person {done['person_id']}: "
+        f"{len(done['moved'])} record(s) moved"
+    )
 
 
 @empi.command()

@@ -10,10 +10,13 @@ import asyncio
 import re
 
 from click.testing import CliRunner, Result
+from sqlalchemy import insert, select
 
 from engine.cli.main import main
+from engine.store.db import utcnow
 from engine.store.schema import audit_events, messages
-from profiles.empi.schema import events, notifications, reviews
+from profiles.dicom.schema import studies
+from profiles.empi.schema import events, notifications, records, reviews
 from tests.engine.connectors.mllp_peers import rows, until
 from tests.profiles.conftest import NID_A, NID_B, A, B, Pix, pid3, seg
 
@@ -96,3 +99,30 @@ async def test_an_a40_is_undone_for_one_identifier(pix: Pix) -> None:
     restored = await hie(pix, "restore", "hospital-b", "B1")
     assert restored.exit_code == 0, restored.output
     assert seg(await pix.query(f"B1^^^{B}"), "QAK")[0][2] == "NF"  # known again, a person of its own
+
+
+async def test_merge_joins_two_persons_and_their_studies_follow(pix: Pix) -> None:
+    await pix.feed(f"PID|1||A7^^^{A}^PI||钱^多多||19660606|F")
+    await pix.feed(f"PID|1||B7^^^{B}^PI||孙^小明||19770707|M", app="HIS_B", fac="HOSP_B")
+    person = {r["value"]: int(str(r["person_id"])) for r in rows(pix.rt, records)}
+    assert person["A7"] != person["B7"]
+    now = utcnow()
+    with pix.rt.services.db.begin() as conn:  # type: ignore[union-attr]
+        conn.execute(
+            insert(studies).values(
+                study_uid="1.2.826.0.1.3680043.8.498.777", patient_id="B7", issuer="", domain="hospital-b",
+                person_id=person["B7"], patient_status="known", patient_name="SUN^XIAOMING", birth_date="",
+                sex="M", study_date="20261201", study_time="", accession_number="ACC7", study_id="",
+                description="", referring_physician="", source_ae="PACS_B", instances=1,
+                first_received_at=now, last_received_at=now,
+            )
+        )  # fmt: skip
+
+    done = await hie(pix, "merge", "hospital-b", "B7", "--into", "hospital-a", "A7")
+    assert done.exit_code == 0, done.output
+    assert f"person {person['B7']} merged into person {person['A7']}: 1 record(s) moved" in done.output
+    assert pid3(await pix.query(f"A7^^^{A}")) == [f"B7^^^{B}"]
+    with pix.rt.services.db.connect() as conn:  # type: ignore[union-attr]
+        assert conn.execute(select(studies.c.person_id)).scalars().all() == [person["A7"]]
+    again = await hie(pix, "merge", "hospital-b", "B7", "--into", "hospital-a", "A7")
+    assert again.exit_code == 1 and "already one person" in again.output
