@@ -58,6 +58,8 @@ from profiles.xds.browse import (
 
 __all__ = ["SECTION"]
 
+MAX_SHOWN = 16 * 2**20  # a document larger than this is not sent to a browser (base64 in JSON)
+
 _T = TypeVar("_T")
 QUERY: EventId = ("110112", "Query", "DCM")
 _APP = "hie-console"
@@ -284,6 +286,12 @@ class DocumentsApi:
         if not got:
             return error(500, errors[0].context if errors else f"document {row.unique_id} could not be read")
         document = got[0]
+        if len(document.content) > MAX_SHOWN:
+            return error(
+                413,
+                f"document {row.unique_id} has {len(document.content):,} bytes, more than the console "
+                f"shows ({MAX_SHOWN // 2**20} MiB): retrieve it with ITI-43 (hie xds get)",
+            )
         event = _event(
             EXPORT,
             "R",

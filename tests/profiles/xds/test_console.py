@@ -36,6 +36,7 @@ from ihe._ebxml import (
 )
 from ihe._soap import build_envelope
 from ihe.iti41 import DocumentMetadata, provide_request
+from profiles.xds import console as xds_console
 from profiles.xds.config import XdsConfig
 from tests.conftest import free_port, running
 from tests.engine.connectors.mllp_peers import hl7_send
@@ -362,7 +363,9 @@ async def test_a_patients_documents_are_found_by_any_of_the_persons_ids(console:
     assert cx("110101199003077777", NATIONAL_OID) in str(queries[-1]["patient_ids"])
 
 
-async def test_an_entry_its_associations_and_its_document(console: Console) -> None:
+async def test_an_entry_its_associations_and_its_document(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
     c, uids = console, console.uids
     async with c.client("auditor") as auditor:
         lab, lab2, discharge, elsewhere = [
@@ -396,6 +399,12 @@ async def test_an_entry_its_associations_and_its_document(console: Console) -> N
         assert shown["text"] == original.decode("gb2312") and "<title>出院小结</title>" in shown["text"]
         assert shown["encoding"] == "gb18030"
         assert base64.b64decode(shown["base64"]) == original
+
+        # too large for a browser: retrieved with ITI-43 instead, and nothing is shown (or audited)
+        monkeypatch.setattr(xds_console, "MAX_SHOWN", len(original) - 1)
+        big = await auditor.get(f"/api/v1/documents/{discharge}/content")
+        assert big.status_code == 413 and "hie xds get" in big.json()["error"]
+        monkeypatch.undo()
 
         # held by another repository: not here
         away = await auditor.get(f"/api/v1/documents/{elsewhere}/content")
