@@ -1,15 +1,17 @@
 """ATNA Audit Record Repository intake: syslog audit messages over UDP (RFC 5426) into the engine's
 ``atna-repository`` channel, at a target rate; how many per second were stored, and how many lost.
 
-    .venv/bin/python bench/atna_ingest.py                          # 10,000 messages at 2,000/s, SQLite
-    .venv/bin/python bench/atna_ingest.py --postgres --rate 2000   # also on a fresh PostgreSQL database
+    .venv/bin/python bench/atna_ingest.py                          # 20,000 messages at 2,500/s, SQLite
+    .venv/bin/python bench/atna_ingest.py --postgres               # also on a fresh PostgreSQL database
 
 The messages are the synthetic DICOM audit message of ``tests/data/atna/query-110112.xml`` (an
 other system's 110112 Query about a made-up patient) in RFC 5424 frames, each with its own time and
 PROCID so that no two are the same. One client process sends them paced to ``--rate``; the engine is
 ``hie run`` with only that channel (log level WARNING). Stored means a row of ``audit_events`` received
 from outside (``atna_received``), committed with its syslog message: the benchmark counts them until
-the count stops growing. Target (issue 8): 2,000 messages/s stored.
+the count stops growing. Target (issue 8): 2,000 messages/s stored. They are sent faster than that
+(2,500/s by default): the stored rate, measured from the first message sent to the last one stored,
+can only show that the engine keeps up with more than the target when it is offered more.
 """
 
 from __future__ import annotations
@@ -109,8 +111,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--rate", type=float, default=2000.0, help="messages per second sent")
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, default=2500.0, help="messages per second sent")
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--store-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()

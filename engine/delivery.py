@@ -291,6 +291,8 @@ class DestinationQueue:
         self._audit(batch, now, entry, outcome, result.refused)
         for event in result.audit:
             batch.insert(audit_events, event.row(self.services.ids.next()))
+        for table, row in result.rows:
+            batch.insert(table, row)
         if result.writes is not None:
             batch.then(result.writes)
 

@@ -17,7 +17,7 @@ from engine.hl7v2.peek import Header
 from engine.message import ContentType, Message, Outcome
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
+    from sqlalchemy import Connection, Table
 
     from engine.audit import AuditEvent
     from engine.config import AppConfig
@@ -152,6 +152,9 @@ class SendResult:
     audit: tuple[AuditEvent, ...] = ()
     # writes that go with the answer (a PDQ continuation), run in the commit of the delivery's status
     writes: Callable[[Connection], None] | None = None
+    # rows to insert with the delivery's status (an audit repository's record), in the statement
+    # that inserts those of the other messages of its group commit
+    rows: tuple[tuple[Table, dict[str, Any]], ...] = ()
     # called on the event loop once the delivery's status has committed (wake an ITI-10 outbox)
     after_commit: Callable[[], None] | None = None
     # what the store keeps as the response when it is not the response itself: an ITI-43 answer's

@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 # Applied in this order inside one transaction, so an update never runs before its row's insert.
 _INSERTS: tuple[Table, ...] = (messages, identifiers, deliveries, attempts, audit_events)
 _UPDATES: tuple[Table, ...] = (messages, deliveries)
+_INSERT_NAMES = frozenset(t.name for t in _INSERTS)
 
 
 Work = Callable[[Connection], "Batch | None"]
@@ -69,16 +70,21 @@ class Batch:
     inserts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     updates: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     work: list[Work] = field(default_factory=list)
+    # tables of a plugin's rows (an audit repository's), inserted after the engine's own
+    other_tables: dict[str, Table] = field(default_factory=dict)
 
     def insert(self, table: Table, row: dict[str, Any]) -> None:
         self.inserts.setdefault(table.name, []).append(row)
+        if table.name not in _INSERT_NAMES:
+            self.other_tables.setdefault(table.name, table)
 
     def update(self, table: Table, ident: int, values: dict[str, Any]) -> None:
         self.updates.setdefault(table.name, []).append({"b_id": ident, **values})
 
     def then(self, work: Work) -> None:
         """Run ``work(conn)`` in the transaction that writes this batch, after its rows; the batch
-        it returns is written in that transaction too.
+        it returns is written in that transaction too, together with those the other works of the
+        group returned, once they all ran (one statement per table for the group, not per work).
 
         It runs on the writer's thread and must not wait on the event loop. If it raises, the
         batch fails as a whole (nothing of it is written) and its caller gets the exception; it may
@@ -273,19 +279,18 @@ _update_statements: dict[tuple[str, tuple[str, ...]], Any] = {}
 
 def _apply(conn: Connection, batches: Sequence[Batch]) -> None:
     _apply_rows(conn, batches)
-    for batch in batches:
-        for work in batch.work:
-            more = work(conn)
-            if more is not None:
-                _apply(conn, [more])
+    more = [m for batch in batches for work in batch.work if (m := work(conn)) is not None]
+    if more:
+        _apply(conn, more)
 
 
 def _apply_rows(conn: Connection, batches: Sequence[Batch]) -> None:
     for batch in batches:
         _fold(batch)
-    inserts = [
-        (t, rows) for t in _INSERTS if (rows := [r for b in batches for r in b.inserts.get(t.name, ())])
-    ]
+    tables = list(_INSERTS)
+    for b in batches:
+        tables += [t for t in b.other_tables.values() if t not in tables]
+    inserts = [(t, rows) for t in tables if (rows := [r for b in batches for r in b.inserts.get(t.name, ())])]
     _insert_all(conn, inserts)
     for table in _UPDATES:
         # executemany needs one column set per statement; group consecutive rows by their keys,

@@ -6,10 +6,11 @@ syslog source received (ITI-20, ITI TF-2 §3.20; the repository's role in ITI TF
 Its work is a change to the engine's own database, so it is made inside the transaction that
 stores the syslog message (``inline = "store"``, on an ``ack: after_delivery`` channel with
 ``ack_from`` this destination): the message, its audit row and the engine's own records commit
-together, in the store writer's group commit. Reading the message (RFC 5424, then the audit XML)
-is done before, on the event loop (``prepare_in``). From a queue (an ``after_store`` channel, or
-``hie messages reprocess``) the same work runs in the writer's next transaction, and a message
-already kept is not kept twice.
+together, in the store writer's group commit, its two rows inserted with the delivery's status in
+the statements that insert those of the whole group (``SendResult.rows``). Reading the message
+(RFC 5424, then the audit XML) is done before, on the event loop (``prepare_in``). From a queue (an
+``after_store`` channel, or ``hie messages reprocess``) the same work runs in the writer's next
+transaction, and a message already kept is not kept twice.
 
 A syslog message whose MSG is not an audit message is refused with the reason: its delivery is
 errored (``hie messages search --status errored`` finds it) and the message stays stored as received.
@@ -27,7 +28,6 @@ from engine.delivery import send_in_writer
 from engine.services import Services
 from engine.store.db import utcnow
 from engine.store.schema import audit_events
-from engine.store.writer import insert_rows
 from profiles.atna import rfc5424
 from profiles.atna.audit_message import AuditMessageError, ReceivedAudit, read_audit_message
 from profiles.atna.schema import received
@@ -83,8 +83,10 @@ class AtnaRepositoryDestination(Destination):
         assert self._services is not None, "attach() first"
         ident = self._services.ids.next()
         row = prepared.audit.row(ident, channel_id=out.channel_id, message_id=out.message_id)
-        insert_rows(conn, [(audit_events, [row]), (received, [self._received(ident, out, prepared)])])
-        return SendResult(sent=b"")
+        # inserted with the delivery's status, in the group's statements (engine.delivery)
+        return SendResult(
+            sent=b"", rows=((audit_events, row), (received, self._received(ident, out, prepared)))
+        )
 
     @staticmethod
     def _received(ident: int, out: Outbound, prepared: Prepared) -> dict[str, Any]:
