@@ -6,6 +6,7 @@
 
 import { request } from '../../api.js';
 import { h, fill } from '../../dom.js';
+import { pagedTable } from '../../paged.js';
 import { NONE, localInputFromIso, searchHash, timeEl } from '../../format.js';
 import { t } from '../../i18n.js';
 import { documentText, institutionCell, outcomeBadge, reportHref } from './common.js';
@@ -21,8 +22,6 @@ export function create(ctx) {
     if (value) filters[name] = value;
   }
   const state = { rows: [], next: null };
-  let tbody = null;
-  let more = null;
   let summary = null;
 
   const search = (before) => request('GET', '/api/v1/uploads/reports', { params: { ...filters, limit: PAGE_SIZE, before } });
@@ -91,28 +90,7 @@ export function create(ctx) {
     return t(state.next !== null ? 'uploads.reports.countMore' : 'uploads.reports.count', { n: state.rows.length });
   }
 
-  async function loadMore() {
-    more.disabled = true;
-    try {
-      const page = await search(state.next);
-      const found = page.uploads || [];
-      state.rows.push(...found);
-      state.next = page.next_before ?? null;
-      const empty = tbody.querySelector('.empty-row');
-      if (empty && found.length) empty.remove();
-      tbody.append(...found.map(row));
-    } catch {
-      // shown in the banner
-    } finally {
-      more.disabled = false;
-      more.hidden = state.next === null;
-      summary.textContent = summaryText();
-    }
-  }
-
   function render(root) {
-    tbody = h('tbody', {}, state.rows.length ? state.rows.map(row) : emptyRow());
-    more = h('button', { id: 'uploads-more', type: 'button', hidden: state.next === null, on: { click: loadMore } }, t('uploads.reports.more'));
     summary = h('span', { id: 'uploads-count', class: 'muted' }, summaryText());
     fill(root, h('section', { id: 'uploads-reports-page', class: 'page' },
       h('div', { class: 'page-head' },
@@ -120,13 +98,20 @@ export function create(ctx) {
         h('a', { href: '#/uploads' }, t('uploads.back'))),
       form(),
       h('div', { class: 'toolbar' }, summary),
-      h('div', { class: 'table-wrap tall' },
-        h('table', { id: 'uploads-reports', class: 'data' },
-          h('thead', {}, h('tr', {},
-            ['received', 'institution', 'document', 'document_id', 'status', 'errors', 'warnings', 'rules']
-              .map((c) => h('th', { class: c === 'errors' || c === 'warnings' ? 'num' : null }, t(`uploads.reports.col.${c}`))))),
-          tbody)),
-      h('div', { class: 'below-table' }, more)));
+      ...pagedTable({
+        id: 'uploads-reports',
+        head: h('thead', {}, h('tr', {},
+          ['received', 'institution', 'document', 'document_id', 'status', 'errors', 'warnings', 'rules']
+            .map((c) => h('th', { class: c === 'errors' || c === 'warnings' ? 'num' : null }, t(`uploads.reports.col.${c}`))))),
+        state, row, emptyRow,
+        fetchPage: async (next) => {
+        const page = await search(next);
+        return { rows: page.uploads || [], next: page.next_before ?? null };
+      },
+        moreId: 'uploads-more',
+        moreLabel: t('uploads.reports.more'),
+        changed: () => { summary.textContent = summaryText(); },
+      })));
   }
 
   return { title: 'uploads.reports.title', load, render };

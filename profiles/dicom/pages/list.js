@@ -7,6 +7,7 @@
 
 import { queryString, request } from '../../api.js';
 import { h, fill } from '../../dom.js';
+import { pagedTable } from '../../paged.js';
 import { NONE, timeEl } from '../../format.js';
 import { t } from '../../i18n.js';
 import { daText, nameEl, patientIdEl, rememberSearch, sexText, studyBadges, studyHref, studyWhen } from './common.js';
@@ -36,8 +37,6 @@ function dateInputValue(value) {
 export function create(ctx) {
   const filters = filtersFrom(ctx.query);
   const state = { rows: [], next: null, searched: false };
-  let tbody = null;
-  let more = null;
   let summary = null;
   rememberSearch(`#/studies${queryString(filters)}`);
 
@@ -125,35 +124,19 @@ export function create(ctx) {
     return t(state.next !== null ? 'studies.countMore' : 'studies.count', { n: state.rows.length });
   }
 
-  async function loadMore() {
-    more.disabled = true;
-    try {
-      const page = await search(state.next);
-      const found = page.studies || [];
-      state.rows.push(...found);
-      state.next = page.next_before ?? null;
-      const empty = tbody.querySelector('.empty-row');
-      if (empty && found.length) empty.remove();
-      tbody.append(...found.map(row));
-    } catch {
-      // shown in the banner
-    } finally {
-      more.disabled = false;
-      more.hidden = state.next === null;
-      summary.textContent = summaryText();
-    }
-  }
-
   function results() {
-    tbody = h('tbody', {}, state.rows.length ? state.rows.map(row) : emptyRow());
-    more = h('button', { id: 'studies-more', type: 'button', hidden: state.next === null, on: { click: loadMore } }, t('studies.more'));
-    return [
-      h('div', { class: 'table-wrap tall' },
-        h('table', { id: 'studies-table', class: 'data' },
-          h('thead', {}, h('tr', {}, COLUMNS.map((c) => h('th', { class: c === 'counts' ? 'num' : null }, t(`studies.col.${c}`))))),
-          tbody)),
-      h('div', { class: 'below-table' }, more),
-    ];
+    return pagedTable({
+      id: 'studies-table',
+      head: h('thead', {}, h('tr', {}, COLUMNS.map((c) => h('th', { class: c === 'counts' ? 'num' : null }, t(`studies.col.${c}`))))),
+      state, row, emptyRow,
+      fetchPage: async (next) => {
+        const page = await search(next);
+        return { rows: page.studies || [], next: page.next_before ?? null };
+      },
+      moreId: 'studies-more',
+      moreLabel: t('studies.more'),
+      changed: () => { summary.textContent = summaryText(); },
+    });
   }
 
   function render(root) {

@@ -8,6 +8,7 @@
 
 import { request } from '../../api.js';
 import { h, fill } from '../../dom.js';
+import { pagedTable } from '../../paged.js';
 import { NONE, count, timeEl } from '../../format.js';
 import { t } from '../../i18n.js';
 
@@ -66,8 +67,6 @@ function filtersFrom(query) {
 function listPage(ctx) {
   const filters = filtersFrom(ctx.query);
   const state = { domains: [], defaultDomain: 'national-id', patient: null, rows: [], next: null, searched: false };
-  let tbody = null;
-  let more = null;
   let summary = null;
 
   const search = (before) => request('GET', '/api/v1/documents', { params: { ...filters, limit: PAGE_SIZE, before } });
@@ -188,36 +187,20 @@ function listPage(ctx) {
       p.known ? t('documents.known') : t('documents.unknown'));
   }
 
-  async function loadMore() {
-    more.disabled = true;
-    try {
-      const page = await search(state.next);
-      const found = page.documents || [];
-      state.rows.push(...found);
-      state.next = page.next_before ?? null;
-      const empty = tbody.querySelector('.empty-row');
-      if (empty && found.length) empty.remove();
-      tbody.append(...found.map(row));
-    } catch {
-      // shown in the banner
-    } finally {
-      more.disabled = false;
-      more.hidden = state.next === null;
-      summary.textContent = summaryText();
-    }
-  }
-
   function results() {
-    tbody = h('tbody', {}, state.rows.length ? state.rows.map(row) : emptyRow());
-    more = h('button', { id: 'documents-more', type: 'button', hidden: state.next === null, on: { click: loadMore } }, t('documents.more'));
     const columns = ['created', 'title', 'class', 'type', 'status', 'institution', 'author', 'service', 'size', 'repository'];
-    return [
-      h('div', { class: 'table-wrap tall' },
-        h('table', { id: 'documents-table', class: 'data' },
-          h('thead', {}, h('tr', {}, columns.map((c) => h('th', { class: c === 'size' ? 'num' : null }, t(`documents.col.${c}`))))),
-          tbody)),
-      h('div', { class: 'below-table' }, more),
-    ];
+    return pagedTable({
+      id: 'documents-table',
+      head: h('thead', {}, h('tr', {}, columns.map((c) => h('th', { class: c === 'size' ? 'num' : null }, t(`documents.col.${c}`))))),
+      state, row, emptyRow,
+      fetchPage: async (next) => {
+        const page = await search(next);
+        return { rows: page.documents || [], next: page.next_before ?? null };
+      },
+      moreId: 'documents-more',
+      moreLabel: t('documents.more'),
+      changed: () => { summary.textContent = summaryText(); },
+    });
   }
 
   function render(root) {

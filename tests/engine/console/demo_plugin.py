@@ -23,6 +23,8 @@ ITEMS = ["alpha", "beta", 2**60]  # a 64-bit number goes out as a string
 def routes(tools: SectionTools) -> Sequence[SectionRoute]:
     async def items(request: Request, who: Principal) -> Response:
         limit = params.integer(request.query_params, "limit", low=1, high=10, default=10)
+        start = params.integer(request.query_params, "before", low=0, high=len(ITEMS), default=0)
+        assert limit is not None and start is not None
         event = AuditEvent(
             event_id=("110112", "Query", "DCM"),
             action="E",
@@ -34,7 +36,8 @@ def routes(tools: SectionTools) -> Sequence[SectionRoute]:
         refused = await tools.audited(request, event)
         if refused is not None:
             return refused
-        return json_response({"items": ITEMS[:limit]})
+        end = start + limit
+        return json_response({"items": ITEMS[start:end], "next_before": end if end < len(ITEMS) else None})
 
     async def add(request: Request, who: Principal) -> Response:
         body = json.loads(await request.body() or b"{}")
@@ -43,7 +46,9 @@ def routes(tools: SectionTools) -> Sequence[SectionRoute]:
         return json_response({"added": body["item"]}, 201)
 
     return [
-        SectionRoute("/items", items, "patients", "the demo items", query=(("limit", "how many"),)),
+        SectionRoute(
+            "/items", items, "patients", "the demo items", query=(("limit", "how many"), ("before", "from"))
+        ),
         SectionRoute("/items", add, "steward", "add a demo item", methods=("POST",), body="{item}"),
     ]
 

@@ -91,7 +91,7 @@ async def test_a_sections_routes_are_guarded_and_audited_like_the_consoles_own(
         assert {s["id"] for s in listed} >= {"empi", "documents", "uploads", "studies", "demo"}
         for role in ("admin", "integrator", "auditor"):
             assert by_role[role].status_code == 200
-            assert by_role[role].json() == {"items": ["alpha", "beta", str(2**60)]}
+            assert by_role[role].json() == {"items": ["alpha", "beta", str(2**60)], "next_before": None}
             assert audits(db, "110112", role), f"{role}'s read was audited"
         assert by_role["viewer"].status_code == 403
         assert by_role["viewer"].json()["required_roles"] == ["admin", "integrator", "auditor"]
@@ -141,7 +141,7 @@ async def test_a_sections_files_are_served_and_its_routes_documented(
         assert outside.status_code == 404 and missing.status_code == 404
         item = document["paths"]["/api/v1/demo/items"]
         assert item["get"]["summary"] == "the demo items (admin, integrator, auditor)"
-        assert [p["name"] for p in item["get"]["parameters"]] == ["limit"]
+        assert [p["name"] for p in item["get"]["parameters"]] == ["limit", "before"]
         assert item["post"]["summary"] == "add a demo item (admin, integrator)"
         assert "requestBody" in item["post"]
 

@@ -6,6 +6,7 @@
 
 import { queryString, request } from '../api.js';
 import { h, fill } from '../dom.js';
+import { pagedTable } from '../paged.js';
 import { NONE, codeLabel, codeParts, localInputFromIso, messageHref, searchHash, timeEl } from '../format.js';
 import { has, t } from '../i18n.js';
 
@@ -34,8 +35,6 @@ export function create(ctx) {
     if (value) filters[name] = value;
   }
   const state = { rows: [], next: null };
-  let tbody = null;
-  let more = null;
 
   const search = (before) => request('GET', '/api/v1/audit', { params: { ...filters, limit: PAGE_SIZE, before } });
 
@@ -105,29 +104,7 @@ export function create(ctx) {
         : NONE));
   }
 
-  async function loadMore() {
-    more.disabled = true;
-    try {
-      const page = await search(state.next);
-      const found = page.events || [];
-      state.rows.push(...found);
-      state.next = page.next_before ?? null;
-      const empty = tbody.querySelector('.empty-row');
-      if (empty && found.length) empty.remove();
-      tbody.append(...found.map(row));
-    } catch {
-      // shown in the banner
-    } finally {
-      more.disabled = false;
-      more.hidden = state.next === null;
-    }
-  }
-
   function render(root) {
-    tbody = h('tbody', {}, state.rows.length
-      ? state.rows.map(row)
-      : h('tr', { class: 'empty-row' }, h('td', { colspan: 9, class: 'muted empty' }, t('audit.none'))));
-    more = h('button', { id: 'audit-more', type: 'button', hidden: state.next === null, on: { click: loadMore } }, t('messages.more'));
     fill(root, h('section', { id: 'audit-page', class: 'page' },
       h('div', { class: 'page-head' }, h('h1', {}, t('audit.title'))),
       form(),
@@ -135,12 +112,19 @@ export function create(ctx) {
         h('span', { class: 'muted' }, t('audit.explain')),
         h('span', { class: 'spacer' }),
         h('a', { id: 'audit-csv', class: 'button', href: `/api/v1/audit.csv${queryString(filters)}`, download: 'audit.csv' }, t('audit.csv'))),
-      h('div', { class: 'table-wrap tall' },
-        h('table', { id: 'audit-table', class: 'data' },
-          h('thead', {}, h('tr', {},
-            ['time', 'event', 'action', 'outcome', 'user', 'network', 'patients', 'channel', 'message'].map((c) => h('th', {}, t(`audit.col.${c}`))))),
-          tbody)),
-      h('div', { class: 'below-table' }, more)));
+      ...pagedTable({
+        id: 'audit-table',
+        head: h('thead', {}, h('tr', {},
+          ['time', 'event', 'action', 'outcome', 'user', 'network', 'patients', 'channel', 'message'].map((c) => h('th', {}, t(`audit.col.${c}`))))),
+        state, row,
+        emptyRow: () => h('tr', { class: 'empty-row' }, h('td', { colspan: 9, class: 'muted empty' }, t('audit.none'))),
+        fetchPage: async (next) => {
+        const page = await search(next);
+        return { rows: page.events || [], next: page.next_before ?? null };
+      },
+        moreId: 'audit-more',
+        moreLabel: t('messages.more'),
+      })));
   }
 
   return { title: 'audit.title', load, render };

@@ -6,6 +6,7 @@
 
 import { request } from '../api.js';
 import { h, fill } from '../dom.js';
+import { pagedTable } from '../paged.js';
 import { NONE, localInputFromIso, messageHref, searchHash, statusBadge, timeEl } from '../format.js';
 import { t } from '../i18n.js';
 
@@ -30,8 +31,6 @@ export function create(ctx) {
   const filtered = Object.keys(filters).length > 0;
   const mayReprocess = ctx.may('reprocess');
   const state = { channels: [], rows: [], next: null, searched: false, bulk: null, bulkBusy: false };
-  let tbody = null;
-  let more = null;
   let summary = null;
 
   const search = (before) => request('GET', '/api/v1/messages', { params: { ...filters, limit: PAGE_SIZE, before } });
@@ -129,37 +128,21 @@ export function create(ctx) {
     return t(state.next !== null ? 'messages.countMore' : 'messages.count', { n: state.rows.length });
   }
 
-  async function loadMore() {
-    more.disabled = true;
-    try {
-      const page = await search(state.next);
-      const found = page.messages || [];
-      state.rows.push(...found);
-      state.next = page.next_before ?? null;
-      const empty = tbody.querySelector('.empty-row');
-      if (empty && found.length) empty.remove();
-      tbody.append(...found.map(row));
-    } catch {
-      // shown in the banner
-    } finally {
-      more.disabled = false;
-      more.hidden = state.next === null;
-      summary.textContent = summaryText();
-    }
-  }
-
   function results() {
-    tbody = h('tbody', {}, state.rows.length ? state.rows.map(row) : emptyRow());
-    more = h('button', { id: 'more', type: 'button', hidden: state.next === null, on: { click: loadMore } }, t('messages.more'));
-    return [
-      h('div', { class: 'table-wrap tall' },
-        h('table', { id: 'results', class: 'data' },
-          h('thead', {}, h('tr', {},
-            ['received', 'channel', 'type', 'control_id', 'facility', 'status', 'deliveries', 'error']
-              .map((c) => h('th', {}, t(`messages.col.${c}`))))),
-          tbody)),
-      h('div', { class: 'below-table' }, more),
-    ];
+    return pagedTable({
+      id: 'results',
+      head: h('thead', {}, h('tr', {},
+        ['received', 'channel', 'type', 'control_id', 'facility', 'status', 'deliveries', 'error']
+          .map((c) => h('th', {}, t(`messages.col.${c}`))))),
+      state, row, emptyRow,
+      fetchPage: async (next) => {
+        const page = await search(next);
+        return { rows: page.messages || [], next: page.next_before ?? null };
+      },
+      moreId: 'more',
+      moreLabel: t('messages.more'),
+      changed: () => { summary.textContent = summaryText(); },
+    });
   }
 
   // -- bulk reprocess ----------------------------------------------------------------------------
