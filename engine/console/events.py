@@ -6,13 +6,19 @@
   whose logins are held back after too many failures (429);
 * 110101 Audit Log Used: every page or CSV export of the audit trail read through the API;
 * 110136 Security Roles Changed: an account created with its role;
-* 110137 User Security Attributes Changed: an account disabled, a token issued or revoked.
+* 110137 User Security Attributes Changed: an account disabled, a token issued or revoked;
+* for the plugins' console sections: their searches (110112 Query, with the query and the patients)
+  and what they show (``section_event``).
 
 The account is the ParticipantObject: type 1 person, role 11 "Security User Entity", id type 11 "User
 Identifier" (RFC 3881 5.5).
 """
 
 from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from typing import Any
 
 from engine.audit import AuditEvent, EventId, Outcome, participant
 from engine.store.db import utcnow
@@ -21,6 +27,7 @@ __all__ = [
     "AUDIT_LOG_USED",
     "LOGIN",
     "LOGOUT",
+    "QUERY",
     "ROLES_CHANGED",
     "SECURITY_ALERT",
     "USER_ATTRIBUTES_CHANGED",
@@ -28,10 +35,14 @@ __all__ = [
     "account_event",
     "audit_log_used",
     "authentication_event",
+    "patient_objects",
+    "query_object",
+    "section_event",
     "security_alert",
 ]
 
 AUDIT_LOG_USED: EventId = ("110101", "Audit Log Used", "DCM")
+QUERY: EventId = ("110112", "Query", "DCM")
 USER_AUTHENTICATION: EventId = ("110114", "User Authentication", "DCM")
 SECURITY_ALERT: EventId = ("110113", "Security Alert", "DCM")
 ROLES_CHANGED: EventId = ("110136", "Security Roles Changed", "DCM")
@@ -125,4 +136,58 @@ def account_event(
         ],
         objects=[_account(account)],
         user_id=actor,
+    )
+
+
+# -- what the plugins' console sections record (engine.console.sections) -------------------------------
+
+
+def patient_objects(ids: Iterable[str]) -> list[dict[str, Any]]:
+    """A ParticipantObject per patient (type 1 person, role 1 patient, id type 2 patient number; RFC
+    3881 5.5), each once, in order; empty ids left out."""
+    return [{"type": 1, "role": 1, "id_type": "2", "id": i} for i in dict.fromkeys(ids) if i]
+
+
+def query_object(uri: str, query: str, **detail: str) -> dict[str, Any]:
+    """The search itself (type 2 system object, role 24 query, id type 12 URI; PS3.15 A.5.3.7 wants
+    ParticipantObjectQuery in base64)."""
+    found: dict[str, Any] = {
+        "type": 2,
+        "role": 24,
+        "id_type": "12",
+        "id": uri,
+        "query": base64.b64encode(query.encode("utf-8")).decode("ascii"),
+    }
+    if detail:
+        found["detail"] = dict(detail)
+    return found
+
+
+def section_event(
+    section: str,
+    event_id: EventId,
+    action: str,
+    *,
+    user: str,
+    network: str,
+    objects: list[dict[str, Any]],
+    description: str,
+    message_id: int | None = None,
+) -> AuditEvent:
+    """What ``user`` (from ``network``) did in a console section: the user as requestor, the console
+    as the application (110150), the patients and objects concerned."""
+    return AuditEvent(
+        event_id=event_id,
+        action=action,
+        outcome=Outcome.SUCCESS,
+        event_time=utcnow(),
+        event_type=f"{section}^{_APP}",
+        outcome_description=description,
+        participants=[
+            participant(user, requestor=True, network=network),
+            participant(_APP, requestor=False, role="110150"),
+        ],
+        objects=objects,
+        user_id=user,
+        message_id=message_id,
     )

@@ -17,7 +17,6 @@ institution, and the validation report of every uploaded document.
 
 from __future__ import annotations
 
-import base64
 import calendar
 import datetime as dt
 import json
@@ -33,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from engine import audit
-from engine.console import params
+from engine.console import events, params
 from engine.console.accounts import Principal
 from engine.console.sections import ConsoleSection, SectionRoute, SectionTools, error, json_response
 from engine.store.db import utcnow
@@ -48,8 +47,6 @@ __all__ = ["SECTION", "month_statistics", "report_of", "search_uploads"]
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _CODE = re.compile(r"^C\d{4}$")
 _MAX_ID = 2**63 - 1
-_APP = "hie-console"
-_QUERY: audit.EventId = ("110112", "Query", "DCM")
 STATUSES = ("accepted", "rejected")
 FILTERS = ("institution", "status", "document_code", "rule", "since", "until")
 
@@ -267,42 +264,21 @@ def report_of(db: Engine, ident: int) -> dict[str, Any] | None:
 
 
 # -- audit records ------------------------------------------------------------------------------------
-def _participants(who: Principal, network: str) -> list[dict[str, Any]]:
-    return [
-        audit.participant(who.username, requestor=True, network=network),
-        audit.participant(_APP, requestor=False, role="110150"),
-    ]
-
-
 def _query_event(who: Principal, network: str, path: str, query: str) -> audit.AuditEvent:
     """110112 Query: who searched the uploads, and for what (PS3.15 A.5.3.7: the query, base64)."""
-    asked = f"{path}?{query}" if query else path
-    return audit.AuditEvent(
-        event_id=_QUERY,
-        action="E",
-        outcome=audit.Outcome.SUCCESS,
-        event_time=utcnow(),
-        event_type="uploads^hie-console",
-        outcome_description=f"searched CDA uploads: {query or 'everything'}",
-        participants=_participants(who, network),
-        objects=[
-            {
-                "type": 2,
-                "role": 24,  # query
-                "id_type": "uploads",
-                "id": path,
-                "query": base64.b64encode(asked.encode("utf-8")).decode("ascii"),
-            }
-        ],
-        user_id=who.username,
+    return events.section_event(
+        "uploads",
+        events.QUERY,
+        "E",
+        user=who.username,
+        network=network,
+        objects=[events.query_object(path, query)],
+        description=f"searched CDA uploads: {query or 'everything'}",
     )
 
 
 def _read_event(who: Principal, network: str, upload: dict[str, Any]) -> audit.AuditEvent:
     """110110 Patient Record, R: who read the report of which document (and whose, when known)."""
-    objects: list[dict[str, Any]] = []
-    if upload["patient_id"]:
-        objects.append({"type": 1, "role": 1, "id_type": "2", "id": upload["patient_id"]})
     detail = {
         "upload_id": str(upload["id"]),
         "document_code": upload["document_code"],
@@ -312,17 +288,15 @@ def _read_event(who: Principal, network: str, upload: dict[str, Any]) -> audit.A
     if upload["xds_unique_id"]:
         detail["XDSDocumentEntry.uniqueId"] = upload["xds_unique_id"]
     # type 2 system object, role 3 report, id type 9 report number: the document and its report
-    objects.append({"type": 2, "role": 3, "id_type": "9", "id": upload["document_id"], "detail": detail})
-    return audit.AuditEvent(
-        event_id=audit.PATIENT_RECORD,
-        action="R",
-        outcome=audit.Outcome.SUCCESS,
-        event_time=utcnow(),
-        event_type="uploads^hie-console",
-        outcome_description=f"read the validation report of CDA upload {upload['id']}",
-        participants=_participants(who, network),
-        objects=objects,
-        user_id=who.username,
+    report = {"type": 2, "role": 3, "id_type": "9", "id": upload["document_id"], "detail": detail}
+    return events.section_event(
+        "uploads",
+        audit.PATIENT_RECORD,
+        "R",
+        user=who.username,
+        network=network,
+        objects=[*events.patient_objects([upload["patient_id"] or ""]), report],
+        description=f"read the validation report of CDA upload {upload['id']}",
         message_id=upload["message_id"],
     )
 

@@ -19,7 +19,6 @@ Accessed (the patient and the study).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import re
 from collections import defaultdict
@@ -31,9 +30,9 @@ from urllib.parse import urlsplit
 from pydicom.uid import UID
 from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select
 
-from engine.audit import AuditEvent, EventId, Outcome, participant
+from engine.audit import AuditEvent, EventId
 from engine.config import AppConfig
-from engine.store.db import utcnow
+from engine.console import events
 from profiles.dicom.archive import valid_uid
 from profiles.dicom.schema import instances, series, studies
 from profiles.dicom.sop_classes import STORAGE
@@ -55,11 +54,10 @@ __all__ = [
     "wado_base",
 ]
 
-QUERY: EventId = ("110112", "Query", "DCM")
+QUERY: EventId = events.QUERY
 INSTANCES_ACCESSED: EventId = ("110103", "DICOM Instances Accessed", "DCM")
 STUDY_UID = "110180"  # ParticipantObjectIDTypeCode: Study Instance UID
 MAX_SERIES_INSTANCES = 2000  # instances listed per series in a study's detail (the count is always whole)
-_APP = "hie-console"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICRO = dt.timedelta(microseconds=1)
 _SOP_NAMES = {uid: keyword for keyword, uid in STORAGE.items()}
@@ -338,45 +336,20 @@ def wado_base(app: AppConfig, request_host: str) -> str | None:
 # -- audit ----------------------------------------------------------------------------------------------
 
 
-def _parties(user: str, network: str) -> list[dict[str, Any]]:
-    return [
-        participant(user, requestor=True, network=network),
-        participant(_APP, requestor=False, role="110150"),
-    ]
-
-
-def _patients(keys: Iterable[str]) -> list[dict[str, Any]]:
-    seen: list[str] = []
-    for key in keys:
-        if key and key not in seen:
-            seen.append(key)
-    # type 1 person, role 1 patient, id type 2 patient number (RFC 3881 5.5)
-    return [{"type": 1, "role": 1, "id_type": "2", "id": key} for key in seen]
-
-
 def query_event(
     *, user: str, network: str, uri: str, query: str, patients: Iterable[str], matches: int
 ) -> AuditEvent:
-    """110112 Query: the search (type 2, role 24 query, by URI, its text in base64 as PS3.15 wants
-    ParticipantObjectQuery), then each patient it asked for or showed."""
-    search = {
-        "type": 2,
-        "role": 24,
-        "id_type": "12",
-        "id": uri,
-        "query": base64.b64encode(query.encode("utf-8")).decode("ascii"),
-        "detail": {"matches": str(matches)},
-    }
-    return AuditEvent(
-        event_id=QUERY,
-        action="E",
-        outcome=Outcome.SUCCESS,
-        event_time=utcnow(),
-        event_type="studies^hie-console",
-        outcome_description=f"studies search: {query or '(no filter)'}; {matches} shown",
-        participants=_parties(user, network),
-        objects=[*_patients(patients), search],
-        user_id=user,
+    """110112 Query: the search (by URI, its text in base64 as PS3.15 wants ParticipantObjectQuery),
+    then each patient it asked for or showed."""
+    search = events.query_object(uri, query, matches=str(matches))
+    return events.section_event(
+        "studies",
+        QUERY,
+        "E",
+        user=user,
+        network=network,
+        objects=[*events.patient_objects(patients), search],
+        description=f"studies search: {query or '(no filter)'}; {matches} shown",
     )
 
 
@@ -387,14 +360,13 @@ def accessed_event(*, user: str, network: str, study: dict[str, Any]) -> AuditEv
     if classes:
         detail["SOPClassUID"] = " ".join(classes)
     study_object = {"type": 2, "role": 3, "id_type": STUDY_UID, "id": study["study_uid"], "detail": detail}
-    return AuditEvent(
-        event_id=INSTANCES_ACCESSED,
-        action="R",
-        outcome=Outcome.SUCCESS,
-        event_time=utcnow(),
-        event_type="studies^hie-console",
-        outcome_description="study viewed in the console",
-        participants=_parties(user, network),
-        objects=[*_patients([patient_key(study["patient_id"], study["issuer"])]), study_object],
-        user_id=user,
+    patient = events.patient_objects([patient_key(study["patient_id"], study["issuer"])])
+    return events.section_event(
+        "studies",
+        INSTANCES_ACCESSED,
+        "R",
+        user=user,
+        network=network,
+        objects=[*patient, study_object],
+        description="study viewed in the console",
     )

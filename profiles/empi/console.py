@@ -24,7 +24,6 @@ National ID-card numbers and phone numbers are answered masked but for their las
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from engine import audit
-from engine.console import params
+from engine.console import events, params
 from engine.console.accounts import Principal
 from engine.console.sections import (
     ConsoleSection,
@@ -45,7 +44,6 @@ from engine.console.sections import (
     error,
     json_response,
 )
-from engine.store.db import utcnow
 from profiles.empi.admin import AdminConflict, AdminError, AdminNotFound, EmpiAdmin, MergeListener
 from profiles.empi.config import EmpiConfig
 from profiles.empi.domains import Domains
@@ -53,8 +51,6 @@ from profiles.empi.domains import Domains
 __all__ = ["SECTION", "mask"]
 
 _T = TypeVar("_T")
-_APP = "hie-console"
-_QUERY: audit.EventId = ("110112", "Query", "DCM")
 _MAX_ID = 2**63 - 1
 _DECISIONS = {"link": True, "separate": False}
 _LIMITS = {"domain": 64, "value": 100, "to_domain": 64, "to_value": 100, "decision": 20}
@@ -167,30 +163,16 @@ def _refusal(exc: AdminError) -> Response:
 
 
 def _query_event(who: Principal, path: str, q: str, patients: list[str]) -> audit.AuditEvent:
-    """110112 Query: who searched the index for what (the query, base64), and whom it found."""
-    objects: list[dict[str, Any]] = [
-        {
-            "type": 2,
-            "role": 24,  # query
-            "id_type": "empi-records",
-            "id": path,
-            "query": base64.b64encode(q.encode("utf-8")).decode("ascii"),
-        }
-    ]
-    objects += [{"type": 1, "role": 1, "id_type": "2", "id": p} for p in dict.fromkeys(patients)]
-    return audit.AuditEvent(
-        event_id=_QUERY,
-        action="E",
-        outcome=audit.Outcome.SUCCESS,
-        event_time=utcnow(),
-        event_type="empi^hie-console",
-        outcome_description=f"searched the patient index: {q}"[:200],
-        participants=[
-            audit.participant(who.username, requestor=True),
-            audit.participant(_APP, requestor=False, role="110150"),
-        ],
-        objects=objects,
-        user_id=who.username,
+    """110112 Query: who searched the index for what (the query, base64), and whom it found (the
+    caller's address is added by ``SectionTools.audited``)."""
+    return events.section_event(
+        "empi",
+        events.QUERY,
+        "E",
+        user=who.username,
+        network="",
+        objects=[events.query_object(path, q), *events.patient_objects(patients)],
+        description=f"searched the patient index: {q}"[:200],
     )
 
 

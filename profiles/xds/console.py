@@ -28,8 +28,8 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from engine.audit import EXPORT, PATIENT_RECORD, AuditEvent, EventId, Outcome, participant
-from engine.console import params
+from engine.audit import EXPORT, PATIENT_RECORD, AuditEvent, EventId
+from engine.console import events, params
 from engine.console.accounts import Principal
 from engine.console.sections import (
     ConsoleSection,
@@ -39,7 +39,7 @@ from engine.console.sections import (
     error,
     json_response,
 )
-from engine.store.db import read_retrying, utcnow
+from engine.store.db import read_retrying
 from ihe._ebxml import PATIENT_CX
 from ihe.iti43 import DocumentRequest
 from profiles.empi.domains import NATIONAL, Domains
@@ -61,9 +61,6 @@ __all__ = ["SECTION"]
 MAX_SHOWN = 16 * 2**20  # a document larger than this is not sent to a browser (base64 in JSON)
 
 _T = TypeVar("_T")
-QUERY: EventId = ("110112", "Query", "DCM")
-_APP = "hie-console"
-_EVENT_TYPE = "documents^hie-console"
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
 _UUID = re.compile(
     r"^(urn:uuid:)?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
@@ -140,11 +137,6 @@ def entry_uuid_of(request: Request) -> str:
 
 
 # -- audit records ------------------------------------------------------------------------------------
-def _patients(ids: Sequence[str]) -> list[dict[str, Any]]:
-    # type 1 person, role 1 patient, id type 2 patient number (RFC 3881 §5.5)
-    return [{"type": 1, "role": 1, "id_type": "2", "id": i} for i in dict.fromkeys(ids) if i]
-
-
 def _document(unique_id: str, repository: str | None) -> dict[str, Any]:
     # type 2 system object, role 3 report, id type 9 report number (as ITI-43's record, TF-2 §3.43.5.1)
     return {
@@ -159,35 +151,23 @@ def _document(unique_id: str, repository: str | None) -> dict[str, Any]:
 def _event(
     event_id: EventId, action: str, who: Principal, request: Request, objects: list[dict[str, Any]], text: str
 ) -> AuditEvent:
-    return AuditEvent(
-        event_id=event_id,
-        action=action,
-        outcome=Outcome.SUCCESS,
-        event_time=utcnow(),
-        event_type=_EVENT_TYPE,
-        outcome_description=text,
-        participants=[
-            participant(who.username, requestor=True, network=client_address(request)),
-            participant(_APP, requestor=False, role="110150"),
-        ],
+    return events.section_event(
+        "documents",
+        event_id,
+        action,
+        user=who.username,
+        network=client_address(request),
         objects=objects,
-        user_id=who.username,
+        description=text,
     )
 
 
 def query_event(who: Principal, request: Request, patients: Sequence[str], found: int) -> AuditEvent:
     """110112 Query, action E: the patients asked about (and the ids their entries were registered
-    under), and the query itself (type 2, role 24 query; the URL's query, base64)."""
-    query = {
-        "type": 2,
-        "role": 24,
-        "id_type": "12",  # URI
-        "id": request.url.path,
-        "query": base64.b64encode(request.url.query.encode("utf-8")).decode("ascii"),
-        "detail": {"QueryEncoding": "UTF-8"},
-    }
+    under), and the query itself (the URL's query, base64)."""
+    query = events.query_object(request.url.path, request.url.query, QueryEncoding="UTF-8")
     text = f"XDS documents of {patients[0]}: {found} entries shown"
-    return _event(QUERY, "E", who, request, [*_patients(patients), query], text)
+    return _event(events.QUERY, "E", who, request, [*events.patient_objects(patients), query], text)
 
 
 # -- the routes -----------------------------------------------------------------------------------------
@@ -258,7 +238,10 @@ class DocumentsApi:
             "R",
             who,
             request,
-            [*_patients([found["patient_id"]]), _document(found["unique_id"], found["repository_unique_id"])],
+            [
+                *events.patient_objects([found["patient_id"]]),
+                _document(found["unique_id"], found["repository_unique_id"]),
+            ],
             f"XDS DocumentEntry {entry_uuid} read",
         )
         refused = await self.tools.audited(request, event)
@@ -297,7 +280,7 @@ class DocumentsApi:
             "R",
             who,
             request,
-            [*_patients([row.patient_id]), _document(row.unique_id, ours)],
+            [*events.patient_objects([row.patient_id]), _document(row.unique_id, ours)],
             f"XDS document {row.unique_id} shown",
         )
         refused = await self.tools.audited(request, event)

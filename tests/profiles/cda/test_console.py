@@ -335,8 +335,10 @@ async def test_the_reports_list_its_filters_and_one_report_audited(site: Site) -
     # every search is a 110112 Query with what was asked; each report read a 110110 read
     queries = site.audit("110112", "auditor")
     assert len(queries) == 1 + 10 + 4  # the first list, the filters, the pages
-    asked = [base64.b64decode(json.loads(q["objects"])[0]["query"]).decode() for q in queries]
-    assert f"/api/v1/uploads/reports?institution={B}&status=rejected" in asked
+    searches = [json.loads(q["objects"])[0] for q in queries]
+    assert {s["id"] for s in searches} == {"/api/v1/uploads/reports"}
+    asked = [base64.b64decode(s["query"]).decode() for s in searches]
+    assert f"institution={B}&status=rejected" in asked
     assert '"network_access_point": "127.0.0.1"' in str(queries[0]["participants"])
     reads = site.audit("110110", "auditor")
     assert [r["action"] for r in reads] == ["R", "R", "R"]
