@@ -12,7 +12,8 @@ a person of its own (the number is kept on the record, flagged invalid). No prob
 runs here: that is the feed's job. Rows are written in transactions of ``batch`` rows, with one
 ``load`` history event per record; a bad row is reported with its line number and skipped, and
 the load goes on. An identity already in the index is left as it is (reported as skipped). The
-database's statistics are refreshed as the tables grow and at the end (``ANALYZE``).
+database's statistics are refreshed as the tables grow and at the end (``ANALYZE``; on PostgreSQL
+``VACUUM (ANALYZE)`` of the index's tables).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def load_csv(
     if report.records:
         # fresh statistics, so that the planner picks the selective index for each query (a
         # family name alone matches a few percent of a city; a birth date, a few dozen people)
-        _analyze(db)
+        _finish(db)
     return report
 
 
@@ -83,6 +84,19 @@ _ANALYZE_AFTER = frozenset({0, 9, 99})  # chunks after which the statistics are 
 def _analyze(db: Engine) -> None:
     with db.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
+
+
+def _finish(db: Engine) -> None:
+    """The statistics, and on PostgreSQL a VACUUM of the index's tables too: it marks the new rows
+    visible to every transaction (index-only scans need it), so the autovacuum that millions of
+    inserted rows set off does not run over those tables while the first queries and feeds come."""
+    if db.dialect.name != "postgresql":
+        _analyze(db)
+        return
+    with db.connect() as conn:
+        auto = conn.execution_options(isolation_level="AUTOCOMMIT")  # VACUUM runs outside a transaction
+        for table in (persons, records, events):
+            auto.exec_driver_sql(f'VACUUM (ANALYZE) "{table.name}"')
 
 
 def _chunks(rows: csv.DictReader[str], size: int) -> Iterator[list[tuple[int, dict[str, str]]]]:
