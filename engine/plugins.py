@@ -66,9 +66,8 @@ class Plugin:
     jobs: Sequence[Job] = ()  # scheduled work (a daily roll-up)
     commands: Sequence[click.Command] = ()  # more ``hie`` commands (``hie empi ...``)
     migrations: Path | None = None  # a folder of Alembic revisions: one branch, depending on the engine's
-    console: Sequence[
-        ConsoleSection
-    ] = ()  # pages and API routes of the web console (engine.console.sections)
+    # pages and API routes of the web console (engine.console.sections)
+    console: Sequence[ConsoleSection] = ()
 
 
 def load_plugins(modules: Iterable[str], config_file: str) -> tuple[list[Plugin], list[ConfigProblem]]:
