@@ -152,6 +152,14 @@ class ConsoleApi:
     ) -> None:
         self.services = services
         self.sections = services.app.console_sections if sections is None else sections
+        self._listed = [  # GET /sections: the same answer for everyone, as long as the engine runs
+            {
+                "id": s.id,
+                "roles": [r for r in ROLES if r in PERMISSIONS[s.permission]],
+                "stylesheet": (s.static / "style.css").is_file(),
+            }
+            for s in self.sections
+        ]
         self.settings = settings
         self.secure_cookie = secure_cookie
         self.throttle = LoginThrottle(settings.login_failures_per_minute, 60.0)
@@ -210,15 +218,7 @@ class ConsoleApi:
 
     async def list_sections(self, request: Request) -> Response:
         """The plugins' console pages, so the console can offer them (open: it names no data)."""
-        listed = [
-            {
-                "id": s.id,
-                "roles": [r for r in ROLES if r in PERMISSIONS[s.permission]],
-                "stylesheet": (s.static / "style.css").is_file(),
-            }
-            for s in self.sections
-        ]
-        return _json({"sections": listed})
+        return _json({"sections": self._listed})
 
     async def login(self, request: Request) -> Response:
         try:

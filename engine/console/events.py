@@ -52,6 +52,14 @@ LOGOUT = "110123^Logout^DCM"
 _APP = "hie-console"
 
 
+def _parties(user: str, network: str) -> list[dict[str, Any]]:
+    """The user who acted (from ``network``) and the console, the application they used (110150)."""
+    return [
+        participant(user, requestor=True, network=network),
+        participant(_APP, requestor=False, role="110150"),
+    ]
+
+
 def _account(username: str) -> dict[str, object]:
     return {"type": 1, "role": 11, "id_type": "11", "id": username}
 
@@ -67,10 +75,7 @@ def authentication_event(
         event_time=utcnow(),
         event_type=LOGOUT if logout else LOGIN,
         outcome_description=description,
-        participants=[
-            participant(username or "(unknown)", requestor=True, network=network),
-            participant(_APP, requestor=False, role="110150"),
-        ],
+        participants=_parties(username or "(unknown)", network),
         objects=[_account(username)] if username else [],
         user_id=username,
     )
@@ -91,10 +96,7 @@ def audit_log_used(
         event_time=utcnow(),
         event_type="audit-log^hie-console",
         outcome_description=description,
-        participants=[
-            participant(username, requestor=True, network=network),
-            participant(_APP, requestor=False, role="110150"),
-        ],
+        participants=_parties(username, network),
         objects=objects,
         user_id=username,
     )
@@ -110,10 +112,7 @@ def security_alert(username: str, *, network: str, description: str) -> AuditEve
         event_time=utcnow(),
         event_type="forbidden^hie-console",
         outcome_description=description,
-        participants=[
-            participant(username, requestor=True, network=network),
-            participant(_APP, requestor=False, role="110150"),
-        ],
+        participants=_parties(username, network),
         objects=[_account(username)],
         user_id=username,
     )
@@ -130,10 +129,7 @@ def account_event(
         event_time=utcnow(),
         event_type="account^hie-console",
         outcome_description=description,
-        participants=[
-            participant(actor, requestor=True, network=network),
-            participant(_APP, requestor=False, role="110150"),
-        ],
+        participants=_parties(actor, network),
         objects=[_account(account)],
         user_id=actor,
     )
@@ -183,10 +179,7 @@ def section_event(
         event_time=utcnow(),
         event_type=f"{section}^{_APP}",
         outcome_description=description,
-        participants=[
-            participant(user, requestor=True, network=network),
-            participant(_APP, requestor=False, role="110150"),
-        ],
+        participants=_parties(user, network),
         objects=objects,
         user_id=user,
         message_id=message_id,
