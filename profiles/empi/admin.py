@@ -142,7 +142,7 @@ class EmpiAdmin:
         """Records, active or merged away, newest first (``limit`` at a time, ids below ``before``):
         those whose identifier is ``q`` in any domain (or ``domain:value``), whose national ID is
         ``q``, or whose name starts with ``q`` (Hanzi as written; Latin letters against the name's
-        pinyin, so ``zhang w`` finds 张伟 and ZHANG WEI)."""
+        pinyin, so ``ouyang m`` finds 欧阳明轩 and OUYANG MINGHUI)."""
         text = q.strip()
         known = self.domains.config_domains
         wanted: list[Any] = [and_(records.c.domain.in_(list(known)), records.c.value == text)]
