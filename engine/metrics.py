@@ -17,7 +17,10 @@ so the usual dashboards find them):
 * ``hie_store_up`` (gauge): 1 when this scrape could read the store; ``hie_store_commits_total``,
   ``hie_store_rows_written_total`` (counters): the group-commit writer's;
 * ``process_cpu_seconds_total``, ``process_resident_memory_bytes``, ``process_open_fds``,
-  ``process_start_time_seconds``: this process (RSS and descriptors from Linux's /proc).
+  ``process_start_time_seconds``: this process (RSS and descriptors from Linux's /proc);
+* in an engine started by ``hie run`` (``engine.heap``): ``python_gc_collections_total{generation}``
+  (counter), ``hie_gc_pause_seconds{generation}`` (histogram): how long the garbage collector
+  stopped the process, and ``hie_gc_frozen_objects`` (gauge): objects frozen out of its passes.
 
 The counters and the histogram are this process's (``engine.telemetry``); the delivery gauges are
 the store's, so they cover every node sharing it. Written here rather than with
@@ -29,13 +32,15 @@ format is a few lines.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 import os
 import resource
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from engine import heap
 from engine.services import Services
 from engine.store.health import BACKLOG_STATUSES, backlog
 from engine.telemetry import LATENCY_BUCKETS
@@ -81,14 +86,21 @@ class Exposition:
         for labels, value in samples:
             self.lines.append(f"{name}{_labels(labels)} {_number(value)}")
 
-    def histogram(self, name: str, help_text: str, series: Iterable[tuple[Labels, list[int], float]]) -> None:
-        """``series``: (labels, count per bucket of ``LATENCY_BUCKETS`` and +Inf, not cumulative, sum)."""
+    def histogram(
+        self,
+        name: str,
+        help_text: str,
+        series: Iterable[tuple[Labels, list[int], float]],
+        *,
+        bounds: Sequence[float] = LATENCY_BUCKETS,
+    ) -> None:
+        """``series``: (labels, count per bucket of ``bounds`` and +Inf, not cumulative, sum)."""
         self.lines.append(f"# HELP {name} {help_text}")
         self.lines.append(f"# TYPE {name} histogram")
-        bounds = [*(repr(b) for b in LATENCY_BUCKETS), "+Inf"]
+        les = [*(repr(b) for b in bounds), "+Inf"]
         for labels, buckets, total in series:
             cumulative = 0
-            for le, n in zip(bounds, buckets, strict=True):
+            for le, n in zip(les, buckets, strict=True):
                 cumulative += n
                 self.lines.append(f"{name}_bucket{_labels({**labels, 'le': le})} {cumulative}")
             self.lines.append(f"{name}_sum{_labels(labels)} {_number(total)}")
@@ -184,7 +196,32 @@ async def render(services: Services) -> str:
         [({}, writer.rows_written)],
     )
     _process(out, t.started_at)
+    _collector(out)
     return out.text()
+
+
+def _collector(out: Exposition) -> None:
+    watch = heap.watch()
+    if watch is None:  # a runtime that does not keep the heap (tests): nothing timed
+        return
+    out.family(
+        "python_gc_collections_total",
+        "counter",
+        "Number of times this generation was collected.",
+        (({"generation": str(g)}, watch.collections[g]) for g in heap.GENERATIONS),
+    )
+    out.histogram(
+        "hie_gc_pause_seconds",
+        "Seconds the garbage collector stopped the process, per collection of this generation.",
+        (({"generation": str(g)}, watch.buckets[g], watch.seconds[g]) for g in heap.GENERATIONS),
+        bounds=heap.BUCKETS,
+    )
+    out.family(
+        "hie_gc_frozen_objects",
+        "gauge",
+        "Objects frozen out of the collector's passes (the heap as the engine settled it).",
+        [({}, gc.get_freeze_count())],
+    )
 
 
 def _process(out: Exposition, started_at: float) -> None:

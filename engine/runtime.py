@@ -16,6 +16,7 @@ from engine.channel import Channel
 from engine.config import AppConfig
 from engine.connectors.base import Source, parse_url
 from engine.delivery import DestinationQueue, recover_orphans
+from engine.heap import SETTLE_SECONDS, HeapKeeper
 from engine.plugins import Job
 from engine.registry import destination_options, source_options, tls_context
 from engine.retention import PRUNE
@@ -40,9 +41,12 @@ class Worker:
 
 
 class Runtime:
-    def __init__(self, app: AppConfig, worker: Worker | None = None) -> None:
+    def __init__(self, app: AppConfig, worker: Worker | None = None, *, keep_heap: bool = False) -> None:
+        """``keep_heap``: this runtime is its process's only one (``hie run``): the collector's
+        pauses are kept short by freezing the heap once started (``engine.heap``)."""
         self.app = app
         self.worker = worker or Worker()
+        self.heap = HeapKeeper() if keep_heap else None
         self.channels: dict[str, Channel] = {}
         self.sources: dict[str, Source] = {}
         self.queues: list[DestinationQueue] = []
@@ -116,7 +120,13 @@ class Runtime:
                 max_instances=1,
                 coalesce=True,
             )
+        if self.heap is not None:
+            self._scheduler.add_job(
+                self._settle_heap, "interval", seconds=SETTLE_SECONDS, max_instances=1, coalesce=True
+            )
         self._scheduler.start()
+        if self.heap is not None:
+            await self._settle_heap()  # everything start-up built is frozen: full passes stay short
         log.info(
             "engine started: %d channel(s), node %d, store %s%s",
             len(self.channels),
@@ -139,6 +149,11 @@ class Runtime:
         except Exception as exc:
             log.error("housekeeping failed: %s", exc)
 
+    async def _settle_heap(self) -> None:
+        assert self.heap is not None
+        frozen = self.heap.tick()
+        log.debug("heap settled: %d object(s) frozen", frozen)
+
     async def _run_job(self, job: Job) -> None:
         assert self.services is not None
         try:
@@ -156,6 +171,8 @@ class Runtime:
             self._scheduler.shutdown(wait=False)
         if self.services is not None:
             await asyncio.to_thread(self.services.close)
+        if self.heap is not None:
+            self.heap.release()
         log.info("engine stopped")
 
     def request_stop(self) -> None:

@@ -55,9 +55,9 @@ def run(config_path: Path | None, workers: int, worker_of: str | None) -> None:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency, but the engine works without it
-        asyncio.run(Runtime(app, worker).run_forever())
+        asyncio.run(Runtime(app, worker, keep_heap=True).run_forever())
     else:
-        uvloop.run(Runtime(app, worker).run_forever())
+        uvloop.run(Runtime(app, worker, keep_heap=True).run_forever())
 
 
 @main.command()

@@ -30,13 +30,17 @@ a transaction advisory lock (or gives up this round): two engines sharing one da
 message twice, and retention (``forget``, which waits for that lock) never misses a row the indexer
 is writing.
 
-Writing. SQLite has one writer: each chunk of the index is a transaction of the store's writer
-thread, sized to take about ``CHUNK_SECONDS``, the longest a message's commit waits behind it; while
-messages are being stored, the chunks take at most ``BUSY_SHARE`` of the writer's time (a backlog
-then waits for a quieter moment), at full speed otherwise.
-PostgreSQL takes concurrent writers: the indexer writes on a connection of its own, and the store's
-writer never waits for it. A run stops after ``RUN_SHARE`` of the interval (a backlog, after an
-upgrade of a store full of messages, is worked through run after run): runs never overlap.
+Writing. Each chunk of the index is one transaction, sized to take about ``CHUNK_SECONDS``
+(``BUSY_CHUNK_SECONDS`` while messages are being stored), and paced: while messages are being
+stored, the chunks take at most a share of the time (a backlog then waits for a quieter moment),
+at full speed otherwise. SQLite has one writer: the chunks are transactions of the store's writer
+thread, a message's commit may wait behind one, and they take at most ``BUSY_SHARE`` of it.
+PostgreSQL takes concurrent writers: the indexer writes on a connection of its own and the store's
+writer never waits for it, but a chunk still holds a core (the trigram index's upkeep, the text
+made from the raw bytes): at most ``PG_BUSY_SHARE`` of the time. Unpaced, a run indexed two
+seconds of messages in one burst of about 0.3 s, and the EMPI benchmark's slowest answers came in
+those bursts, every two seconds. A run stops after ``RUN_SHARE`` of the interval (a backlog, after
+an upgrade of a store full of messages, is worked through run after run): runs never overlap.
 """
 
 from __future__ import annotations
@@ -108,10 +112,10 @@ MAX_CHARS = MAX_BYTES
 BASE64_RUN = 256  # a run of base64 at least this long is an embedded document: not indexed
 CHUNK_SECONDS = 0.025  # SQLite: the time a chunk should hold the store's writer
 BUSY_CHUNK_SECONDS = 0.01  # the same while messages are being stored
-FIRST_CHUNK = 100  # SQLite: messages in the first chunk of a run; then sized to CHUNK_SECONDS
+FIRST_CHUNK = 100  # messages in the first chunk of a run; then sized to CHUNK_SECONDS
 CHUNK_LIMITS = (10, 1000)
-PG_CHUNK = 500  # PostgreSQL: messages per transaction (on the indexer's own connection)
 BUSY_SHARE = 0.1  # SQLite: of the writer's time the index takes at most while messages are stored
+PG_BUSY_SHARE = 0.3  # PostgreSQL: of the time the index takes at most while messages are stored
 
 _NAME = "messages"  # the row of text_index_state this index keeps its mark in
 _LOCK_KEY = 0x6869655F747874  # "hie_txt": PostgreSQL advisory lock of the index's writers
@@ -311,7 +315,7 @@ def index_pending(services: Services, *, settle: float | None = None, budget: fl
             return 0
     wait = SETTLE_SECONDS if settle is None else settle
     deadline = None if budget is None else time.monotonic() + budget
-    pace = _Pace()
+    pace = _Pace(PG_BUSY_SHARE if db.dialect.name == "postgresql" else BUSY_SHARE)
     total = 0
     while deadline is None or time.monotonic() < deadline:
         _check_running(services)
@@ -349,13 +353,15 @@ def unindexed(db: Engine) -> int:
 
 
 class _Pace:
-    """SQLite: how many messages the next chunk holds, so that it takes about ``CHUNK_SECONDS``
-    (``BUSY_CHUNK_SECONDS`` while messages are being stored) from its submission to the writer
-    until its commit: what a message's commit may wait behind it; and the pause after it, so that
-    the index takes at most ``BUSY_SHARE`` of the writer's time while messages are being stored."""
+    """How many messages the next chunk holds, so that it takes about ``CHUNK_SECONDS``
+    (``BUSY_CHUNK_SECONDS`` while messages are being stored) from its submission until its commit,
+    and the pause after it, so that while messages are being stored the index takes at most
+    ``share`` of the time: on SQLite a message's commit waits behind a chunk; on PostgreSQL a chunk
+    holds a core (the trigram index's upkeep) and competes with the requests in flight."""
 
-    def __init__(self) -> None:
+    def __init__(self, share: float = BUSY_SHARE) -> None:
         self.size = FIRST_CHUNK
+        self.share = share
         self.per_message = 0.0  # seconds a message took in the last full chunk
 
     def took(self, count: int, seconds: float, busy: bool) -> float:
@@ -366,7 +372,7 @@ class _Pace:
             wanted = int((BUSY_CHUNK_SECONDS if busy else CHUNK_SECONDS) / max(self.per_message, 1e-6))
             low, high = CHUNK_LIMITS
             self.size = max(low, min(high, wanted, self.size * 2))
-        return min(0.5, seconds * (1 / BUSY_SHARE - 1)) if busy else 0.0
+        return min(0.5, seconds * (1 / self.share - 1)) if busy else 0.0
 
 
 def _store(services: Services, pace: _Pace, old: int, last: int, docs: list[tuple[int, str]]) -> int | None:
@@ -376,21 +382,20 @@ def _store(services: Services, pace: _Pace, old: int, last: int, docs: list[tupl
     start = 0
     done = 0
     while True:
-        size = PG_CHUNK if postgres else pace.size
-        chunk = docs[start : start + size]
+        chunk = docs[start : start + pace.size]
         start += len(chunk)
         final = start >= len(docs)
         new = last if final else chunk[-1][0]
+        _check_running(services)
+        written = services.writer.rows_written
         began = time.monotonic()
         if postgres:
             wrote = _on_own_connection(services, _write(old, new, chunk))
         else:
-            _check_running(services)
-            written = services.writer.rows_written
             wrote = _on_writer(services, _write(old, new, chunk))
-            # busy: messages were stored meanwhile (this chunk counts one row); the writer is theirs
-            busy = services.writer.rows_written - written > 1
-            time.sleep(pace.took(len(chunk), time.monotonic() - began, busy))
+        # busy: messages were stored meanwhile (on SQLite this chunk counts one row)
+        busy = services.writer.rows_written - written > (0 if postgres else 1)
+        time.sleep(pace.took(len(chunk), time.monotonic() - began, busy))
         if wrote is None:
             return None
         done += wrote

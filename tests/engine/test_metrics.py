@@ -7,6 +7,7 @@ format's description), every family has HELP and TYPE, the per channel counters 
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 from engine.config import AppConfig, load_config
 from engine.errors import ConfigError
 from engine.metrics import Exposition
+from engine.runtime import Runtime
 from engine.store import queries
 from engine.store.schema import deliveries
 from tests.conftest import free_port, hl7_message, running
@@ -185,6 +187,35 @@ async def test_a_stopped_listener_shows_as_down_until_it_listens_again(
         await source.start()
         _, _, samples = await scrape(metrics)
         assert value(samples, "hie_source_up", channel="adt", scheme="mllp") == 1
+
+
+async def test_an_engine_that_keeps_its_heap_shows_the_collectors_pauses(
+    make_app: Callable[..., AppConfig], tmp_path: Path
+) -> None:
+    """``hie run`` freezes the heap it started with (``engine.heap``): the scrape shows how many
+    objects the collector's passes skip and how long each generation's collections stopped the
+    process; stopping gives the objects back."""
+    app, _, metrics = deployment(make_app, f"sqlite:///{tmp_path / 'store.db'}")
+    rt = Runtime(app, keep_heap=True)
+    await rt.start()
+    try:
+        gc.collect()  # at least one full pass after the freeze
+        _, types, samples = await scrape(metrics)
+    finally:
+        await rt.stop()
+    assert gc.get_freeze_count() == 0
+    assert value(samples, "hie_gc_frozen_objects") > 10_000  # modules, channels, compiled statements
+    assert types["hie_gc_pause_seconds"] == "histogram"
+    assert types["python_gc_collections_total"] == "counter"
+    for g in ("0", "1", "2"):
+        count = value(samples, "hie_gc_pause_seconds_count", generation=g)
+        assert count == value(samples, "python_gc_collections_total", generation=g)
+        infinite = [
+            v for ls, v in samples["hie_gc_pause_seconds_bucket"] if ls == {"generation": g, "le": "+Inf"}
+        ]
+        assert infinite == [count]
+    assert value(samples, "python_gc_collections_total", generation="2") >= 2  # the settle, and ours
+    assert value(samples, "hie_gc_pause_seconds_sum", generation="2") > 0
 
 
 async def test_only_get_is_answered(make_app: Callable[..., AppConfig], tmp_path: Path) -> None:

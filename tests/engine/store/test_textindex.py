@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -334,3 +335,64 @@ async def test_with_the_index_off_nothing_is_indexed_and_the_api_refuses_text(
             assert r.status_code == 400 and "store.text_index" in r.json()["error"]
             r = await c.get(f"http://127.0.0.1:{console}/api/v1/messages", params={"channel": "adt"})
             assert len(r.json()["messages"]) == 2  # the rest of the search works as ever
+
+
+class _Clock:
+    """``textindex.time`` for a test: a clock that moves only when told, and the pauses asked for."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.pauses: list[float] = []
+        self.time = time.time  # _horizon: which messages are old enough
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+
+
+async def test_a_backlog_is_indexed_in_short_chunks_that_give_way_while_messages_are_stored(
+    make_app: MakeApp, store_url: str, ports: dict[str, int], db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While messages are being stored the index takes at most its share of the time (on
+    PostgreSQL too, where a chunk holds a core: unpaced, the EMPI's slowest answers came in its
+    bursts); once it is quiet the index works at full speed."""
+    monkeypatch.setattr(textindex, "INTERVAL_SECONDS", 3600.0)  # the engine's indexer stays idle
+    monkeypatch.setattr(textindex, "FIRST_CHUNK", 2)
+    monkeypatch.setattr(textindex, "CHUNK_LIMITS", (2, 2))
+    app = app_for(make_app, store_url, ports)
+    async with running(app):
+        await feed(ports, ["zhang", "harbour", "gb18030", "lab-zhang", "odd"])
+    clock = _Clock()
+    monkeypatch.setattr(textindex, "time", clock)
+    write = textindex._write
+    traffic = {"on": True}
+
+    with cli_services(app, db) as services:
+
+        def timed_write(old: int, new: int, docs: Any) -> Callable[[Any], int | None]:
+            work = write(old, new, docs)
+
+            def chunk(conn: Any) -> int | None:
+                clock.now += 0.01  # each chunk takes 10 ms
+                if traffic["on"]:  # meanwhile the channels stored messages
+                    services.writer.rows_written += 8
+                return work(conn)
+
+            return chunk
+
+        monkeypatch.setattr(textindex, "_write", timed_write)
+        assert textindex.index_pending(services, settle=0) == 5
+        share = textindex.PG_BUSY_SHARE if db.dialect.name == "postgresql" else textindex.BUSY_SHARE
+        assert len(clock.pauses) == 3  # chunks of 2, 2 and 1 messages
+        for pause in clock.pauses:
+            assert 0.01 / (0.01 + pause) == pytest.approx(share)
+        assert control_ids(db, "Harbour Road") == ["H1"]
+
+        traffic["on"] = False
+        async with running(app):
+            await feed(ports, ["zhang", "harbour"])
+        clock.pauses.clear()
+        assert textindex.index_pending(services, settle=0) == 2
+        assert clock.pauses == [0.0]  # quiet: no pause
