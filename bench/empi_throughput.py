@@ -219,7 +219,8 @@ class Phase:
         """The phase's figures as it ends, and its first bad answer if any."""
         print(
             f"  [{store}] {self.name}: {self.rate:,.0f}/s, p50 {self.pct(50):.1f} ms, "
-            f"p99 {self.pct(99):.1f} ms, {len(self.bad)} bad of {self.done:,}"
+            f"p99 {self.pct(99):.1f} ms, p99.9 {self.pct(99.9):.1f} ms, max {self.pct(100):.1f} ms, "
+            f"{len(self.bad)} bad of {self.done:,}"
         )
         if self.bad:
             print(f"    first bad answer: {self.bad[0]!r}")
