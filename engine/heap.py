@@ -61,10 +61,13 @@ class GcWatch:
     def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
         self._clock = clock
         self._began = 0.0
-        self.collections = [0, 0, 0]
         self.seconds = [0.0, 0.0, 0.0]
         self.buckets = [[0] * (len(BUCKETS) + 1) for _ in GENERATIONS]  # per bucket; last is +Inf
-        self.longest = [0.0, 0.0, 0.0]
+
+    @property
+    def collections(self) -> list[int]:
+        """Collections per generation since the watch was installed (the histograms' counts)."""
+        return [sum(b) for b in self.buckets]
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         # the collector never runs two collections at once, so start and stop come in pairs
@@ -73,11 +76,8 @@ class GcWatch:
             return
         elapsed = self._clock() - self._began
         generation = min(int(info.get("generation", 2)), 2)
-        self.collections[generation] += 1
         self.seconds[generation] += elapsed
         self.buckets[generation][bisect_left(BUCKETS, elapsed)] += 1
-        if elapsed > self.longest[generation]:
-            self.longest[generation] = elapsed
 
 
 _watch: GcWatch | None = None

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from engine.console.sections import check_sections
+from engine.console.sections import ConsoleSection, check_sections
 from profiles.plugin import PLUGINS
 
 SECTIONS = [s for p in PLUGINS for s in p.console]
@@ -23,9 +23,9 @@ def test_the_shipped_sections_are_the_four_and_well_formed() -> None:
 
 
 @pytest.mark.parametrize("section", SECTIONS, ids=lambda s: s.id)
-def test_a_sections_words_are_in_both_languages_under_its_id(section: object) -> None:
-    folder = section.static  # type: ignore[attr-defined]
-    ident = section.id  # type: ignore[attr-defined]
+def test_a_sections_words_are_in_both_languages_under_its_id(section: ConsoleSection) -> None:
+    folder = section.static
+    ident = section.id
     en = json.loads((folder / "en.json").read_text(encoding="utf-8"))
     zh = json.loads((folder / "zh.json").read_text(encoding="utf-8"))
     assert set(en) == set(zh), f"only in en: {set(en) - set(zh)}; only in zh: {set(zh) - set(en)}"
@@ -42,8 +42,8 @@ def test_a_sections_words_are_in_both_languages_under_its_id(section: object) ->
 
 
 @pytest.mark.parametrize("section", SECTIONS, ids=lambda s: s.id)
-def test_no_section_script_turns_text_into_html_or_code(section: object) -> None:
-    for path in section.static.glob("*.js"):  # type: ignore[attr-defined]
+def test_no_section_script_turns_text_into_html_or_code(section: ConsoleSection) -> None:
+    for path in section.static.glob("*.js"):
         text = path.read_text(encoding="utf-8")
         assert not _FORBIDDEN.search(text), f"{path}: {_FORBIDDEN.search(text)}"
         assert not _STYLE_ATTRIBUTE.search(text), f"{path}: inline styles are refused by the CSP"

@@ -45,7 +45,7 @@ async def test_a_bulk_load_links_by_national_id_and_reports_bad_rows_by_line(
 
     first = await hie(pix, "load", str(people), "--batch", "2")
     assert first.exit_code == 0, first.output
-    assert "4 record(s) of 3 new person(s) loaded; 3 skipped"  # the bad rows in first.stdout
+    assert "4 record(s) of 3 new person(s) loaded; 3 skipped" in first.stdout  # the bad rows
     problems = [p.removeprefix(f"{people}:") for p in first.stderr.splitlines() if p.startswith(str(people))]
     assert problems == [
         "6: unknown domain 'no-such-hospital'",
