@@ -210,17 +210,18 @@ class Archive:
             raise ValueError(f"not a path in the archive: {relative!r}")
         return path
 
-    def place(self, received: Path, info: InstanceInfo) -> tuple[str, int]:
+    def place(self, received: Path, info: InstanceInfo, *, synced: bool = False) -> tuple[str, int]:
         """Make a received file (a whole PS3.10 file) the instance's archived copy, durably.
 
-        Renamed when it is on the archive's filesystem, else copied. Returns its relative path
-        and size.
+        Renamed when it is on the archive's filesystem, else copied. ``synced``: the receiver has
+        already synced its bytes. Returns its relative path and size.
         """
         relative = self.relative(info)
         target = self.root / relative
         make_directories(target.parent)
         size = received.stat().st_size
-        _sync(received)
+        if not synced:
+            _sync(received)
         try:
             os.replace(received, target)
         except OSError:  # another filesystem: copy next to the target, then rename

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.mapping import gb11643
@@ -72,9 +72,49 @@ class PatientResolver:
         return int(record.person_id)
 
 
+# Statements built once: an instance is indexed with six or seven of them, and building a
+# statement (``.values(...)``, ``.where(...)``) costs SQLAlchemy more than running it.
+_STUDY = select(studies.c.patient_status, studies.c.person_id, studies.c.domain).where(
+    studies.c.study_uid == bindparam("b_study")
+)
+_INSTANCE = select(instances.c.sop_instance_uid).where(instances.c.sop_instance_uid == bindparam("b_sop"))
+_ADD_INSTANCE = instances.insert()
+_REPLACE_INSTANCE = update(instances).where(instances.c.sop_instance_uid == bindparam("b_sop"))
+_COUNT_IN_SERIES = (
+    update(series)
+    .where(series.c.series_uid == bindparam("b_series"))
+    .values(instances=series.c.instances + 1)
+)
+_IGNORING: dict[tuple[str, str], Any] = {}
+_STUDY_UPDATES: dict[tuple[bool, bool], Any] = {}
+
+
 def _insert_ignoring_existing(conn: Connection, table: Table, row: dict[str, Any]) -> None:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(table).values(**row).on_conflict_do_nothing())
+    key = (conn.dialect.name, table.name)
+    statement = _IGNORING.get(key)
+    if statement is None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        statement = _IGNORING[key] = dialect.insert(table).on_conflict_do_nothing()
+    conn.execute(statement, row)
+
+
+def _study_update(counted: bool, patient: bool) -> Any:
+    """UPDATE studies: last received, and the count of instances (a new one) and its patient (when
+    it was not known)."""
+    statement = _STUDY_UPDATES.get((counted, patient))
+    if statement is None:
+        values: dict[str, Any] = {"last_received_at": bindparam("b_now")}
+        if counted:
+            values["instances"] = studies.c.instances + 1
+        if patient:
+            values |= {
+                "domain": bindparam("b_domain"),
+                "person_id": bindparam("b_person"),
+                "patient_status": bindparam("b_status"),
+            }
+        statement = update(studies).where(studies.c.study_uid == bindparam("b_study")).values(**values)
+        _STUDY_UPDATES[(counted, patient)] = statement
+    return statement
 
 
 def index_instance(
@@ -88,11 +128,7 @@ def index_instance(
     resolver: PatientResolver,
     now: dt.datetime,
 ) -> Indexed:
-    study = conn.execute(
-        select(studies.c.patient_status, studies.c.person_id, studies.c.domain).where(
-            studies.c.study_uid == info.study_uid
-        )
-    ).first()
+    study = conn.execute(_STUDY, {"b_study": info.study_uid}).first()
     if study is None or study.patient_status != KNOWN:
         domain = resolver.domain(info.issuer, info.issuer_oid, source_ae)
         person = resolver.person(conn, domain, info.patient_id)
@@ -152,26 +188,17 @@ def index_instance(
         "source_ae": source_ae,
         "received_at": now,
     }
-    existing = conn.execute(
-        select(instances.c.sop_instance_uid).where(instances.c.sop_instance_uid == info.sop_instance_uid)
-    ).first()
+    existing = conn.execute(_INSTANCE, {"b_sop": info.sop_instance_uid}).first()
     if existing is None:
-        conn.execute(instances.insert().values(sop_instance_uid=info.sop_instance_uid, **row))
-        conn.execute(
-            update(series)
-            .where(series.c.series_uid == info.series_uid)
-            .values(instances=series.c.instances + 1)
-        )
+        conn.execute(_ADD_INSTANCE, {"sop_instance_uid": info.sop_instance_uid, **row})
+        conn.execute(_COUNT_IN_SERIES, {"b_series": info.series_uid})
     else:
-        conn.execute(
-            update(instances).where(instances.c.sop_instance_uid == info.sop_instance_uid).values(**row)
-        )
-    values: dict[str, Any] = {"last_received_at": now}
-    if existing is None:
-        values["instances"] = studies.c.instances + 1
-    if study is None or study.patient_status != KNOWN:
-        values |= {"domain": domain, "person_id": person, "patient_status": status}
-    conn.execute(update(studies).where(studies.c.study_uid == info.study_uid).values(**values))
+        conn.execute(_REPLACE_INSTANCE, {"b_sop": info.sop_instance_uid, **row})
+    patient = study is None or study.patient_status != KNOWN
+    params: dict[str, Any] = {"b_study": info.study_uid, "b_now": now}
+    if patient:
+        params |= {"b_domain": domain, "b_person": person, "b_status": status}
+    conn.execute(_study_update(existing is None, patient), params)
     return Indexed(new=existing is None, patient_status=status, person_id=person, domain=domain)
 
 

@@ -33,11 +33,17 @@ Query/Retrieve SCP (pynetdicom), for the hospitals' PACS systems.
 * **C-FIND, C-MOVE, C-GET** (PS3.4 Annex C): ``profiles.dicom.query``; C-MOVE sends to the peer the
   Move Destination names (its ``host``/``port``), an unknown one is 0xA801.
 
-pynetdicom runs each association on a thread of its own; a handler waits there for the channel's
-answer (``run_coroutine_threadsafe``) while the event loop serves everything else. pynetdicom
-writes a received dataset to a ``tempfile`` file; the source points the process's temporary folder
-(``tempfile.tempdir``) at the archive's ``.incoming`` folder, on the archive's filesystem, so that
-archiving a received file is a rename, not a copy.
+**Two receivers behind one port.** The source accepts every connection itself and looks at the
+A-ASSOCIATE-RQ before reading it (``MSG_PEEK``). An association that proposes only storage SOP
+classes and Verification, as a PACS pushing studies does, is served by the archive's own receiver
+on the event loop (``intake.py``): the datasets go from the socket to their files with no thread
+per association. One that proposes Query/Retrieve classes or asks for SCP/SCU roles (a C-GET) is
+handed, socket and all, to pynetdicom, which serves it on a thread of its own; its handlers wait
+there for the channel's answer (``run_coroutine_threadsafe``). Over TLS (``tls:``) every
+association is pynetdicom's, which then listens itself. pynetdicom writes a received dataset to a
+``tempfile`` file; the source points the process's temporary folder (``tempfile.tempdir``) at the
+archive's ``.incoming`` folder, on the archive's filesystem, so that archiving a received file is
+a rename, not a copy, whichever receiver took it.
 """
 
 from __future__ import annotations
@@ -46,10 +52,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import socket
 import tempfile
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,11 +72,12 @@ from engine.connectors.base import Options, Source
 from engine.hl7v2.peek import Header, Identifier
 from engine.message import ContentType, OutcomeStatus
 from engine.services import Services
-from profiles.dicom import audit
+from profiles.dicom import audit, dimse, pdu
 from profiles.dicom.actor import DicomActor
-from profiles.dicom.archive import DatasetError, read_header, valid_uid
+from profiles.dicom.archive import DatasetError, InstanceInfo, read_header, valid_uid
 from profiles.dicom.config import Peer, Service
 from profiles.dicom.destination import StoredInstance
+from profiles.dicom.intake import MAX_CONTROL_PDU, Rejection, StoreAssociation
 from profiles.dicom.query import PATIENT_ROOT, QueryError, Selected, find, instances_for
 from profiles.dicom.sop_classes import QUERY_RETRIEVE, STORAGE, TRANSFER_SYNTAXES
 
@@ -128,6 +137,17 @@ class _SharedPortServer(ThreadedAssociationServer):
         super().server_bind()
 
 
+class _HandOverServer(ThreadedAssociationServer):
+    """pynetdicom's server for the associations the source hands over (queries and retrievals): it
+    neither binds nor listens, the source's own listener accepted the connection."""
+
+    def server_bind(self) -> None:
+        pass
+
+    def server_activate(self) -> None:
+        pass
+
+
 class DicomSource(Source):
     scheme = "dicom"
     # several worker processes may share the port (each its own pynetdicom server, SO_REUSEPORT)
@@ -141,6 +161,18 @@ class DicomSource(Source):
         super().__init__(*args, **kwargs)
         self._server: ThreadedAssociationServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._listener: socket.socket | None = None  # ours, when we accept (no TLS)
+        self._accepting: asyncio.Task[None] | None = None
+        self._routing: set[asyncio.Task[None]] = set()
+        self._live: set[StoreAssociation] = set()  # the storage associations our receiver serves
+        self._storage: set[str] = set()
+        # what the intake receiver reads (IntakeHost)
+        self.ae_title = ""
+        self.implementation_class_uid = ""
+        self.implementation_version = ""
+        self.max_pdu = 0
+        self.idle_timeout = 60.0
+        self.incoming = Path()
 
     def attach(self, services: Services) -> None:
         self._actor = DicomActor.of(services)
@@ -153,6 +185,8 @@ class DicomSource(Source):
 
     @property
     def port(self) -> int:
+        if self._listener is not None:
+            return int(self._listener.getsockname()[1])
         assert self._server is not None
         return int(self._server.server_address[1])
 
@@ -199,17 +233,32 @@ class DicomSource(Source):
             (evt.EVT_C_GET, self._on_get),
         ]
         host = self.url.hostname or "127.0.0.1"
-        server_class = _SharedPortServer if self.reuse_port else ThreadedAssociationServer
-        server = self._server = await asyncio.to_thread(
-            ae.make_server,
-            (host, self.url.port or 0),
-            evt_handlers=handlers,
-            ssl_context=self.tls,
-            server_class=server_class,
-        )
-        threading.Thread(
-            target=server.serve_forever, name=f"dicom-{self.receiver.channel_id}", daemon=True
-        ).start()
+        self._storage = set(self._storage_classes())
+        self.ae_title = config.ae_title
+        self.implementation_class_uid = str(ae.implementation_class_uid)
+        self.implementation_version = str(ae.implementation_version_name or "")
+        self.max_pdu = self.options.max_pdu
+        self.idle_timeout = self.options.idle_timeout
+        self.incoming = self.actor.archive.incoming
+        if self.tls is None:
+            # our listener takes every connection; pynetdicom gets what it alone serves
+            self._listener = listener = _listen(host, self.url.port or 0, reuse_port=self.reuse_port)
+            self._server = ae.make_server(
+                listener.getsockname()[:2], evt_handlers=handlers, server_class=_HandOverServer
+            )
+            self._accepting = asyncio.get_running_loop().create_task(self._accept(listener))
+        else:
+            server_class = _SharedPortServer if self.reuse_port else ThreadedAssociationServer
+            server = self._server = await asyncio.to_thread(
+                ae.make_server,
+                (host, self.url.port or 0),
+                evt_handlers=handlers,
+                ssl_context=self.tls,
+                server_class=server_class,
+            )
+            threading.Thread(
+                target=server.serve_forever, name=f"dicom-{self.receiver.channel_id}", daemon=True
+            ).start()
         self._ae = ae
         log.info(
             "channel %s: DICOM %s listening on %s:%s%s",
@@ -226,9 +275,118 @@ class DicomSource(Source):
         return [STORAGE.get(name, name) for name in self.options.sop_classes]
 
     async def stop(self) -> None:
+        if self._accepting is not None:
+            self._accepting.cancel()
+            self._accepting = None
+        for task in list(self._routing):
+            task.cancel()
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            listener.close()
+        for association in list(self._live):
+            association.abort()
         if self._server is not None:
             server, self._server = self._server, None
-            await asyncio.to_thread(server.shutdown)
+            if isinstance(server, _HandOverServer):
+                for assoc in server.active_associations:
+                    assoc.abort()
+                server.server_close()
+                with contextlib.suppress(ValueError):
+                    self._ae._servers.remove(server)
+            else:
+                await asyncio.to_thread(server.shutdown)
+
+    # -- our listener: every connection, then the receiver that serves its association ---------------
+    async def _accept(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, address = await loop.sock_accept(listener)
+            except OSError as exc:  # out of descriptors, a connection reset before accept
+                log.warning("channel %s: DICOM accept failed: %s", self.receiver.channel_id, exc)
+                await asyncio.sleep(0.1)
+                continue
+            task = loop.create_task(self._route(conn, address))
+            self._routing.add(task)
+            task.add_done_callback(self._routing.discard)
+
+    async def _route(self, conn: socket.socket, address: Any) -> None:
+        with contextlib.suppress(OSError):
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            head = await _peek_request(conn, self.options.acse_timeout)
+        except (TimeoutError, OSError):
+            head = None
+        if head is None:  # closed, or silent for the ACSE timeout: no association was asked for
+            conn.close()
+            return
+        if self._server is not None and _for_pynetdicom(head):
+            conn.setblocking(True)
+            self._server.process_request(conn, address)
+            return
+        peer = f"{address[0]}:{address[1]}"
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                lambda: StoreAssociation(self, peer), conn
+            )
+        except OSError:
+            conn.close()
+
+    # -- what the intake receiver asks (IntakeHost) --------------------------------------------------
+    def accepts(self, abstract_syntax: str) -> bool:
+        return abstract_syntax in self._storage or abstract_syntax == VERIFICATION
+
+    def admit(self, request: pdu.AssociateRequest, address: str) -> Rejection | None:
+        """None when the association may go on; else its rejection, after a Security Alert."""
+        config = self.actor.config
+        calling = request.calling_ae
+        peer = config.peer(calling)
+        reason = ""
+        rejection = Rejection(pdu.REJECTED_PERMANENT, pdu.SERVICE_USER, pdu.CALLING_AE_NOT_RECOGNISED)
+        if request.called_ae != config.ae_title:
+            reason = f"called AE title {request.called_ae!r} is not ours"
+            rejection = Rejection(pdu.REJECTED_PERMANENT, pdu.SERVICE_USER, pdu.CALLED_AE_NOT_RECOGNISED)
+        elif peer is None and not config.accept_unknown_peers:
+            reason = "calling AE title not recognised"
+        elif (
+            config.check_peer_address
+            and peer is not None
+            and peer.host
+            and address.rsplit(":", 1)[0] not in _addresses(peer.host)
+        ):
+            reason = f"peer {calling!r} called from {address}, not from {peer.host}"
+        elif len(self._live) + self._handed_over() >= self.options.max_associations:
+            reason = f"more than {self.options.max_associations} associations (local limit exceeded)"
+            rejection = Rejection(
+                pdu.REJECTED_TRANSIENT, pdu.SERVICE_PROVIDER_PRESENTATION, pdu.LOCAL_LIMIT_EXCEEDED
+            )
+        if not reason:
+            return None
+        self._alert(calling, address, f"association from {calling!r} at {address} rejected: {reason}")
+        return rejection
+
+    def _handed_over(self) -> int:
+        return len(self._server.active_associations) if self._server is not None else 0
+
+    def established(self, association: StoreAssociation) -> None:
+        self._live.add(association)
+        self._audit(
+            audit.association_event(
+                peer_ae=association.calling_ae, peer_address=association.address, us=self._us, start=True
+            )
+        )
+
+    def ended(self, association: StoreAssociation, aborted: bool) -> None:
+        self._live.discard(association)
+        self._audit(
+            audit.association_event(
+                peer_ae=association.calling_ae,
+                peer_address=association.address,
+                us=self._us,
+                start=False,
+                description="aborted" if aborted else None,
+            )
+        )
 
     # -- association --------------------------------------------------------------------------------
     @staticmethod
@@ -277,9 +435,12 @@ class DicomSource(Source):
         self.actor.audit_later(self.receiver.channel_id, *events)
 
     def _permitted(self, event: Event, service: Service) -> Peer | bool | None:
+        return self._may(self._peer_of(event.assoc)[0], service)
+
+    def _may(self, ae_title: str, service: Service) -> Peer | bool | None:
         """The peer if it may use ``service``; True for any peer when unknown peers are accepted."""
         config = self.actor.config
-        peer = config.peer(self._peer_of(event.assoc)[0])
+        peer = config.peer(ae_title)
         if peer is None:
             return config.accept_unknown_peers
         return peer if service in peer.may else False
@@ -289,37 +450,86 @@ class DicomSource(Source):
         return SUCCESS
 
     def _on_store(self, event: Event) -> int | Dataset:
+        """A C-STORE on an association pynetdicom serves (a C-GET's, or over TLS)."""
         ae_title, address = self._peer_of(event.assoc)
-        if self._permitted(event, "store") is False:
-            return _status(NOT_AUTHORISED, f"{ae_title} may not store here")
         request: Any = event.request
         try:
             received = Path(event.dataset_path)
         except AttributeError:  # not streamed (a test that turned chunking off)
             return _status(OUT_OF_RESOURCES, "the dataset was not received to a file")
+        command = dimse.Command(
+            field=dimse.C_STORE_RQ,
+            message_id=int(request.MessageID or 0),
+            has_dataset=True,
+            sop_class_uid=str(request.AffectedSOPClassUID or ""),
+            sop_instance_uid=str(request.AffectedSOPInstanceUID or ""),
+        )
+        assert self._loop is not None
+        future = asyncio.run_coroutine_threadsafe(
+            self.store_received(received, -1, command, ae_title, address), self._loop
+        )
+        try:
+            status, comment = future.result(timeout=self.options.dimse_timeout)
+        except Exception as exc:  # a timeout or a failure of the store: the C-STORE fails
+            log.error("channel %s: C-STORE not stored: %s", self.receiver.channel_id, _name(exc))
+            return _status(OUT_OF_RESOURCES, "the archive did not answer in time")
+        return _status(status, comment) if status != SUCCESS else SUCCESS
+
+    async def store_received(
+        self, received: Path, fd: int, command: dimse.Command, ae_title: str, address: str
+    ) -> tuple[int, str]:
+        """Archive, store and index a received C-STORE; its status and Error Comment.
+
+        ``received``: the whole PS3.10 file; ``fd``: its descriptor, still open and not yet synced
+        (our receiver), or -1 (pynetdicom's, closed). The file is the archive's after this: placed
+        into it, or removed.
+        """
+        try:
+            if self._may(ae_title, "store") is False:
+                return NOT_AUTHORISED, f"{ae_title} may not store here"
+            try:
+                info, path, size = await asyncio.to_thread(self._archive_file, received, fd, command)
+                fd = -1
+            except DatasetError as exc:
+                fd = -1
+                await self._keep_refused(received, address, ae_title, str(exc))
+                return (DOES_NOT_MATCH if exc.mismatch else CANNOT_UNDERSTAND), str(exc)
+            except OSError as exc:
+                fd = -1
+                log.error("channel %s: cannot archive an instance: %s", self.receiver.channel_id, exc)
+                return OUT_OF_RESOURCES, f"the archive cannot keep the instance: {exc.strerror or exc}"
+            return await self._index(StoredInstance(info, path, size, ae_title, address))
+        finally:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            with contextlib.suppress(OSError):  # not archived (after a rename, nothing is there)
+                os.unlink(received)
+
+    def _archive_file(self, received: Path, fd: int, command: dimse.Command) -> tuple[InstanceInfo, str, int]:
+        """On a worker thread: the file synced and closed (on another thread, while its header is
+        read and checked here), then renamed into the archive and its folder synced."""
+        syncing = _SYNCING.submit(_sync_and_close, fd) if fd >= 0 else None
         try:
             info = read_header(
-                received,
-                sop_class_uid=str(request.AffectedSOPClassUID or ""),
-                sop_instance_uid=str(request.AffectedSOPInstanceUID or ""),
+                received, sop_class_uid=command.sop_class_uid, sop_instance_uid=command.sop_instance_uid
             )
-        except DatasetError as exc:
-            status = DOES_NOT_MATCH if exc.mismatch else CANNOT_UNDERSTAND
-            self._keep_refused(received, address, ae_title, str(exc))
-            return _status(status, str(exc))
-        try:
-            path, size = self.actor.archive.place(received, info)
-        except OSError as exc:
-            log.error("channel %s: cannot archive an instance: %s", self.receiver.channel_id, exc)
-            return _status(OUT_OF_RESOURCES, f"the archive cannot keep the instance: {exc.strerror or exc}")
-        stored = StoredInstance(info, path, size, ae_title, address)
+        finally:
+            if syncing is not None:
+                syncing.result()  # an OSError of the sync is the store's failure
+        path, size = self.actor.archive.place(received, info, synced=syncing is not None)
+        return info, path, size
+
+    async def _index(self, stored: StoredInstance) -> tuple[int, str]:
+        """The C-STORE stored as a message and indexed by the archive, in one commit."""
+        info = stored.info
         header = Header(
             "|",
             "^",
             "~",
             "&",
-            sending_application=ae_title,
-            sending_facility=address.rsplit(":", 1)[0],
+            sending_application=stored.calling_ae,
+            sending_facility=stored.peer.rsplit(":", 1)[0],
             receiving_application=self._us,
             message_code="C-STORE",
             trigger_event=info.modality,
@@ -328,50 +538,37 @@ class DicomSource(Source):
             if info.patient_id
             else [],
         )
-        outcome = self._call(
-            self.receiver.receive(stored.to_json(), address, content_type=ContentType.JSON, header=header)
-        )
-        if outcome is None:
-            return _status(OUT_OF_RESOURCES, "the archive did not answer in time")
-        result, answer = outcome
-        if result is OutcomeStatus.ACCEPTED and answer.get("status") == "stored":
-            return SUCCESS
-        reason = str(answer.get("reason") or answer.get("error") or "the instance was not stored")
-        return _status(OUT_OF_RESOURCES, reason)
-
-    def _call(self, coro: Any) -> tuple[OutcomeStatus, dict[str, Any]] | None:
-        """Run the channel's ``receive`` on the event loop and wait for its outcome here."""
-        assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
-            outcome, _ = future.result(timeout=self.options.dimse_timeout)
+            outcome, _ = await asyncio.wait_for(
+                self.receiver.receive(
+                    stored.to_json(), stored.peer, content_type=ContentType.JSON, header=header
+                ),
+                self.options.dimse_timeout,
+            )
         except Exception as exc:  # a timeout or a failure of the store: the C-STORE fails
             log.error("channel %s: C-STORE not stored: %s", self.receiver.channel_id, _name(exc))
-            return None
-        body: dict[str, Any] = {}
+            return OUT_OF_RESOURCES, "the archive did not answer in time"
+        answer: dict[str, Any] = {}
         if outcome.response:
-            try:
-                body = json.loads(outcome.response)
-            except ValueError:
-                body = {}
+            with contextlib.suppress(ValueError):
+                answer = json.loads(outcome.response)
         if outcome.error is not None:
-            body.setdefault("error", outcome.error.text)
-        return outcome.status, body
+            answer.setdefault("error", outcome.error.text)
+        if outcome.status is OutcomeStatus.ACCEPTED and answer.get("status") == "stored":
+            return SUCCESS, ""
+        return OUT_OF_RESOURCES, str(
+            answer.get("reason") or answer.get("error") or "the instance was not stored"
+        )
 
-    def _keep_refused(self, received: Path, address: str, ae_title: str, reason: str) -> None:
+    async def _keep_refused(self, received: Path, address: str, ae_title: str, reason: str) -> None:
         """An errored record of a dataset the archive refused: its first bytes, for the auditors."""
         try:
             with received.open("rb") as f:
                 head = f.read(64 * 1024)
         except OSError:
             head = b""
-        self._call_quiet(self.receiver.reject_unframed(head, address, f"C-STORE from {ae_title}: {reason}"))
-
-    def _call_quiet(self, coro: Any) -> None:
-        assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
-            future.result(timeout=self.options.dimse_timeout)
+            await self.receiver.reject_unframed(head, address, f"C-STORE from {ae_title}: {reason}")
         except Exception as exc:
             log.error(
                 "channel %s: errored record not stored: %s", self.receiver.channel_id, type(exc).__name__
@@ -516,6 +713,89 @@ def _comment(text: str) -> Dataset:
 
 def _name(exc: BaseException) -> str:
     return type(exc).__name__
+
+
+# fsync of received files, beside the thread that reads their headers (it waits on the disk, not
+# on the GIL)
+_SYNCING = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dicom-fsync")
+
+
+def _sync_and_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _listen(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:  # several hie run --workers processes share the port
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        listener.bind((host, port))
+        listener.listen(128)
+        listener.setblocking(False)
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
+async def _peek_request(conn: socket.socket, wait: float) -> bytes | None:
+    """The connection's first PDU, read without taking it off the socket (``MSG_PEEK``): the
+    receiver chosen for the association then reads it itself. Returns as soon as the whole PDU is
+    there, or its first bytes when they are not an A-ASSOCIATE-RQ of sensible size; None when the
+    peer closed first; TimeoutError after ``wait`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    conn.setblocking(False)
+    while True:
+        try:
+            data = conn.recv(MAX_CONTROL_PDU + 6, socket.MSG_PEEK)
+        except BlockingIOError:
+            data = None
+        if data == b"":
+            return None
+        if data is not None and len(data) >= 6:
+            need = 6 + int.from_bytes(data[2:6], "big")
+            if data[0] != pdu.ASSOCIATE_RQ or need > MAX_CONTROL_PDU or len(data) >= need:
+                return data
+        left = deadline - loop.time()
+        if left <= 0:
+            raise TimeoutError
+        if data:  # part of it: the rest is on its way
+            await asyncio.sleep(min(left, 0.002))
+            continue
+        await _readable(conn, left)
+
+
+async def _readable(conn: socket.socket, wait: float) -> None:
+    loop = asyncio.get_running_loop()
+    readable: asyncio.Future[None] = loop.create_future()
+
+    def ready() -> None:
+        if not readable.done():
+            readable.set_result(None)
+
+    loop.add_reader(conn.fileno(), ready)
+    try:
+        await asyncio.wait_for(readable, wait)
+    finally:
+        loop.remove_reader(conn.fileno())
+
+
+def _for_pynetdicom(head: bytes) -> bool:
+    """Whether the association asks for what only pynetdicom serves here: Query/Retrieve, or
+    SCP/SCU role selection (a C-GET requestor's storage contexts)."""
+    if head[0] != pdu.ASSOCIATE_RQ:
+        return False
+    try:
+        request = pdu.decode_associate_rq(head[6:])
+    except pdu.PduError:
+        return False  # our receiver answers it with an A-ABORT
+    return bool(request.roles) or any(c.abstract_syntax in QUERY_RETRIEVE for c in request.contexts)
 
 
 def _addresses(host: str) -> set[str]:
