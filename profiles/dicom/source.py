@@ -306,6 +306,16 @@ class DicomSource(Source):
                 log.warning("channel %s: DICOM accept failed: %s", self.receiver.channel_id, exc)
                 await asyncio.sleep(0.1)
                 continue
+            if len(self._routing) >= 4 * self.options.max_associations:
+                # a flood of connections that ask for nothing: the newest are closed at once
+                log.warning(
+                    "channel %s: %d DICOM connections wait for an association request; one from %s closed",
+                    self.receiver.channel_id,
+                    len(self._routing),
+                    address[0],
+                )
+                conn.close()
+                continue
             task = loop.create_task(self._route(conn, address))
             self._routing.add(task)
             task.add_done_callback(self._routing.discard)
@@ -751,6 +761,7 @@ async def _peek_request(conn: socket.socket, wait: float) -> bytes | None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     conn.setblocking(False)
+    pause = 0.001
     while True:
         try:
             data = conn.recv(MAX_CONTROL_PDU + 6, socket.MSG_PEEK)
@@ -765,8 +776,9 @@ async def _peek_request(conn: socket.socket, wait: float) -> bytes | None:
         left = deadline - loop.time()
         if left <= 0:
             raise TimeoutError
-        if data:  # part of it: the rest is on its way
-            await asyncio.sleep(min(left, 0.002))
+        if data:  # part of it: the rest is on its way (a peer trickling it gets fewer looks)
+            await asyncio.sleep(min(left, pause))
+            pause = min(pause * 2, 0.05)
             continue
         await _readable(conn, left)
 

@@ -327,7 +327,8 @@ class EmpiIndex:
             theirs = row.person_national_id
             if valid_mine and theirs and theirs != valid_mine:
                 continue  # never link two different valid national IDs
-            value, parts = score(mine, _compared(row), self.matching.weights)
+            floor = max(self.matching.review, best[1] if best is not None else 0.0)
+            value, parts = score(mine, _compared(row), self.matching.weights, floor)
             strong = parts.get("phone") == 1.0 or parts.get("address") == 1.0
             if best is None or value > best[1]:
                 why = json.dumps({"scores": parts, "record": row.id}, sort_keys=True)

@@ -72,13 +72,18 @@ class Demographics:
     city: str | None = None
 
 
-def _name(a: str, b: str, pa: str | None, pb: str | None) -> float:
+SIMILAR = 0.8  # the most two names that differ in pinyin agree by: their similarity times this
+
+
+def _name(a: str, b: str, pa: str | None, pb: str | None) -> float | difflib.SequenceMatcher[str]:
+    """The names' agreement; or, when it takes their pinyin similarity, the matcher that computes it
+    (``score`` asks it for cheap upper bounds first)."""
     if a == b:
         return 1.0
     pa, pb = pa or pinyin_key(a), pb or pinyin_key(b)
     if pa == pb:
         return 0.95  # Hanzi against pinyin: homophones (张伟 / 章伟) share it, so not quite 1
-    return difflib.SequenceMatcher(None, pa, pb).ratio() * 0.8 if pa and pb else 0.0
+    return difflib.SequenceMatcher(None, pa, pb) if pa and pb else 0.0
 
 
 def _birth(a: dt.date, b: dt.date) -> float:
@@ -90,14 +95,24 @@ def _birth(a: dt.date, b: dt.date) -> float:
     return 0.5 if sum(x != y for x, y in zip(da, db, strict=True)) == 1 else 0.0
 
 
-def score(a: Demographics, b: Demographics, weights: dict[str, float]) -> tuple[float, dict[str, float]]:
+def score(
+    a: Demographics, b: Demographics, weights: dict[str, float], floor: float = 0.0
+) -> tuple[float, dict[str, float]]:
     """The agreement of ``a`` and ``b`` (0..1) and each compared field's agreement, for the record.
 
-    Returns 0 when name or birth date could not be compared.
+    Returns 0 when name or birth date could not be compared. ``floor``: a pair whose agreement is
+    below it may be given an upper bound of its agreement instead (still below ``floor``), without
+    the names' similarity being computed, the costly part: a candidate that cannot reach the
+    review threshold, or beat the best one so far, needs no exact score.
     """
     parts: dict[str, float] = {}
+    matcher: difflib.SequenceMatcher[str] | None = None
     if a.name and b.name:
-        parts["name"] = _name(a.name, b.name, a.pinyin, b.pinyin)
+        name = _name(a.name, b.name, a.pinyin, b.pinyin)
+        if isinstance(name, float):
+            parts["name"] = name
+        else:
+            matcher, parts["name"] = name, SIMILAR
     if a.birth_date and b.birth_date:
         parts["birth_date"] = _birth(a.birth_date, b.birth_date)
     if a.sex in ("1", "2") and b.sex in ("1", "2"):
@@ -111,4 +126,13 @@ def score(a: Demographics, b: Demographics, weights: dict[str, float]) -> tuple[
     total = sum(weights.get(k, 0.0) for k in parts)
     if total <= 0:
         return 0.0, parts
-    return sum(weights.get(k, 0.0) * v for k, v in parts.items()) / total, parts
+    if matcher is None:
+        return sum(weights.get(k, 0.0) * v for k, v in parts.items()) / total, parts
+    # the names' similarity, from its cheapest upper bounds to the exact ratio; stop once the
+    # score with a bound is below the floor
+    for similarity in (matcher.real_quick_ratio, matcher.quick_ratio, matcher.ratio):
+        parts["name"] = similarity() * SIMILAR
+        value = sum(weights.get(k, 0.0) * v for k, v in parts.items()) / total
+        if value < floor:
+            break
+    return value, parts

@@ -141,3 +141,22 @@ async def test_an_association_that_also_queries_is_served_by_pynetdicom(pacs: Pa
     assert stored == 0x0000
     assert found == [0xFF00, 0x0000]  # one match, then the end
     assert len(pacs.instance_uids(study.uid)) == 1
+
+
+@pytest.mark.pacs(channel_extra="  max_associations: 1\n")
+async def test_a_flood_of_silent_connections_is_cut_and_the_port_keeps_serving(pacs: Pacs) -> None:
+    # four connections per association allowed may wait for their request; the fifth is closed
+    silent = [socket.create_connection(("127.0.0.1", pacs.port), timeout=10) for _ in range(4)]
+    try:
+        await asyncio.sleep(0.3)
+        with socket.create_connection(("127.0.0.1", pacs.port), timeout=10) as extra:
+            assert await asyncio.to_thread(extra.recv, 1) == b""  # closed at once
+        for conn in silent:
+            conn.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                conn.recv(1)  # still open, still waited for
+    finally:
+        for conn in silent:
+            conn.close()
+    await asyncio.sleep(0.3)
+    assert (await dcmtk(*pacs.scu("echoscu"))).code == 0

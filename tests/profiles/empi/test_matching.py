@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 from profiles.empi.matching import Demographics, name_key, phone_key, pinyin_key, score
 
@@ -41,3 +42,30 @@ def test_disagreeing_fields_pull_the_score_down() -> None:
     b = Demographics(name="张伟", birth_date=BORN, sex="2", phone="13900000002")
     value, _ = score(a, b, WEIGHTS)
     assert value < 0.7
+
+
+def test_a_floor_changes_no_score_that_reaches_it() -> None:
+    # candidates as the blocking query finds them: same birth date and sex, names near and far
+    rng = random.Random(7)
+    syllables = ["ZHANG", "WANG", "LI", "ZHAO", "WEI", "MING", "XIAO", "HUA", "JUN", "FANG", "LIN"]
+    mine = Demographics("ZHANGXIAOMING", dt.date(1985, 3, 12), sex="1", phone="13912345678", city="SH")
+    checked = pruned = 0
+    for _ in range(2000):
+        name = "".join(rng.choice(syllables) for _ in range(rng.randint(2, 4)))
+        theirs = Demographics(
+            name,
+            dt.date(1985, 3, rng.choice((12, 13))),
+            sex="1",
+            phone=rng.choice(("13912345678", "13800000000", None)),
+            city=rng.choice(("SH", "BJ")),
+        )
+        exact, _ = score(mine, theirs, WEIGHTS)
+        for floor in (0.7, 0.8, 0.9):
+            value, _ = score(mine, theirs, WEIGHTS, floor)
+            if exact >= floor:
+                assert value == exact  # the exact score, to the last bit
+                checked += 1
+            else:
+                assert value < floor  # a bound, still below the floor
+                pruned += value != exact
+    assert checked > 100 and pruned > 100  # both kinds were met
