@@ -25,8 +25,9 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from engine.connectors.file import make_directories, sync_directory
+from profiles.dicom.header import scan
 
-__all__ = ["Archive", "DatasetError", "InstanceInfo", "read_header", "valid_uid"]
+__all__ = ["Archive", "DatasetError", "InstanceInfo", "header_info", "read_header", "valid_uid"]
 
 _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 
@@ -104,8 +105,70 @@ def read_header(path: Path, *, sop_class_uid: str = "", sop_instance_uid: str = 
             ds = dcmread(fp, stop_before_pixels=True)
             _check_pixel_data(fp, ds, path.stat().st_size)
         info = _info(ds)
+    except DatasetError:
+        raise
     except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise DatasetError(f"cannot read the dataset: {type(exc).__name__}: {exc}") from exc
+    return _checked(info, sop_class_uid, sop_instance_uid)
+
+
+def header_info(
+    head: bytes, size: int, tail: bytes, *, sop_class_uid: str = "", sop_instance_uid: str = ""
+) -> InstanceInfo:
+    """``read_header`` from a file's first bytes (``head``, say 64 KB) and its last 8 (``tail``),
+    without pydicom's dataset (``header.scan``): about a tenth of the time. Raises
+    ``header.Unreadable`` when the file is for ``read_header`` (big endian, deflated, a header
+    longer than ``head``, what the scan does not follow), DatasetError when it is refused."""
+    found = scan(head, size)
+    if found.pixel_data is not None:
+        offset, header, length = found.pixel_data
+        if length == 0xFFFFFFFF:
+            if tail != _SEQUENCE_DELIMITER:
+                raise DatasetError(
+                    "the encapsulated Pixel Data (7FE0,0010) is cut short: no sequence delimiter"
+                )
+        elif offset + header + length > size:
+            missing = offset + header + length - size
+            raise DatasetError(f"the Pixel Data (7FE0,0010) is cut short: {missing} bytes missing")
+    v = found.values
+
+    def text(tag: int, limit: int = 200) -> str:
+        return v.get(tag, "")[:limit]
+
+    def number(tag: int) -> int | None:
+        try:
+            return int(v[tag]) if v.get(tag) else None
+        except ValueError:
+            return None
+
+    info = InstanceInfo(
+        sop_class_uid=text(0x00080016, 64),
+        sop_instance_uid=text(0x00080018, 64),
+        study_uid=text(0x0020000D, 64),
+        series_uid=text(0x0020000E, 64),
+        transfer_syntax=found.transfer_syntax,
+        patient_id=text(0x00100020, 64),
+        issuer=text(0x00100021, 64),
+        issuer_oid=found.issuer_oid,
+        patient_name=text(0x00100010),
+        birth_date=text(0x00100030, 8),
+        sex=text(0x00100040, 16),
+        study_date=text(0x00080020, 8),
+        study_time=text(0x00080030, 16),
+        accession_number=text(0x00080050, 64),
+        study_id=text(0x00200010, 16),
+        study_description=text(0x00081030),
+        referring_physician=text(0x00080090),
+        modality=text(0x00080060, 16),
+        series_number=number(0x00200011),
+        series_description=text(0x0008103E),
+        body_part=text(0x00180015, 64),
+        instance_number=number(0x00200013),
+    )
+    return _checked(info, sop_class_uid, sop_instance_uid)
+
+
+def _checked(info: InstanceInfo, sop_class_uid: str, sop_instance_uid: str) -> InstanceInfo:
     for name, value in (
         ("Study Instance UID (0020,000D)", info.study_uid),
         ("Series Instance UID (0020,000E)", info.series_uid),
@@ -205,10 +268,17 @@ class Archive:
         return f"{info.study_uid}/{info.series_uid}/{info.sop_instance_uid}.dcm"
 
     def path(self, relative: str) -> Path:
-        path = (self.root / relative).resolve()
-        if self.root.resolve() not in path.parents:
+        """An archived file's path from the relative one the index keeps: refused unless it is
+        ``<study>/<series>/<instance>.dcm`` with UIDs for names (read as written, no file system
+        call: a path made only of UIDs cannot leave the archive)."""
+        parts = relative.split("/")
+        if (
+            len(parts) != 3
+            or not parts[2].endswith(".dcm")
+            or not all(valid_uid(p) for p in (parts[0], parts[1], parts[2][:-4]))
+        ):
             raise ValueError(f"not a path in the archive: {relative!r}")
-        return path
+        return self.root / relative
 
     def place(self, received: Path, info: InstanceInfo, *, synced: bool = False) -> tuple[str, int]:
         """Make a received file (a whole PS3.10 file) the instance's archived copy, durably.

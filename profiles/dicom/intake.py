@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import struct
-import tempfile
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +45,7 @@ OUT_OF_RESOURCES = 0xA700
 CANNOT_UNDERSTAND = 0xC000
 MAX_CONTROL_PDU = 64 * 1024  # an A-ASSOCIATE-RQ with 128 presentation contexts is about 12 KB
 MAX_COMMAND = 64 * 1024
+_numbers = itertools.count(int.from_bytes(os.urandom(4), "big"))  # received files' names in .incoming
 
 
 @dataclass(frozen=True)
@@ -282,12 +283,13 @@ class StoreAssociation(asyncio.Protocol):
     def _open(self, command: dimse.Command, context_id: int) -> None:
         transfer = self._contexts[context_id][1]
         sop_class = command.sop_class_uid or self._contexts[context_id][0]
+        path = self.host.incoming / f"{os.getpid()}-{next(_numbers)}.part"
         try:
-            fd, name = tempfile.mkstemp(dir=self.host.incoming, suffix=".part")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)  # read back for its header
         except OSError as exc:  # the dataset is read and dropped; the C-STORE fails (0xA700)
             self._incoming = _Incoming(command, context_id, Path(), -1, exc.strerror or str(exc))
             return
-        self._incoming = incoming = _Incoming(command, context_id, Path(name), fd)
+        self._incoming = incoming = _Incoming(command, context_id, path, fd)
         head = file_meta(sop_class, command.sop_instance_uid, transfer, self.host, self.calling_ae)
         self._write(incoming, memoryview(head))
 

@@ -74,9 +74,10 @@ from engine.message import ContentType, OutcomeStatus
 from engine.services import Services
 from profiles.dicom import audit, dimse, pdu
 from profiles.dicom.actor import DicomActor
-from profiles.dicom.archive import DatasetError, InstanceInfo, read_header, valid_uid
+from profiles.dicom.archive import DatasetError, InstanceInfo, header_info, read_header, valid_uid
 from profiles.dicom.config import Peer, Service
 from profiles.dicom.destination import StoredInstance
+from profiles.dicom.header import Unreadable
 from profiles.dicom.intake import MAX_CONTROL_PDU, Rejection, StoreAssociation
 from profiles.dicom.query import PATIENT_ROOT, QueryError, Selected, find, instances_for
 from profiles.dicom.sop_classes import QUERY_RETRIEVE, STORAGE, TRANSFER_SYNTAXES
@@ -97,9 +98,10 @@ NOT_AUTHORISED = 0x0124
 OUT_OF_RESOURCES = 0xA700
 DOES_NOT_MATCH = 0xA900
 CANNOT_UNDERSTAND = 0xC000
-UNABLE_TO_PROCESS = 0xC001  # C-FIND/C-GET failure (PS3.4 C.4.1.1.4): here, a peer not allowed to
+UNABLE_TO_PROCESS = 0xC001  # C-FIND/C-GET failure (PS3.4 C.4.1.1.4): here, a peer not allowed to ask
 MOVE_DESTINATION_UNKNOWN = 0xA801
 SUBOPERATIONS_FAILED = 0xB000  # C-MOVE/C-GET warning: some sub-operations failed
+HEAD_BYTES = 64 * 1024  # what the quick header reader is given of a received file
 
 # stream every received dataset to a temporary file (PS3.10 format) instead of memory
 _config.STORE_RECV_CHUNKED_DATASET = True
@@ -498,14 +500,17 @@ class DicomSource(Source):
             if self._may(ae_title, "store") is False:
                 return NOT_AUTHORISED, f"{ae_title} may not store here"
             try:
-                info, path, size = await asyncio.to_thread(self._archive_file, received, fd, command)
-                fd = -1
+                # our receiver's file: its header read here, from the page cache, when the quick
+                # reader can (header.py); else pydicom reads it on the worker thread
+                known = self._header_now(fd, command) if fd >= 0 else None
+                owned, fd = fd, -1  # the worker thread closes it, whatever happens
+                info, path, size = await asyncio.to_thread(
+                    self._archive_file, received, owned, command, known
+                )
             except DatasetError as exc:
-                fd = -1
                 await self._keep_refused(received, address, ae_title, str(exc))
                 return (DOES_NOT_MATCH if exc.mismatch else CANNOT_UNDERSTAND), str(exc)
             except OSError as exc:
-                fd = -1
                 log.error("channel %s: cannot archive an instance: %s", self.receiver.channel_id, exc)
                 return OUT_OF_RESOURCES, f"the archive cannot keep the instance: {exc.strerror or exc}"
             return await self._index(StoredInstance(info, path, size, ae_title, address))
@@ -516,18 +521,41 @@ class DicomSource(Source):
             with contextlib.suppress(OSError):  # not archived (after a rename, nothing is there)
                 os.unlink(received)
 
-    def _archive_file(self, received: Path, fd: int, command: dimse.Command) -> tuple[InstanceInfo, str, int]:
-        """On a worker thread: the file synced and closed (on another thread, while its header is
-        read and checked here), then renamed into the archive and its folder synced."""
-        syncing = _SYNCING.submit(_sync_and_close, fd) if fd >= 0 else None
+    @staticmethod
+    def _header_now(fd: int, command: dimse.Command) -> InstanceInfo | None:
+        """The header of a file just received, read quickly (DatasetError when refused), or None
+        when it is pydicom's to read."""
+        size = os.fstat(fd).st_size
+        head = os.pread(fd, HEAD_BYTES, 0)
+        tail = os.pread(fd, 8, max(size - 8, 0))
         try:
-            info = read_header(
-                received, sop_class_uid=command.sop_class_uid, sop_instance_uid=command.sop_instance_uid
+            return header_info(
+                head,
+                size,
+                tail,
+                sop_class_uid=command.sop_class_uid,
+                sop_instance_uid=command.sop_instance_uid,
             )
-        finally:
-            if syncing is not None:
-                syncing.result()  # an OSError of the sync is the store's failure
-        path, size = self.actor.archive.place(received, info, synced=syncing is not None)
+        except Unreadable:
+            return None
+
+    def _archive_file(
+        self, received: Path, fd: int, command: dimse.Command, info: InstanceInfo | None
+    ) -> tuple[InstanceInfo, str, int]:
+        """On a worker thread: the file synced and closed (when pydicom must read its header, on
+        another thread meanwhile), then renamed into the archive and its folder synced."""
+        if info is not None:
+            _sync_and_close(fd)
+        else:
+            syncing = _SYNCING.submit(_sync_and_close, fd) if fd >= 0 else None
+            try:
+                info = read_header(
+                    received, sop_class_uid=command.sop_class_uid, sop_instance_uid=command.sop_instance_uid
+                )
+            finally:
+                if syncing is not None:
+                    syncing.result()  # an OSError of the sync is the store's failure
+        path, size = self.actor.archive.place(received, info, synced=fd >= 0)
         return info, path, size
 
     async def _index(self, stored: StoredInstance) -> tuple[int, str]:
