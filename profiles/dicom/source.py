@@ -1,5 +1,5 @@
 """The DICOM source (``dicom://host:port``): the regional archive's Storage, Verification and
-Query/Retrieve SCP (pynetdicom), for the hospitals' PACS systems.
+Query/Retrieve SCP, for the hospitals' PACS systems.
 
 ::
 
@@ -14,22 +14,24 @@ Query/Retrieve SCP (pynetdicom), for the hospitals' PACS systems.
 * **Association** (PS3.8 §9.3): the called AE title must be ours (``dicom.ae_title``) and the
   calling AE title a configured peer, else A-ASSOCIATE-RJ (called / calling AE title not
   recognised); with ``dicom.check_peer_address`` a peer calling from an address that is not its
-  ``host`` is aborted at once. Beyond ``max_associations`` an association is rejected as transient
-  (local limit exceeded). Each refusal is an ATNA Security Alert. An association that stays silent
-  for ``idle_timeout`` seconds is aborted (a peer that sends and never releases).
+  ``host`` is rejected too (over TLS, aborted once established). Beyond ``max_associations`` an
+  association is rejected as transient (local limit exceeded). Each refusal is an ATNA Security
+  Alert. An association that stays silent for ``idle_timeout`` seconds is aborted (a peer that
+  sends and never releases).
 * **Services** a peer may use are its ``may`` list; any other request is answered 0x0124 (refused:
   not authorised).
 * **C-ECHO** (Verification): Success.
-* **C-STORE** (PS3.4 Annex B): the dataset is streamed to a file as it arrives (pynetdicom's
-  ``STORE_RECV_CHUNKED_DATASET``), never held in memory; its header is read (up to the pixel data)
-  and checked; the file is made durable and renamed into the archive; the C-STORE is stored as a
-  message (its header summary, JSON) and indexed by the channel's ``dicom-archive:`` destination
-  in the same commit. Only then is Success (0x0000) sent. A dataset without a Study, Series or SOP
-  Instance UID, or that cannot be read, fails with 0xC000 (cannot understand) or 0xA900 (does not
-  match the SOP class) and an Error Comment naming the problem; a full disk or a store failure is
-  0xA700 (out of resources). Every failure is kept as an errored record for the auditors. SOP
-  classes and transfer syntaxes not offered are refused in negotiation (their presentation
-  contexts are rejected: "abstract syntax not supported", "transfer syntaxes not supported").
+* **C-STORE** (PS3.4 Annex B): the dataset is streamed to a file as it arrives (by our receiver,
+  or pynetdicom's ``STORE_RECV_CHUNKED_DATASET``), never held in memory; its header is read (up to
+  the pixel data: ``header.py``, else pydicom) and checked; the file is made durable and renamed
+  into the archive; the C-STORE is stored as a message (its header summary, JSON) and indexed by
+  the channel's ``dicom-archive:`` destination in the same commit. Only then is Success (0x0000)
+  sent. A dataset without a Study, Series or SOP Instance UID, or that cannot be read, fails with
+  0xC000 (cannot understand) or 0xA900 (does not match the SOP class) and an Error Comment naming
+  the problem; a full disk or a store failure is 0xA700 (out of resources). Every failure is kept
+  as an errored record for the auditors. SOP classes and transfer syntaxes not offered are refused
+  in negotiation (their presentation contexts are rejected: "abstract syntax not supported",
+  "transfer syntaxes not supported").
 * **C-FIND, C-MOVE, C-GET** (PS3.4 Annex C): ``profiles.dicom.query``; C-MOVE sends to the peer the
   Move Destination names (its ``host``/``port``), an unknown one is 0xA801.
 
@@ -152,7 +154,7 @@ class _HandOverServer(ThreadedAssociationServer):
 
 class DicomSource(Source):
     scheme = "dicom"
-    # several worker processes may share the port (each its own pynetdicom server, SO_REUSEPORT)
+    # several worker processes may share the port (each its own listener, SO_REUSEPORT)
     shares_port = True
     Options = DicomSourceOptions
     options: DicomSourceOptions
@@ -290,13 +292,18 @@ class DicomSource(Source):
         if self._server is not None:
             server, self._server = self._server, None
             if isinstance(server, _HandOverServer):
-                for assoc in server.active_associations:
-                    assoc.abort()
-                server.server_close()
-                with contextlib.suppress(ValueError):
-                    self._ae._servers.remove(server)
+                await asyncio.to_thread(self._close_hand_over, server)
             else:
                 await asyncio.to_thread(server.shutdown)
+
+    def _close_hand_over(self, server: _HandOverServer) -> None:
+        """pynetdicom's associations aborted, its server closed (it never ran ``serve_forever``, so
+        its ``shutdown`` would wait for ever)."""
+        for assoc in server.active_associations:
+            assoc.abort()
+        server.server_close()
+        with contextlib.suppress(ValueError):
+            self._ae._servers.remove(server)
 
     # -- our listener: every connection, then the receiver that serves its association ---------------
     async def _accept(self, listener: socket.socket) -> None:
