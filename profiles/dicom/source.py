@@ -104,6 +104,7 @@ UNABLE_TO_PROCESS = 0xC001  # C-FIND/C-GET failure (PS3.4 C.4.1.1.4): here, a pe
 MOVE_DESTINATION_UNKNOWN = 0xA801
 SUBOPERATIONS_FAILED = 0xB000  # C-MOVE/C-GET warning: some sub-operations failed
 HEAD_BYTES = 64 * 1024  # what the quick header reader is given of a received file
+RESOLVED_SECONDS = 60.0  # how long a peer host's addresses are kept (check_peer_address)
 
 # stream every received dataset to a temporary file (PS3.10 format) instead of memory
 _config.STORE_RECV_CHUNKED_DATASET = True
@@ -170,6 +171,7 @@ class DicomSource(Source):
         self._routing: set[asyncio.Task[None]] = set()
         self._live: set[StoreAssociation] = set()  # the storage associations our receiver serves
         self._storage: set[str] = set()
+        self._resolved: dict[str, tuple[float, set[str]]] = {}  # peer host -> (until, addresses)
         # what the intake receiver reads (IntakeHost)
         self.ae_title = ""
         self.implementation_class_uid = ""
@@ -339,10 +341,13 @@ class DicomSource(Source):
         if head is None:  # closed, or silent for the ACSE timeout: no association was asked for
             conn.close()
             return
-        if self._server is not None and _for_pynetdicom(head):
+        request = _request_of(head)
+        if self._server is not None and request is not None and _for_pynetdicom(request):
             conn.setblocking(True)
             self._server.process_request(conn, address)
             return
+        if request is not None:
+            await self._resolve_peer(request)
         peer = f"{address[0]}:{address[1]}"
         try:
             await asyncio.get_running_loop().connect_accepted_socket(
@@ -371,7 +376,7 @@ class DicomSource(Source):
             config.check_peer_address
             and peer is not None
             and peer.host
-            and address.rsplit(":", 1)[0] not in _addresses(peer.host)
+            and address.rsplit(":", 1)[0] not in self._resolved.get(peer.host, (0.0, {peer.host}))[1]
         ):
             reason = f"peer {calling!r} called from {address}, not from {peer.host}"
         elif len(self._live) + self._handed_over() >= self.options.max_associations:
@@ -383,6 +388,24 @@ class DicomSource(Source):
             return None
         self._alert(calling, address, f"association from {calling!r} at {address} rejected: {reason}")
         return rejection
+
+    async def _resolve_peer(self, request: pdu.AssociateRequest) -> None:
+        """With ``check_peer_address``, the calling peer's ``host`` resolved before ``admit`` looks
+        at it: on a resolver thread, not on the event loop (a slow DNS server would stall every
+        channel), kept for a minute."""
+        config = self.actor.config
+        peer = config.peer(request.calling_ae) if config.check_peer_address else None
+        if peer is None or not peer.host:
+            return
+        loop = asyncio.get_running_loop()
+        cached = self._resolved.get(peer.host)
+        if cached is not None and cached[0] > loop.time():
+            return
+        try:
+            found = {str(info[4][0]) for info in await loop.getaddrinfo(peer.host, None)}
+        except OSError:
+            found = {peer.host}
+        self._resolved[peer.host] = (loop.time() + RESOLVED_SECONDS, found)
 
     def _handed_over(self) -> int:
         return len(self._server.active_associations) if self._server is not None else 0
@@ -833,15 +856,19 @@ async def _readable(conn: socket.socket, wait: float) -> None:
         loop.remove_reader(conn.fileno())
 
 
-def _for_pynetdicom(head: bytes) -> bool:
+def _request_of(head: bytes) -> pdu.AssociateRequest | None:
+    """The A-ASSOCIATE-RQ peeked at; None when it is not one (our receiver aborts it)."""
+    if head[0] != pdu.ASSOCIATE_RQ:
+        return None
+    try:
+        return pdu.decode_associate_rq(head[6:])
+    except pdu.PduError:
+        return None
+
+
+def _for_pynetdicom(request: pdu.AssociateRequest) -> bool:
     """Whether the association asks for what only pynetdicom serves here: Query/Retrieve, or
     SCP/SCU role selection (a C-GET requestor's storage contexts)."""
-    if head[0] != pdu.ASSOCIATE_RQ:
-        return False
-    try:
-        request = pdu.decode_associate_rq(head[6:])
-    except pdu.PduError:
-        return False  # our receiver answers it with an A-ABORT
     return bool(request.roles) or any(c.abstract_syntax in QUERY_RETRIEVE for c in request.contexts)
 
 

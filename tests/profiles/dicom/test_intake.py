@@ -160,3 +160,15 @@ async def test_a_flood_of_silent_connections_is_cut_and_the_port_keeps_serving(p
             conn.close()
     await asyncio.sleep(0.3)
     assert (await dcmtk(*pacs.scu("echoscu"))).code == 0
+
+
+@pytest.mark.pacs(dicom_extra="  check_peer_address: true\n")
+async def test_a_peer_named_by_host_name_is_resolved_off_the_loop(pacs: Pacs) -> None:
+    source = pacs.rt.sources["pacs-store"]
+    assert isinstance(source, DicomSource)
+    source.actor.config.peers[0].host = "localhost"  # HOSP_A_PACS, calling from 127.0.0.1
+    assert (await dcmtk(*pacs.scu("echoscu"))).code == 0
+    _, addresses = source._resolved["localhost"]
+    assert "127.0.0.1" in addresses
+    source.actor.config.peers[0].host = "127.0.0.2"
+    assert (await dcmtk(*pacs.scu("echoscu"))).code != 0  # another address: rejected
