@@ -94,7 +94,7 @@ def _scan(head: bytes, size: int) -> Header:
     if not transfer or transfer in (EXPLICIT_BE, DEFLATED):
         raise Unreadable(f"transfer syntax {transfer or '(none)'}")
     raw: dict[int, bytes] = {}
-    found = _walk(head, start, len(head), transfer == IMPLICIT_LE, WANTED.keys() | {QUALIFIERS}, raw, 0)
+    _, found = _walk(head, start, len(head), transfer == IMPLICIT_LE, WANTED.keys() | {QUALIFIERS}, raw, 0)
     if found is None and len(head) < size:
         raise Unreadable("the header goes on beyond what was read")
     charset = raw.get(CHARSET, b"").decode("ascii").strip()
@@ -115,31 +115,33 @@ def _value(raw: bytes, vr: str, encodings: list[str]) -> str:
     return text.rstrip("\x00").strip()
 
 
+def _element(buf: bytes, pos: int, implicit: bool) -> tuple[int, bytes, int, int]:
+    """The element header at ``pos``: (tag, VR or b"" when implicit, value length, header length)."""
+    group, element = struct.unpack_from("<HH", buf, pos)
+    if implicit or group == 0xFFFE:  # items and delimiters have no VR in any transfer syntax
+        return group << 16 | element, b"", struct.unpack_from("<I", buf, pos + 4)[0], 8
+    vr = buf[pos + 4 : pos + 6]
+    if vr in _LONG_VRS:
+        return group << 16 | element, vr, struct.unpack_from("<I", buf, pos + 8)[0], 12
+    return group << 16 | element, vr, struct.unpack_from("<H", buf, pos + 6)[0], 8
+
+
 def _walk(
     buf: bytes, pos: int, end: int, implicit: bool, wanted: Set[int], out: dict[int, bytes], depth: int
-) -> tuple[int, int, int] | None:
+) -> tuple[int, tuple[int, int, int] | None]:
     """Read elements from ``pos`` to ``end`` (or to the item/sequence delimiter that ends them),
-    keeping the ``wanted`` values in ``out``. At depth 0, stop at the Pixel Data and return where it
-    is. A nested sequence's items are skipped, except the Issuer of Patient ID Qualifiers's first,
-    whose Universal Entity ID is kept under QUALIFIERS."""
+    keeping the ``wanted`` values in ``out``; returns where it stopped and, at depth 0, where the
+    Pixel Data is (reading stops there). A nested sequence's items are read for its
+    UNIVERSAL_ENTITY_ID only: the Issuer of Patient ID Qualifiers's first item's is kept under
+    QUALIFIERS."""
     while pos + 8 <= end:
-        group, element = struct.unpack_from("<HH", buf, pos)
-        tag = group << 16 | element
+        tag, vr, length, header = _element(buf, pos, implicit)
         if tag in (_ITEM_END, _SEQUENCE_END):
-            return None
-        if implicit or group == 0xFFFE:
-            vr, length, header = b"", struct.unpack_from("<I", buf, pos + 4)[0], 8
-        else:
-            vr = buf[pos + 4 : pos + 6]
-            if vr in _LONG_VRS:
-                length, header = struct.unpack_from("<I", buf, pos + 8)[0], 12
-            else:
-                length, header = struct.unpack_from("<H", buf, pos + 6)[0], 8
+            return pos + 8, None
         if tag == PIXEL_DATA and depth == 0:
-            return pos, header, length
+            return pos, (pos, header, length)
         value = pos + header
-        nested = length == UNDEFINED or vr == b"SQ" or (implicit and tag == QUALIFIERS)
-        if nested:
+        if length == UNDEFINED or vr == b"SQ" or (implicit and tag == QUALIFIERS):
             inner = implicit or vr == b"UN"
             pos = _sequence(buf, value, end, length, inner, out if tag == QUALIFIERS else None, depth + 1)
             continue
@@ -150,7 +152,7 @@ def _walk(
         pos = value + length
     if depth == 0 and pos < end:
         raise Unreadable("the header ends inside an element")
-    return None
+    return pos, None
 
 
 def _sequence(
@@ -172,7 +174,7 @@ def _sequence(
             raise Unreadable(f"({group:04X},{element:04X}) where a sequence item was expected")
         item_end = stop if item_length == UNDEFINED else pos + item_length
         found: dict[int, bytes] = {}
-        pos = _item(buf, pos, item_end, implicit, found, depth)
+        pos, _ = _walk(buf, pos, item_end, implicit, {UNIVERSAL_ENTITY_ID}, found, depth)
         if item_length != UNDEFINED:
             pos = item_end
         if keep is not None and first and UNIVERSAL_ENTITY_ID in found:
@@ -181,29 +183,3 @@ def _sequence(
     if length == UNDEFINED:
         raise Unreadable("a sequence of undefined length runs beyond what was read")
     return stop
-
-
-def _item(buf: bytes, pos: int, end: int, implicit: bool, found: dict[int, bytes], depth: int) -> int:
-    """An item's elements up to ``end`` or its delimiter; returns where the item ends."""
-    while pos + 8 <= end:
-        group, element = struct.unpack_from("<HH", buf, pos)
-        if group << 16 | element == _ITEM_END:
-            return pos + 8
-        if implicit:
-            vr, length, header = b"", struct.unpack_from("<I", buf, pos + 4)[0], 8
-        else:
-            vr = buf[pos + 4 : pos + 6]
-            if vr in _LONG_VRS:
-                length, header = struct.unpack_from("<I", buf, pos + 8)[0], 12
-            else:
-                length, header = struct.unpack_from("<H", buf, pos + 6)[0], 8
-        value = pos + header
-        if length == UNDEFINED or vr == b"SQ":
-            pos = _sequence(buf, value, end, length, implicit or vr == b"UN", None, depth + 1)
-            continue
-        if value + length > end:
-            raise Unreadable("an item's element runs beyond what was read")
-        if group << 16 | element == UNIVERSAL_ENTITY_ID:
-            found[UNIVERSAL_ENTITY_ID] = buf[value : value + length]
-        pos = value + length
-    return pos

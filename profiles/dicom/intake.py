@@ -119,9 +119,12 @@ class _Incoming:
 
 
 class StoreAssociation(asyncio.Protocol):
-    def __init__(self, host: IntakeHost, address: str) -> None:
+    def __init__(self, host: IntakeHost, address: str, peeked: pdu.AssociateRequest | None = None) -> None:
+        """``peeked``: the A-ASSOCIATE-RQ as the source already decoded it (the same bytes, which
+        this protocol still reads off the socket), so that it is not decoded twice."""
         self.host = host
         self.address = address
+        self._peeked = peeked
         self.calling_ae = ""
         self.established_ = False
         self._transport: asyncio.Transport | None = None
@@ -337,7 +340,7 @@ class StoreAssociation(asyncio.Protocol):
     # -- association control -----------------------------------------------------------------------
     def _control(self, kind: int, body: bytes) -> None:
         if kind == pdu.ASSOCIATE_RQ and not self.established_:
-            self._associate(pdu.decode_associate_rq(body))
+            self._associate(self._peeked or pdu.decode_associate_rq(body))
         elif kind == pdu.RELEASE_RQ and self.established_:
             self._then(self._release())
         elif kind == pdu.ABORT:

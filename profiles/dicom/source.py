@@ -351,7 +351,7 @@ class DicomSource(Source):
         peer = f"{address[0]}:{address[1]}"
         try:
             await asyncio.get_running_loop().connect_accepted_socket(
-                lambda: StoreAssociation(self, peer), conn
+                lambda: StoreAssociation(self, peer, request), conn
             )
         except OSError:
             conn.close()
